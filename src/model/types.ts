@@ -1,0 +1,117 @@
+/**
+ * The mesh as crossmesh understands it: clusters, services, workloads, gateways, identities.
+ * Every source (config files, Kubernetes) produces these; every later stage reads them.
+ * Objects are treated as immutable once they enter a MeshSnapshot.
+ */
+
+/** Application protocol of a service port; decides HTTP/2 upstreams and HTTP vs TCP filters. */
+export type Protocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'TCP';
+
+/** Where a workload runs; empty strings mean "unknown" at that level. */
+export interface Locality {
+  readonly region: string;
+  readonly zone: string;
+  readonly subzone: string;
+}
+
+/** A member cluster of the federated mesh. */
+export interface Cluster {
+  readonly name: string;
+  /** Endpoints in another network are reached through that network's east-west gateway. */
+  readonly network: string;
+  /** SPIFFE trust domain of workloads in this cluster (default: the cluster name). */
+  readonly trustDomain: string;
+  /** Default locality of workloads that do not declare one. */
+  readonly locality: Locality;
+  /** Address other networks use to reach this cluster's east-west gateway. */
+  readonly gateway?: { readonly address: string; readonly port: number };
+  /** Present when the cluster's services and workloads come from a Kubernetes API server. */
+  readonly discovery?: { readonly kubernetes?: { readonly kubeconfig?: string; readonly context?: string } };
+}
+
+export interface ServicePort {
+  readonly name: string;
+  readonly port: number;
+  readonly targetPort: number;
+  readonly protocol: Protocol;
+}
+
+/** A service as defined in one cluster; the same name/namespace in several clusters is one global service. */
+export interface Service {
+  readonly name: string;
+  readonly namespace: string;
+  readonly cluster: string;
+  readonly ports: readonly ServicePort[];
+  /** Workloads in the same cluster and namespace whose labels include all of these back the service. */
+  readonly selector: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** Health as Envoy sees it (EDS `health_status`). */
+export type Health = 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'UNKNOWN';
+
+/** One instance (pod, VM, process) with an address and an identity. */
+export interface Workload {
+  readonly name: string;
+  readonly namespace: string;
+  readonly cluster: string;
+  readonly address: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly serviceAccount: string;
+  readonly locality: Locality;
+  readonly health: Health;
+  /**
+   * Per service port target overrides, keyed by service port number, for workloads whose
+   * container listens elsewhere than the service's targetPort (Kubernetes EndpointSlices carry this).
+   */
+  readonly ports?: Readonly<Record<string, number>>;
+}
+
+export type GatewayType = 'EastWest' | 'Ingress';
+
+/** An ingress route: requests for `hosts` with this path prefix go to a mesh service port. */
+export interface IngressRoute {
+  readonly pathPrefix: string;
+  readonly service: { readonly name: string; readonly namespace: string; readonly port: number; readonly cluster?: string };
+}
+
+export interface Gateway {
+  readonly name: string;
+  readonly namespace: string;
+  readonly cluster: string;
+  readonly type: GatewayType;
+  /** Name of the Workload (same cluster and namespace) that runs this gateway's Envoy. */
+  readonly workload: string;
+  readonly port: number;
+  /** Ingress only: the virtual hosts this gateway serves. */
+  readonly hosts?: readonly string[];
+  readonly routes?: readonly IngressRoute[];
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+}
+
+/** `<cluster>/<namespace>/<name>`: the key of services, workloads and gateways, and Envoy's node.id. */
+export type ObjectKey = string;
+
+/** Builds the `<cluster>/<namespace>/<name>` key. */
+export function objectKey(o: { cluster: string; namespace: string; name: string }): ObjectKey {
+  return `${o.cluster}/${o.namespace}/${o.name}`;
+}
+
+/** SPIFFE ID of a service account in a trust domain. */
+export function spiffeId(trustDomain: string, namespace: string, serviceAccount: string): string {
+  return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
+}
+
+/**
+ * A change reported by a discovery source. Sources never build snapshots themselves; the model
+ * store applies these events and computes the change set.
+ */
+export type TopologyEvent =
+  | { readonly kind: 'upsertService'; readonly service: Service }
+  | { readonly kind: 'deleteService'; readonly key: ObjectKey }
+  | { readonly kind: 'upsertWorkload'; readonly workload: Workload }
+  | { readonly kind: 'deleteWorkload'; readonly key: ObjectKey }
+  /** A full (re)list of one cluster's discovered objects: anything of that cluster not listed is gone. */
+  | { readonly kind: 'replaceCluster'; readonly cluster: string; readonly services: readonly Service[]; readonly workloads: readonly Workload[] }
+  /** The source lost (or regained) contact; its last-known objects keep serving, marked stale. */
+  | { readonly kind: 'clusterStale'; readonly cluster: string; readonly stale: boolean; readonly reason?: string };
