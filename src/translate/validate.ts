@@ -1,0 +1,333 @@
+/**
+ * Checks an Envoy resource against the protoc-gen-validate rules carried in Envoy's own protos,
+ * the same rules Envoy enforces when it receives a resource. Rules are read from the loaded proto
+ * options, so they follow the proto version shipped with the dependency, not a hand-kept copy.
+ * Pure: it reads only the (static) loaded protos.
+ */
+import protobuf from 'protobufjs';
+import { envoyRoot } from '../xds/protos.js';
+
+/** One broken rule, with the field path inside the resource (e.g. `filter_chains[0].filters[1].name`). */
+export interface Violation {
+  readonly path: string;
+  readonly message: string;
+}
+
+type Rules = Record<string, unknown>;
+type Decoded = Record<string, unknown>;
+
+const TYPE_PREFIX = 'type.googleapis.com/';
+
+/** Validates an encoded resource of the given fully-qualified message type. */
+export function validateEncoded(typeName: string, bytes: Uint8Array): Violation[] {
+  const type = envoyRoot().lookupType(typeName);
+  let msg: protobuf.Message;
+  try {
+    msg = type.decode(bytes);
+  } catch (err) {
+    return [{ path: '', message: `does not decode as ${typeName}: ${(err as Error).message}` }];
+  }
+  const out: Violation[] = [];
+  checkMessage(type, msg as unknown as Decoded, '', out, 0);
+  return out;
+}
+
+/** Validates a resource given as a keepCase plain object (it is normalised through protobufjs first). */
+export function validateObject(typeName: string, obj: Record<string, unknown>): Violation[] {
+  const type = envoyRoot().lookupType(typeName);
+  let bytes: Uint8Array;
+  try {
+    bytes = type.encode(type.fromObject(obj)).finish();
+  } catch (err) {
+    return [{ path: '', message: `cannot be encoded as ${typeName}: ${(err as Error).message}` }];
+  }
+  return validateEncoded(typeName, bytes);
+}
+
+/** Renders violations as one line each, for logs and status pages. */
+export function formatViolations(resourceName: string, violations: readonly Violation[]): string[] {
+  return violations.map((v) => `${resourceName}: ${v.path || '(root)'}: ${v.message}`);
+}
+
+const MAX_DEPTH = 64;
+
+function rulesOf(obj: protobuf.ReflectionObject): Rules | undefined {
+  const parsed = obj.parsedOptions as Array<Record<string, unknown>> | undefined;
+  if (!parsed) return undefined;
+  for (const o of parsed) {
+    if (o && '(validate.rules)' in o) return o['(validate.rules)'] as Rules;
+  }
+  return undefined;
+}
+
+function optionTrue(obj: protobuf.ReflectionObject, name: string): boolean {
+  return obj.options?.[name] === true;
+}
+
+function join(path: string, name: string): string {
+  return path ? `${path}.${name}` : name;
+}
+
+function isSet(msg: Decoded, field: protobuf.Field): boolean {
+  if (!Object.prototype.hasOwnProperty.call(msg, field.name)) return false;
+  const v = msg[field.name];
+  return v !== null && v !== undefined;
+}
+
+function checkMessage(type: protobuf.Type, msg: Decoded, path: string, out: Violation[], depth: number): void {
+  if (depth > MAX_DEPTH) {
+    out.push({ path, message: 'message nesting too deep' });
+    return;
+  }
+  if (optionTrue(type, '(validate.disabled)') || optionTrue(type, '(validate.ignored)')) return;
+
+  for (const oneof of type.oneofsArray) {
+    if (oneof.options?.['(validate.required)'] === true && !oneof.fieldsArray.some((f) => isSet(msg, f))) {
+      out.push({ path: join(path, oneof.name), message: `exactly one of ${oneof.fieldsArray.map((f) => f.name).join(', ')} is required` });
+    }
+  }
+
+  for (const field of type.fieldsArray) {
+    field.resolve();
+    const rules = rulesOf(field);
+    const fpath = join(path, field.name);
+    const present = isSet(msg, field);
+    const value = msg[field.name];
+
+    if (field.map) {
+      const entries = present ? Object.entries(value as Record<string, unknown>) : [];
+      if (rules?.map) checkMap(rules.map as Rules, field, entries, fpath, out, depth);
+      for (const [k, v] of entries) checkValue(field, v, undefined, `${fpath}[${JSON.stringify(k)}]`, out, depth);
+      continue;
+    }
+    if (field.repeated) {
+      const items = present ? (value as unknown[]) : [];
+      const rep = rules?.repeated as Rules | undefined;
+      if (rep) checkRepeated(rep, items, fpath, out);
+      const itemRules = rep?.items as Rules | undefined;
+      items.forEach((item, i) => checkValue(field, item, itemRules, `${fpath}[${i}]`, out, depth));
+      continue;
+    }
+    // A proto3 scalar that is not set reads as its default; rules still apply to it, as in PGV.
+    const effective = present ? value : field.resolvedType instanceof protobuf.Type ? undefined : field.defaultValue;
+    checkValue(field, effective, rules, fpath, out, depth);
+  }
+}
+
+function checkValue(field: protobuf.Field, value: unknown, rules: Rules | undefined, path: string, out: Violation[], depth: number): void {
+  const rt = field.resolvedType;
+  if (rt instanceof protobuf.Type) {
+    checkMessageField(rt, value as Decoded | undefined, rules, path, out, depth);
+    return;
+  }
+  if (rt instanceof protobuf.Enum) {
+    if (rules?.enum) checkEnum(rules.enum as Rules, rt, Number(value ?? 0), path, out);
+    return;
+  }
+  if (!rules) return;
+  checkScalar(field.type, rules, value, path, out);
+}
+
+const WRAPPERS: Record<string, string> = {
+  'google.protobuf.DoubleValue': 'double',
+  'google.protobuf.FloatValue': 'float',
+  'google.protobuf.Int64Value': 'int64',
+  'google.protobuf.UInt64Value': 'uint64',
+  'google.protobuf.Int32Value': 'int32',
+  'google.protobuf.UInt32Value': 'uint32',
+  'google.protobuf.BoolValue': 'bool',
+  'google.protobuf.StringValue': 'string',
+  'google.protobuf.BytesValue': 'bytes',
+};
+
+function fullName(t: protobuf.Type): string {
+  return t.fullName.replace(/^\./, '');
+}
+
+function checkMessageField(type: protobuf.Type, value: Decoded | undefined, rules: Rules | undefined, path: string, out: Violation[], depth: number): void {
+  const name = fullName(type);
+  const msgRules = rules?.message as Rules | undefined;
+  const required = msgRules?.required === true || (rules?.duration as Rules | undefined)?.required === true || (rules?.any as Rules | undefined)?.required === true || (rules?.timestamp as Rules | undefined)?.required === true;
+  if (value === undefined || value === null) {
+    if (required) out.push({ path, message: 'is required' });
+    return;
+  }
+  if (msgRules?.skip === true) return;
+
+  const wrapped = WRAPPERS[name];
+  if (wrapped && rules) {
+    checkScalar(wrapped, rules, value.value ?? (wrapped === 'string' ? '' : wrapped === 'bool' ? false : 0), path, out);
+    return;
+  }
+  if (name === 'google.protobuf.Duration') {
+    if (rules?.duration) checkDuration(rules.duration as Rules, value, path, out);
+    return;
+  }
+  if (name === 'google.protobuf.Any') {
+    checkAny(rules?.any as Rules | undefined, value, path, out, depth);
+    return;
+  }
+  checkMessage(type, value, path, out, depth + 1);
+}
+
+function checkAny(rules: Rules | undefined, value: Decoded, path: string, out: Violation[], depth: number): void {
+  const url = String(value.type_url ?? '');
+  if (rules?.in && !(rules.in as string[]).includes(url)) out.push({ path, message: `type ${url} is not one of ${(rules.in as string[]).join(', ')}` });
+  if (rules?.not_in && (rules.not_in as string[]).includes(url)) out.push({ path, message: `type ${url} is not allowed` });
+  if (!url.startsWith(TYPE_PREFIX)) {
+    out.push({ path, message: `type_url "${url}" must start with ${TYPE_PREFIX}` });
+    return;
+  }
+  let inner: protobuf.Type;
+  try {
+    inner = envoyRoot().lookupType(url.slice(TYPE_PREFIX.length));
+  } catch {
+    out.push({ path, message: `unknown type ${url}` });
+    return;
+  }
+  let decoded: Decoded;
+  try {
+    decoded = inner.decode((value.value as Uint8Array) ?? new Uint8Array()) as unknown as Decoded;
+  } catch (err) {
+    out.push({ path, message: `payload does not decode as ${url}: ${(err as Error).message}` });
+    return;
+  }
+  checkMessage(inner, decoded, `${path}<${url.slice(TYPE_PREFIX.length)}>`, out, depth + 1);
+}
+
+function toNumber(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string') return Number(v);
+  if (v && typeof v === 'object' && 'low' in v && 'high' in v) {
+    const l = v as { low: number; high: number; unsigned?: boolean };
+    return (l.unsigned ? l.high >>> 0 : l.high) * 2 ** 32 + (l.low >>> 0);
+  }
+  return Number(v ?? 0);
+}
+
+function durationNanos(v: Decoded | Rules | undefined): number {
+  if (!v) return 0;
+  return toNumber(v.seconds) * 1e9 + toNumber(v.nanos);
+}
+
+function checkRange(n: number, r: Rules, path: string, out: Violation[], fmt: (x: number) => string = String, conv: (x: unknown) => number = toNumber): void {
+  const has = (k: string) => r[k] !== undefined;
+  if (has('const') && n !== conv(r.const)) out.push({ path, message: `must equal ${fmt(conv(r.const))}` });
+  if (has('in') && !(r.in as unknown[]).map(conv).includes(n)) out.push({ path, message: `must be one of ${(r.in as unknown[]).map((x) => fmt(conv(x))).join(', ')}` });
+  if (has('not_in') && (r.not_in as unknown[]).map(conv).includes(n)) out.push({ path, message: `must not be ${fmt(n)}` });
+  const lo = has('gt') ? { v: conv(r.gt), incl: false } : has('gte') ? { v: conv(r.gte), incl: true } : undefined;
+  const hi = has('lt') ? { v: conv(r.lt), incl: false } : has('lte') ? { v: conv(r.lte), incl: true } : undefined;
+  const aboveLo = lo ? (lo.incl ? n >= lo.v : n > lo.v) : true;
+  const belowHi = hi ? (hi.incl ? n <= hi.v : n < hi.v) : true;
+  const describe = () => [lo && `${lo.incl ? '>=' : '>'} ${fmt(lo.v)}`, hi && `${hi.incl ? '<=' : '<'} ${fmt(hi.v)}`].filter(Boolean).join(' and ');
+  if (lo && hi && hi.v < lo.v) {
+    // PGV: an upper bound below the lower bound means "outside the range".
+    if (!(aboveLo || belowHi)) out.push({ path, message: `must be ${describe().replace(' and ', ' or ')}, got ${fmt(n)}` });
+  } else if (!(aboveLo && belowHi)) {
+    out.push({ path, message: `must be ${describe()}, got ${fmt(n)}` });
+  }
+}
+
+function checkDuration(r: Rules, value: Decoded, path: string, out: Violation[]): void {
+  const n = durationNanos(value);
+  const nanos = toNumber(value.nanos);
+  if (Math.abs(nanos) > 999_999_999) out.push({ path, message: 'nanos out of range' });
+  const conv = (x: unknown) => durationNanos(x as Rules);
+  checkRange(n, r, path, out, (x) => `${x / 1e9}s`, conv);
+}
+
+function checkEnum(r: Rules, en: protobuf.Enum, n: number, path: string, out: Violation[]): void {
+  if (r.defined_only === true && !Object.values(en.values).includes(n)) out.push({ path, message: `${n} is not a defined ${en.name} value` });
+  checkRange(n, { const: r.const, in: r.in, not_in: r.not_in }, path, out);
+}
+
+function checkRepeated(r: Rules, items: unknown[], path: string, out: Violation[]): void {
+  if (r.min_items !== undefined && items.length < toNumber(r.min_items)) out.push({ path, message: `needs at least ${toNumber(r.min_items)} item(s), has ${items.length}` });
+  if (r.max_items !== undefined && items.length > toNumber(r.max_items)) out.push({ path, message: `allows at most ${toNumber(r.max_items)} item(s), has ${items.length}` });
+  if (r.unique === true) {
+    const seen = new Set<string>();
+    for (const it of items) {
+      const key = JSON.stringify(it);
+      if (seen.has(key)) out.push({ path, message: `items must be unique, ${key} repeats` });
+      seen.add(key);
+    }
+  }
+}
+
+function checkMap(r: Rules, field: protobuf.MapField | protobuf.Field, entries: [string, unknown][], path: string, out: Violation[], _depth: number): void {
+  if (r.min_pairs !== undefined && entries.length < toNumber(r.min_pairs)) out.push({ path, message: `needs at least ${toNumber(r.min_pairs)} entr(ies)` });
+  if (r.max_pairs !== undefined && entries.length > toNumber(r.max_pairs)) out.push({ path, message: `allows at most ${toNumber(r.max_pairs)} entr(ies)` });
+  const keyRules = r.keys as Rules | undefined;
+  if (keyRules) {
+    const keyType = (field as protobuf.MapField).keyType;
+    for (const [k] of entries) checkScalar(keyType, keyRules, keyType === 'string' ? k : Number(k), `${path}[${JSON.stringify(k)}]`, out);
+  }
+}
+
+const HEADER_NAME_STRICT = /^:?[0-9a-zA-Z!#$%&'*+\-.^_|~`]+$/;
+const HEADER_VALUE_STRICT = /^[^\u0000-\u0008\u000A-\u001F\u007F]*$/;
+const HEADER_LOOSE = /^[^\u0000\u000A\u000D]*$/;
+
+function checkScalar(type: string, rules: Rules, value: unknown, path: string, out: Violation[]): void {
+  const r = rules[type === 'float' ? 'float' : type] as Rules | undefined;
+  if (!r) return;
+  switch (type) {
+    case 'string':
+      checkString(r, String(value ?? ''), path, out);
+      return;
+    case 'bytes': {
+      const b = (value as Uint8Array | undefined) ?? new Uint8Array();
+      if (r.min_len !== undefined && b.length < toNumber(r.min_len)) out.push({ path, message: `needs at least ${toNumber(r.min_len)} byte(s)` });
+      if (r.max_len !== undefined && b.length > toNumber(r.max_len)) out.push({ path, message: `allows at most ${toNumber(r.max_len)} byte(s)` });
+      return;
+    }
+    case 'bool':
+      if (r.const !== undefined && Boolean(value) !== r.const) out.push({ path, message: `must be ${String(r.const)}` });
+      return;
+    default:
+      if (r.ignore_empty === true && toNumber(value) === 0) return;
+      checkRange(toNumber(value), r, path, out);
+  }
+}
+
+function checkString(r: Rules, s: string, path: string, out: Violation[]): void {
+  if (r.ignore_empty === true && s === '') return;
+  const chars = [...s].length;
+  const bytes = Buffer.byteLength(s, 'utf8');
+  const push = (message: string) => out.push({ path, message });
+  if (r.const !== undefined && s !== r.const) push(`must equal "${String(r.const)}"`);
+  if (r.len !== undefined && chars !== toNumber(r.len)) push(`must be exactly ${toNumber(r.len)} characters`);
+  if (r.min_len !== undefined && chars < toNumber(r.min_len)) push(s === '' ? 'must not be empty' : `must be at least ${toNumber(r.min_len)} characters`);
+  if (r.max_len !== undefined && chars > toNumber(r.max_len)) push(`must be at most ${toNumber(r.max_len)} characters`);
+  if (r.min_bytes !== undefined && bytes < toNumber(r.min_bytes)) push(`must be at least ${toNumber(r.min_bytes)} bytes`);
+  if (r.max_bytes !== undefined && bytes > toNumber(r.max_bytes)) push(`must be at most ${toNumber(r.max_bytes)} bytes`);
+  if (typeof r.prefix === 'string' && !s.startsWith(r.prefix)) push(`must start with "${r.prefix}"`);
+  if (typeof r.suffix === 'string' && !s.endsWith(r.suffix)) push(`must end with "${r.suffix}"`);
+  if (typeof r.contains === 'string' && !s.includes(r.contains)) push(`must contain "${r.contains}"`);
+  if (typeof r.not_contains === 'string' && s.includes(r.not_contains)) push(`must not contain "${r.not_contains}"`);
+  if (Array.isArray(r.in) && !r.in.includes(s)) push(`must be one of ${r.in.join(', ')}`);
+  if (Array.isArray(r.not_in) && r.not_in.includes(s)) push(`must not be "${s}"`);
+  if (typeof r.pattern === 'string') {
+    // PGV patterns are RE2; the ones in Envoy's protos are within what JS regexes accept.
+    let re: RegExp | undefined;
+    try {
+      re = new RegExp(r.pattern, 'u');
+    } catch {
+      re = undefined;
+    }
+    if (re && !re.test(s)) push(`must match ${r.pattern}`);
+  }
+  if (r.well_known_regex === 'HTTP_HEADER_NAME') {
+    if (!(r.strict === false ? HEADER_LOOSE : HEADER_NAME_STRICT).test(s)) push('is not a valid HTTP header name');
+  } else if (r.well_known_regex === 'HTTP_HEADER_VALUE') {
+    if (!(r.strict === false ? HEADER_LOOSE : HEADER_VALUE_STRICT).test(s)) push('is not a valid HTTP header value');
+  }
+  if (r.hostname === true && s !== '' && !/^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/.test(s)) push('is not a valid hostname');
+  if ((r.ip === true || r.address === true) && s !== '' && !isIp(s) && !(r.address === true && /^[a-zA-Z0-9.-]+$/.test(s))) push('is not a valid IP address');
+  if (r.ipv4 === true && !/^(\d{1,3})(\.\d{1,3}){3}$/.test(s)) push('is not a valid IPv4 address');
+  if (r.uri === true && !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(s)) push('is not a valid absolute URI');
+}
+
+function isIp(s: string): boolean {
+  return /^(\d{1,3})(\.\d{1,3}){3}$/.test(s) || (s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s));
+}

@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { formatViolations, validateObject } from '../../src/translate/validate.js';
+import { messageType } from '../../src/xds/protos.js';
+import { buildClusterLoadAssignment } from '../../src/translate/endpoints.js';
+
+const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const ROUTER = 'envoy.extensions.filters.http.router.v3.Router';
+
+function any(typeName: string, obj: Record<string, unknown>): { type_url: string; value: Uint8Array } {
+  const T = messageType(typeName);
+  return { type_url: `type.googleapis.com/${typeName}`, value: T.encode(T.fromObject(obj)).finish() };
+}
+
+const goodCluster = {
+  name: 'outbound|9080||reviews.default.svc.cluster.local',
+  type: 'EDS',
+  eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
+  connect_timeout: { seconds: 1 },
+  lb_policy: 'ROUND_ROBIN',
+};
+
+function listener(hcm: Record<string, unknown>) {
+  return {
+    name: 'outbound_15001',
+    address: { socket_address: { address: '0.0.0.0', port_value: 15001 } },
+    filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: any(HCM, hcm) }] }],
+  };
+}
+
+const goodHcm = {
+  stat_prefix: 'outbound_15001',
+  rds: { route_config_name: '15001', config_source: { ads: {}, resource_api_version: 'V3' } },
+  http_filters: [{ name: 'envoy.filters.http.router', typed_config: any(ROUTER, {}) }],
+};
+
+describe('validateObject (protoc-gen-validate rules from Envoy protos)', () => {
+  it('accepts well-formed resources', () => {
+    expect(validateObject('envoy.config.cluster.v3.Cluster', goodCluster)).toEqual([]);
+    expect(validateObject('envoy.config.listener.v3.Listener', listener(goodHcm))).toEqual([]);
+    const cla = buildClusterLoadAssignment('c', [{ address: '127.0.0.1', port: 80, health: 'HEALTHY', cluster: 'a', network: 'n', locality: { region: 'r', zone: 'z', subzone: '' } }], { cluster: 'a', network: 'n', locality: { region: 'r', zone: 'z', subzone: '' } }, new Map());
+    expect(validateObject('envoy.config.endpoint.v3.ClusterLoadAssignment', cla as unknown as Record<string, unknown>)).toEqual([]);
+  });
+
+  it('rejects an empty required string and names the field', () => {
+    const v = validateObject('envoy.config.cluster.v3.Cluster', { ...goodCluster, name: '' });
+    expect(v).toEqual([{ path: 'name', message: 'must not be empty' }]);
+    expect(formatViolations('cluster x', v)).toEqual(['cluster x: name: must not be empty']);
+  });
+
+  it('rejects durations and numbers out of range', () => {
+    expect(validateObject('envoy.config.cluster.v3.Cluster', { ...goodCluster, connect_timeout: { seconds: 0 } })).toEqual([
+      { path: 'connect_timeout', message: 'must be > 0s, got 0s' },
+    ]);
+    const cla = {
+      cluster_name: 'c',
+      endpoints: [{ locality: {}, priority: 129, lb_endpoints: [{ endpoint: { address: { socket_address: { address: '1.2.3.4', port_value: 80 } } }, load_balancing_weight: { value: 0 } }] }],
+    };
+    const v = validateObject('envoy.config.endpoint.v3.ClusterLoadAssignment', cla);
+    expect(v.map((x) => x.path).sort()).toEqual(['endpoints[0].lb_endpoints[0].load_balancing_weight', 'endpoints[0].priority']);
+  });
+
+  it('rejects undefined enum values', () => {
+    const v = validateObject('envoy.config.cluster.v3.Cluster', { ...goodCluster, lb_policy: 77 });
+    expect(v).toEqual([{ path: 'lb_policy', message: '77 is not a defined LbPolicy value' }]);
+  });
+
+  it('rejects a missing required oneof and repeated min_items', () => {
+    const rc = {
+      name: 'r',
+      virtual_hosts: [{ name: 'vh', domains: [], routes: [{ match: { prefix: '/' }, route: {} }] }],
+    };
+    const v = validateObject('envoy.config.route.v3.RouteConfiguration', rc);
+    expect(v).toContainEqual({ path: 'virtual_hosts[0].domains', message: 'needs at least 1 item(s), has 0' });
+    expect(v.some((x) => x.path === 'virtual_hosts[0].routes[0].route.cluster_specifier')).toBe(true);
+  });
+
+  it('looks inside typed_config Any payloads', () => {
+    const v = validateObject('envoy.config.listener.v3.Listener', listener({ ...goodHcm, stat_prefix: '' }));
+    expect(v).toEqual([
+      { path: `filter_chains[0].filters[0].typed_config<${HCM}>.stat_prefix`, message: 'must not be empty' },
+    ]);
+  });
+
+  it('rejects an Any of a type it does not know', () => {
+    const l = listener(goodHcm);
+    (l.filter_chains[0]!.filters[0]!.typed_config as { type_url: string }).type_url = 'type.googleapis.com/no.such.Type';
+    const v = validateObject('envoy.config.listener.v3.Listener', l);
+    expect(v).toEqual([{ path: 'filter_chains[0].filters[0].typed_config', message: 'unknown type type.googleapis.com/no.such.Type' }]);
+  });
+
+  it('rejects header names with forbidden characters', () => {
+    const rc = {
+      name: 'r',
+      request_headers_to_add: [{ header: { key: 'x-bad\nname', value: 'v' } }],
+    };
+    expect(validateObject('envoy.config.route.v3.RouteConfiguration', rc)).toEqual([
+      { path: 'request_headers_to_add[0].header.key', message: 'is not a valid HTTP header name' },
+    ]);
+  });
+});
