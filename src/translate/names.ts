@@ -23,9 +23,9 @@ export function inboundClusterName(port: number): string {
   return `inbound|${port}||`;
 }
 
-/** `outbound_.<port>_.<subset or _>_.<host>`: the SNI a cross-network hop carries, matched by the gateway. */
+/** `outbound_.<port>_.<subset>_.<host>` (Istio's format: no subset gives `_._.`), the SNI of a cross-network hop. */
 export function crossNetworkSni(port: number, subset: string, host: string): string {
-  return `outbound_.${port}_.${subset || '_'}_.${host}`;
+  return `outbound_.${port}_.${subset}_.${host}`;
 }
 
 /** The parts of an `outbound|port|subset|host` name, or undefined if it is not one. */
