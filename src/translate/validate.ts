@@ -108,7 +108,9 @@ function checkMessage(type: protobuf.Type, msg: Decoded, path: string, out: Viol
       items.forEach((item, i) => checkValue(field, item, itemRules, `${fpath}[${i}]`, out, depth));
       continue;
     }
-    // A proto3 scalar that is not set reads as its default; rules still apply to it, as in PGV.
+    // PGV checks a oneof member (and a proto3 `optional` field) only when it is set.
+    if (!present && field.partOf) continue;
+    // A plain proto3 scalar that is not set reads as its default; rules still apply to it, as in PGV.
     const effective = present ? value : field.resolvedType instanceof protobuf.Type ? undefined : field.defaultValue;
     checkValue(field, effective, rules, fpath, out, depth);
   }

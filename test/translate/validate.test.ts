@@ -98,3 +98,11 @@ describe('validateObject (protoc-gen-validate rules from Envoy protos)', () => {
     ]);
   });
 });
+
+describe('oneof members', () => {
+  it('checks a oneof member only when it is set', () => {
+    const ds = 'envoy.config.core.v3.DataSource';
+    expect(validateObject(ds, { filename: '/etc/ca.pem' })).toEqual([]);
+    expect(validateObject(ds, { filename: '' })).toEqual([{ path: 'filename', message: 'must not be empty' }]);
+  });
+});
