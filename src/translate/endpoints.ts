@@ -22,7 +22,7 @@ export interface EndpointInput {
   readonly network: string;
 }
 
-/** An east-west gateway through which another network's endpoints are reached. */
+/** An east-west gateway through which another network's endpoints of its own cluster are reached. */
 export interface NetworkGateway {
   readonly address: string;
   readonly port: number;
@@ -87,8 +87,9 @@ function lbEndpoint(address: string, port: number, health: Health, weight: numbe
 
 /**
  * Builds the assignment named `clusterName` for `proxy`.
- * `gateways` maps a network name to its east-west gateway addresses; an endpoint in a network other
- * than the proxy's, whose network has no gateway, is unreachable and left out.
+ * `gateways` maps a cluster name to its east-west gateway addresses. A gateway forwards only to its
+ * own cluster's endpoints, so an endpoint in another network is reached through the gateway of the
+ * endpoint's cluster; one whose cluster has no gateway is unreachable and left out.
  * An empty endpoint list yields an assignment with no endpoints (never a missing one).
  */
 export function buildClusterLoadAssignment(
@@ -108,9 +109,9 @@ export function buildClusterLoadAssignment(
     return g;
   };
 
-  // Remote-network endpoints are folded per (rank, locality, network) into gateway endpoints
+  // Remote-network endpoints are folded per (rank, locality, cluster) into gateway endpoints
   // whose weight is the number of serving endpoints behind them.
-  const remote = new Map<string, { rank: number; locality: Locality; network: string; serving: number; total: number }>();
+  const remote = new Map<string, { rank: number; locality: Locality; cluster: string; serving: number }>();
 
   for (const ep of endpoints) {
     const rank = closenessRank(proxy, ep);
@@ -118,18 +119,17 @@ export function buildClusterLoadAssignment(
       groupFor(rank, ep.locality).lbEndpoints.push(lbEndpoint(ep.address, ep.port, ep.health, 1));
       continue;
     }
-    const key = `${rank}\u0000${localityKey(ep.locality)}\u0000${ep.network}`;
+    const key = `${rank}\u0000${localityKey(ep.locality)}\u0000${ep.cluster}`;
     let r = remote.get(key);
     if (!r) {
-      r = { rank, locality: ep.locality, network: ep.network, serving: 0, total: 0 };
+      r = { rank, locality: ep.locality, cluster: ep.cluster, serving: 0 };
       remote.set(key, r);
     }
-    r.total += 1;
     if (isServing(ep.health)) r.serving += 1;
   }
 
   for (const r of remote.values()) {
-    const gws = gateways.get(r.network);
+    const gws = gateways.get(r.cluster);
     if (!gws || gws.length === 0) continue;
     // A gateway fronting only unhealthy or draining endpoints must not attract traffic.
     const health: Health = r.serving > 0 ? 'HEALTHY' : 'UNHEALTHY';

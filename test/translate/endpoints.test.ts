@@ -14,7 +14,7 @@ const ep = (address: string, cluster: string, network: string, locality: Localit
 });
 
 const proxy: ProxyPlacement = { cluster: 'cluster1', network: 'net1', locality: loc('us-east', 'us-east-1a') };
-const gateways = new Map<string, NetworkGateway[]>([['net2', [{ address: '127.0.2.100', port: 15443 }]]]);
+const gateways = new Map<string, NetworkGateway[]>([['cluster2', [{ address: '127.0.2.100', port: 15443 }]]]);
 
 function roundTrip(cla: unknown): Record<string, unknown> {
   const T = messageType('envoy.config.endpoint.v3.ClusterLoadAssignment');
@@ -78,13 +78,31 @@ describe('buildClusterLoadAssignment', () => {
     expect(cla.endpoints[0]!.load_balancing_weight.value).toBe(1);
   });
 
+  it('reaches each remote cluster through its own gateway, even when two clusters share a network', () => {
+    const gws = new Map<string, NetworkGateway[]>([
+      ['cluster2', [{ address: '127.0.2.100', port: 15443 }]],
+      ['cluster3', [{ address: '127.0.3.100', port: 15443 }]],
+    ]);
+    const cla = buildClusterLoadAssignment(
+      'c',
+      [ep('127.0.2.1', 'cluster2', 'net2', loc('eu-west', 'a')), ep('127.0.3.1', 'cluster3', 'net2', loc('eu-west', 'a')), ep('127.0.3.2', 'cluster3', 'net2', loc('eu-west', 'a'))],
+      proxy,
+      gws,
+    );
+    expect(cla.endpoints).toHaveLength(1);
+    expect(cla.endpoints[0]!.lb_endpoints.map((e) => [e.endpoint.address.socket_address.address, e.load_balancing_weight.value])).toEqual([
+      ['127.0.2.100', 1],
+      ['127.0.3.100', 2],
+    ]);
+  });
+
   it('marks a gateway unhealthy when nothing behind it serves', () => {
     const cla = buildClusterLoadAssignment('c', [ep('127.0.2.1', 'cluster2', 'net2', loc('eu-west', 'a'), 'UNHEALTHY')], proxy, gateways);
     expect(cla.endpoints[0]!.lb_endpoints[0]!.health_status).toBe('UNHEALTHY');
     expect(cla.endpoints[0]!.priority).toBe(0);
   });
 
-  it('leaves out endpoints of a network that has no gateway', () => {
+  it('leaves out endpoints of a remote cluster that has no gateway', () => {
     const cla = buildClusterLoadAssignment('c', [ep('127.0.9.1', 'cluster9', 'net9', loc('ap-south', 'a'))], proxy, gateways);
     expect(cla).toEqual({ cluster_name: 'c', endpoints: [] });
   });
@@ -112,8 +130,8 @@ describe('buildClusterLoadAssignment', () => {
       }
       const p: ProxyPlacement = { cluster: `cluster${rand(3) + 1}`, network: `net${rand(2) + 1}`, locality: loc(regions[rand(3)]!, `z${rand(3)}`) };
       const gws = new Map<string, NetworkGateway[]>([
-        ['net1', [{ address: '127.0.1.100', port: 15443 }]],
-        ['net2', [{ address: '127.0.2.100', port: 15443 }, { address: '127.0.2.101', port: 15443 }]],
+        ['cluster1', [{ address: '127.0.1.100', port: 15443 }]],
+        ['cluster2', [{ address: '127.0.2.100', port: 15443 }, { address: '127.0.2.101', port: 15443 }]],
       ]);
       const cla = buildClusterLoadAssignment('c', eps, p, gws);
       const priorities = [...new Set(cla.endpoints.map((l) => l.priority))];
