@@ -1,0 +1,211 @@
+/**
+ * The last-known Kubernetes objects of one cluster, with the indexes that say which model objects a
+ * change touches (a node relabel → its pods; a slice change → its service and the pods it lists).
+ */
+import type * as k8s from '@kubernetes/client-node';
+import type { Cluster, Service, Workload } from '../../model/types.js';
+import type { KubeObject, ResourceKind } from './api-resources.js';
+import { mapService } from './service-mapping.js';
+import { mapWorkload, type PodSlice } from './workload-mapping.js';
+
+const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+/** `<namespace>/<name>` (nodes: just the name). */
+function keyOf(o: KubeObject): string {
+  const ns = o.metadata?.namespace;
+  const name = o.metadata?.name ?? '';
+  return ns ? `${ns}/${name}` : name;
+}
+
+function addTo(index: Map<string, Set<string>>, key: string, value: string): void {
+  let set = index.get(key);
+  if (!set) index.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFrom(index: Map<string, Set<string>>, key: string, value: string): void {
+  const set = index.get(key);
+  if (!set) return;
+  set.delete(value);
+  if (set.size === 0) index.delete(key);
+}
+
+function sliceServiceKey(slice: k8s.V1EndpointSlice): string | undefined {
+  const svc = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
+  return svc ? `${slice.metadata?.namespace ?? ''}/${svc}` : undefined;
+}
+
+function slicePodKeys(slice: k8s.V1EndpointSlice): string[] {
+  const ns = slice.metadata?.namespace ?? '';
+  const keys: string[] = [];
+  for (const ep of slice.endpoints ?? []) {
+    if (ep.targetRef?.kind === 'Pod' && ep.targetRef.name) keys.push(`${ep.targetRef.namespace ?? ns}/${ep.targetRef.name}`);
+  }
+  return keys;
+}
+
+export class ClusterState {
+  readonly services = new Map<string, k8s.V1Service>();
+  readonly slices = new Map<string, k8s.V1EndpointSlice>();
+  readonly pods = new Map<string, k8s.V1Pod>();
+  readonly nodes = new Map<string, k8s.V1Node>();
+
+  private readonly podsByNode = new Map<string, Set<string>>();
+  private readonly slicesByService = new Map<string, Set<string>>();
+  private readonly slicesByPod = new Map<string, Set<string>>();
+
+  /** Keys (`ns/name`) whose model object may have changed since the last takeDirty(). */
+  private dirtyServices = new Set<string>();
+  private dirtyPods = new Set<string>();
+
+  constructor(private readonly cluster: Cluster) {}
+
+  /** Applies one watch event. */
+  apply(kind: ResourceKind, type: 'ADDED' | 'MODIFIED' | 'DELETED', object: KubeObject): void {
+    if (type === 'DELETED') this.remove(kind, keyOf(object));
+    else this.put(kind, object);
+  }
+
+  /** Replaces a kind's whole set with a fresh list. */
+  replace(kind: ResourceKind, items: readonly KubeObject[]): void {
+    const fresh = new Set(items.map(keyOf));
+    for (const key of [...this.mapOf(kind).keys()]) if (!fresh.has(key)) this.remove(kind, key);
+    for (const item of items) this.put(kind, item);
+  }
+
+  /** Takes (and clears) the set of service and pod keys to recompute. */
+  takeDirty(): { services: Set<string>; pods: Set<string> } {
+    const out = { services: this.dirtyServices, pods: this.dirtyPods };
+    this.dirtyServices = new Set();
+    this.dirtyPods = new Set();
+    return out;
+  }
+
+  /** The model Service for `ns/name`, or undefined if it does not exist (or does not map). */
+  service(key: string): Service | undefined {
+    const svc = this.services.get(key);
+    if (!svc) return undefined;
+    return mapService(this.cluster.name, svc, this.slicesOfService(key));
+  }
+
+  /** The model Workload for pod `ns/name`, or undefined if it does not exist (or has no IP). */
+  workload(key: string): Workload | undefined {
+    const pod = this.pods.get(key);
+    if (!pod) return undefined;
+    const node = pod.spec?.nodeName ? this.nodes.get(pod.spec.nodeName) : undefined;
+    const podSlices: PodSlice[] = [];
+    for (const sliceKey of [...(this.slicesByPod.get(key) ?? [])].sort()) {
+      const slice = this.slices.get(sliceKey);
+      if (!slice) continue;
+      const svcKey = sliceServiceKey(slice);
+      podSlices.push({ slice, service: svcKey ? this.service(svcKey) : undefined });
+    }
+    return mapWorkload(this.cluster, pod, node, podSlices);
+  }
+
+  /** Every model Service and Workload of the cluster, for a replaceCluster. */
+  all(): { services: Service[]; workloads: Workload[] } {
+    const services: Service[] = [];
+    for (const key of this.services.keys()) {
+      const s = this.service(key);
+      if (s) services.push(s);
+    }
+    const workloads: Workload[] = [];
+    for (const key of this.pods.keys()) {
+      const w = this.workload(key);
+      if (w) workloads.push(w);
+    }
+    return { services, workloads };
+  }
+
+  private slicesOfService(key: string): k8s.V1EndpointSlice[] {
+    const out: k8s.V1EndpointSlice[] = [];
+    for (const sliceKey of this.slicesByService.get(key) ?? []) {
+      const s = this.slices.get(sliceKey);
+      if (s) out.push(s);
+    }
+    return out;
+  }
+
+  private mapOf(kind: ResourceKind): Map<string, KubeObject> {
+    switch (kind) {
+      case 'services':
+        return this.services as Map<string, KubeObject>;
+      case 'endpointslices':
+        return this.slices as Map<string, KubeObject>;
+      case 'pods':
+        return this.pods as Map<string, KubeObject>;
+      case 'nodes':
+        return this.nodes as Map<string, KubeObject>;
+    }
+  }
+
+  private put(kind: ResourceKind, object: KubeObject): void {
+    const key = keyOf(object);
+    const old = this.mapOf(kind).get(key);
+    if (old && old.metadata?.resourceVersion && old.metadata.resourceVersion === object.metadata?.resourceVersion) return;
+    if (old) this.unindex(kind, key, old);
+    this.mapOf(kind).set(key, object);
+    this.index(kind, key, object);
+  }
+
+  private remove(kind: ResourceKind, key: string): void {
+    const old = this.mapOf(kind).get(key);
+    if (!old) return;
+    this.mapOf(kind).delete(key);
+    this.unindex(kind, key, old);
+  }
+
+  /** Records an object's index entries and marks what it affects dirty. */
+  private index(kind: ResourceKind, key: string, object: KubeObject): void {
+    this.touch(kind, key, object);
+    if (kind === 'pods') {
+      const node = (object as k8s.V1Pod).spec?.nodeName;
+      if (node) addTo(this.podsByNode, node, key);
+    } else if (kind === 'endpointslices') {
+      const slice = object as k8s.V1EndpointSlice;
+      const svcKey = sliceServiceKey(slice);
+      if (svcKey) addTo(this.slicesByService, svcKey, key);
+      for (const podKey of slicePodKeys(slice)) addTo(this.slicesByPod, podKey, key);
+    }
+  }
+
+  private unindex(kind: ResourceKind, key: string, object: KubeObject): void {
+    this.touch(kind, key, object);
+    if (kind === 'pods') {
+      const node = (object as k8s.V1Pod).spec?.nodeName;
+      if (node) removeFrom(this.podsByNode, node, key);
+    } else if (kind === 'endpointslices') {
+      const slice = object as k8s.V1EndpointSlice;
+      const svcKey = sliceServiceKey(slice);
+      if (svcKey) removeFrom(this.slicesByService, svcKey, key);
+      for (const podKey of slicePodKeys(slice)) removeFrom(this.slicesByPod, podKey, key);
+    }
+  }
+
+  private touch(kind: ResourceKind, key: string, object: KubeObject): void {
+    switch (kind) {
+      case 'services':
+        this.dirtyServices.add(key);
+        // Workloads carry per-service port overrides.
+        for (const sliceKey of this.slicesByService.get(key) ?? []) {
+          const slice = this.slices.get(sliceKey);
+          if (slice) for (const podKey of slicePodKeys(slice)) this.dirtyPods.add(podKey);
+        }
+        break;
+      case 'endpointslices': {
+        const slice = object as k8s.V1EndpointSlice;
+        const svcKey = sliceServiceKey(slice);
+        if (svcKey) this.dirtyServices.add(svcKey);
+        for (const podKey of slicePodKeys(slice)) this.dirtyPods.add(podKey);
+        break;
+      }
+      case 'pods':
+        this.dirtyPods.add(key);
+        break;
+      case 'nodes':
+        for (const podKey of this.podsByNode.get(key) ?? []) this.dirtyPods.add(podKey);
+        break;
+    }
+  }
+}
