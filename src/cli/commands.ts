@@ -1,9 +1,13 @@
 /** The list of subcommands; one `register` per command file. */
 import type { Command } from 'commander';
+import { register as registerValidate } from './validate.js';
+import { register as registerServe } from './serve.js';
+import { register as registerStatus } from './status.js';
+import { register as registerConfigDump } from './config-dump.js';
 
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [];
+const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump];
 
 /** Adds every subcommand to the program. */
 export function registerCommands(program: Command): void {

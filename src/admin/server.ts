@@ -1,0 +1,128 @@
+/**
+ * The admin HTTP server (default port 18080): health, readiness, Prometheus metrics and the xDS
+ * debug endpoints. Other stages add pages with `addRoute` (e.g. the dashboard at `/`).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { register } from 'prom-client';
+import type { ConfigDump } from '../xds/config-dump.js';
+import type { ProxyStatus } from '../xds/stream.js';
+import { log } from '../log.js';
+
+/** What the admin server reads from the xDS server. */
+export interface XdsIntrospection {
+  proxies(): ProxyStatus[];
+  configDump(nodeId: string): ConfigDump | undefined;
+}
+
+/** A route handler; `url` has the parsed query. Return nothing after writing `res`. */
+export type AdminHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
+
+export interface AdminServerOptions {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly xds: XdsIntrospection;
+  /** Ready once the first mesh snapshot has been set. */
+  readonly isReady: () => boolean;
+}
+
+export interface AdminServer {
+  readonly host: string;
+  readonly port: number;
+  /** Base URL, e.g. http://127.0.0.1:18080 */
+  readonly url: string;
+  /** Adds or replaces the GET handler of an exact path. */
+  addRoute(path: string, handler: AdminHandler): void;
+  close(): Promise<void>;
+}
+
+/** Writes a JSON body with a status code. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2) + '\n';
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function sendText(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(body.endsWith('\n') ? body : body + '\n');
+}
+
+/** Starts the admin server and resolves once it listens. */
+export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
+  const routes = new Map<string, AdminHandler>();
+  routes.set('/healthz', (_req, res) => sendText(res, 200, 'ok'));
+  routes.set('/readyz', (_req, res) =>
+    options.isReady() ? sendText(res, 200, 'ready') : sendText(res, 503, 'not ready: no mesh snapshot has been set yet'),
+  );
+  routes.set('/metrics', async (_req, res) => {
+    const body = await register.metrics();
+    res.writeHead(200, { 'content-type': register.contentType });
+    res.end(body);
+  });
+  routes.set('/debug/proxies', (_req, res) => {
+    const proxies = options.xds.proxies().sort((a, b) => a.nodeId.localeCompare(b.nodeId) || a.streamId - b.streamId);
+    sendJson(res, 200, { proxies });
+  });
+  routes.set('/debug/config_dump', (_req, res, url) => {
+    const node = url.searchParams.get('node');
+    if (node === null || node === '') {
+      sendJson(res, 400, { error: 'query parameter "node" is required, e.g. /debug/config_dump?node=cluster1/default/reviews-v1-0' });
+      return;
+    }
+    const dump = options.xds.configDump(node);
+    if (!dump) {
+      sendJson(res, 404, { error: `no proxy with node id ${JSON.stringify(node)} is connected` });
+      return;
+    }
+    sendJson(res, 200, dump);
+  });
+
+  const server: Server = createServer((req, res) => {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://admin.invalid');
+    } catch {
+      sendJson(res, 400, { error: 'malformed request URL' });
+      return;
+    }
+    const handler = routes.get(url.pathname);
+    if (!handler) {
+      sendJson(res, 404, { error: `no such admin endpoint: ${url.pathname}`, endpoints: [...routes.keys()].sort() });
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      sendJson(res, 405, { error: `${req.method} not allowed on ${url.pathname}; use GET` });
+      return;
+    }
+    Promise.resolve(handler(req, res, url)).catch((e: unknown) => {
+      log.error({ err: e, path: url.pathname }, 'admin handler failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 5000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) => reject(new Error(`cannot listen for admin HTTP on ${options.host}:${options.port}: ${e.message}`)));
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const hostPart = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return {
+    host: options.host,
+    port,
+    url: `http://${hostPart}:${port}`,
+    addRoute(path, handler) {
+      routes.set(path, handler);
+    },
+    close() {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}

@@ -1,0 +1,299 @@
+/**
+ * Encoding and decoding at the xDS boundary: plain message objects → `google.protobuf.Any` bytes,
+ * content-hash versions, DiscoveryRequest/DeltaDiscoveryRequest decoding, and Any → JSON for dumps.
+ * Plain objects use the protos' field names (keepCase, e.g. `connect_timeout`), protobufjs
+ * conventions (Duration as `{seconds, nanos}`, enums as names or numbers) and nested Any as
+ * `{'@type': 'type.googleapis.com/...', ...fields}`. google.protobuf.Struct values are the one
+ * exception to keepCase (protobufjs defines them): `{fields: {k: {stringValue: 'v'}}}`.
+ */
+import { createHash } from 'node:crypto';
+import type protobuf from 'protobufjs';
+import { messageType } from './protos.js';
+import { messageNameOf, type NodeInfo, type TypeUrl } from './types.js';
+
+/** One resource encoded once: its Any bytes are what every stream writes. */
+export interface EncodedResource {
+  readonly typeUrl: TypeUrl;
+  readonly name: string;
+  /** Content hash of the encoded message (hex, 16 chars): equal content ⇒ equal version, across restarts. */
+  readonly version: string;
+  /** `google.protobuf.Any{type_url, value}` wire bytes. */
+  readonly any: Buffer;
+  /** For clusters of discovery type EDS: the ClusterLoadAssignment name they load (service_name or cluster name). */
+  readonly edsServiceName?: string;
+}
+
+function typeFor(typeUrl: TypeUrl): protobuf.Type {
+  return messageType(messageNameOf(typeUrl));
+}
+
+// ---- protobuf wire helpers (only what the xDS envelopes need) ----
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(buf: Buffer, offset: number, n: number): number {
+  while (n >= 0x80) {
+    buf[offset++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[offset++] = n;
+  return offset;
+}
+
+/** A length-delimited field (wire type 2) to assemble into a message. */
+type Field = { readonly field: number; readonly bytes: Buffer };
+
+function fieldSize(f: Field): number {
+  return varintSize((f.field << 3) | 2) + varintSize(f.bytes.length) + f.bytes.length;
+}
+
+/** Concatenates length-delimited fields into one message buffer without re-encoding their contents. */
+export function assembleMessage(fields: readonly Field[]): Buffer {
+  let total = 0;
+  for (const f of fields) total += fieldSize(f);
+  const out = Buffer.allocUnsafe(total);
+  let off = 0;
+  for (const f of fields) {
+    off = writeVarint(out, off, (f.field << 3) | 2);
+    off = writeVarint(out, off, f.bytes.length);
+    off += f.bytes.copy(out, off);
+  }
+  return out;
+}
+
+function str(field: number, value: string): Field[] {
+  return value === '' ? [] : [{ field, bytes: Buffer.from(value, 'utf8') }];
+}
+
+/** Encodes a message object of `typeUrl` into an EncodedResource; throws with the type and name on invalid input. */
+export function encodeResource(typeUrl: TypeUrl, name: string, message: object): EncodedResource {
+  const type = typeFor(typeUrl);
+  let value: Uint8Array;
+  try {
+    checkFields(type, message as Record<string, unknown>, '');
+    value = type.encode(type.fromObject(message)).finish();
+  } catch (e) {
+    throw new Error(`cannot encode ${messageNameOf(typeUrl)} "${name}": ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const valueBuf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  const any = assembleMessage([...str(1, typeUrl), { field: 2, bytes: valueBuf }]);
+  const version = createHash('sha256').update(any).digest('hex').slice(0, 16);
+  const edsServiceName = typeUrl.endsWith('.Cluster') ? edsNameOf(name, message as Record<string, unknown>) : undefined;
+  return edsServiceName === undefined ? { typeUrl, name, version, any } : { typeUrl, name, version, any, edsServiceName };
+}
+
+/**
+ * Rejects field names the message type does not have (protobufjs would drop them silently), so a
+ * typo such as `connectTimeout` for `connect_timeout` fails loudly at the producer.
+ */
+function checkFields(type: protobuf.Type, obj: Record<string, unknown>, path: string): void {
+  if (obj === null || typeof obj !== 'object' || ArrayBuffer.isView(obj)) return;
+  const isAny = type.fullName === '.google.protobuf.Any';
+  if (isAny && typeof obj['@type'] === 'string') {
+    const url = obj['@type'];
+    const inner = type.root.lookup(url.slice(url.lastIndexOf('/') + 1));
+    if (!inner || !(inner as protobuf.Type).fields) throw new Error(`${path || '<root>'}: unknown Any type ${url}`);
+    const { ['@type']: _drop, ...rest } = obj;
+    checkFields(inner as protobuf.Type, rest, path);
+    return;
+  }
+  for (const [key, value] of Object.entries(obj)) {
+    const field = type.fields[key];
+    const at = path ? `${path}.${key}` : key;
+    if (!field) throw new Error(`unknown field "${at}" in ${type.fullName.slice(1)}`);
+    if (value === null || value === undefined) continue;
+    const resolved = field.resolve().resolvedType;
+    if (!resolved || !('fields' in resolved)) continue;
+    const sub = resolved as protobuf.Type;
+    if (field.map) {
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) checkFields(sub, v as Record<string, unknown>, `${at}[${k}]`);
+    } else if (field.repeated && Array.isArray(value)) {
+      value.forEach((v, i) => checkFields(sub, v as Record<string, unknown>, `${at}[${i}]`));
+    } else {
+      checkFields(sub, value as Record<string, unknown>, at);
+    }
+  }
+}
+
+function edsNameOf(name: string, cluster: Record<string, unknown>): string | undefined {
+  const t = cluster.type;
+  if (t !== 'EDS' && t !== 3) return undefined;
+  const cfg = cluster.eds_cluster_config as { service_name?: unknown } | undefined;
+  return typeof cfg?.service_name === 'string' && cfg.service_name !== '' ? cfg.service_name : name;
+}
+
+/** Version of a set of resources (SotW `version_info`): hash of the sorted name/version pairs. */
+export function setVersion(resources: Iterable<{ readonly name: string; readonly version: string }>): string {
+  const parts: string[] = [];
+  for (const r of resources) parts.push(`${r.name}\u0000${r.version}`);
+  parts.sort();
+  const key = parts.join('\u0001');
+  // Streams of one group mostly ask for the same sets: hash each distinct set once.
+  if (key.length > 4096) return createHash('sha256').update(key).digest('hex').slice(0, 16);
+  let v = setVersionMemo.get(key);
+  if (v === undefined) {
+    v = createHash('sha256').update(key).digest('hex').slice(0, 16);
+    if (setVersionMemo.size >= 4096) setVersionMemo.clear();
+    setVersionMemo.set(key, v);
+  }
+  return v;
+}
+
+const setVersionMemo = new Map<string, string>();
+
+/** Wire bytes of a DiscoveryResponse assembled from cached Any bytes. */
+export function buildDiscoveryResponse(versionInfo: string, typeUrl: string, nonce: string, resources: readonly EncodedResource[]): Buffer {
+  const fields: Field[] = [...str(1, versionInfo)];
+  for (const r of resources) fields.push({ field: 2, bytes: r.any });
+  fields.push(...str(4, typeUrl), ...str(5, nonce));
+  return assembleMessage(fields);
+}
+
+const deltaResourceCache = new WeakMap<EncodedResource, Buffer>();
+
+/** `envoy.service.discovery.v3.Resource{name, version, resource}` bytes, built once per encoded resource. */
+function deltaResourceBytes(r: EncodedResource): Buffer {
+  let b = deltaResourceCache.get(r);
+  if (!b) {
+    b = assembleMessage([...str(1, r.version), { field: 2, bytes: r.any }, ...str(3, r.name)]);
+    deltaResourceCache.set(r, b);
+  }
+  return b;
+}
+
+/** Wire bytes of a DeltaDiscoveryResponse assembled from cached Any bytes. */
+export function buildDeltaResponse(
+  systemVersion: string,
+  typeUrl: string,
+  nonce: string,
+  resources: readonly EncodedResource[],
+  removed: readonly string[],
+): Buffer {
+  const fields: Field[] = [...str(1, systemVersion)];
+  for (const r of resources) fields.push({ field: 2, bytes: deltaResourceBytes(r) });
+  fields.push(...str(4, typeUrl), ...str(5, nonce));
+  for (const name of removed) fields.push({ field: 6, bytes: Buffer.from(name, 'utf8') });
+  return assembleMessage(fields);
+}
+
+// ---- requests ----
+
+/** `google.rpc.Status` carried by a NACK. */
+export interface ErrorDetail {
+  readonly code: number;
+  readonly message: string;
+}
+
+/** A decoded state-of-the-world DiscoveryRequest. */
+export interface SotwRequest {
+  readonly versionInfo: string;
+  readonly node?: NodeInfo;
+  readonly resourceNames: readonly string[];
+  readonly typeUrl: string;
+  readonly responseNonce: string;
+  readonly errorDetail?: ErrorDetail;
+}
+
+/** A decoded DeltaDiscoveryRequest. */
+export interface DeltaRequest {
+  readonly node?: NodeInfo;
+  readonly typeUrl: string;
+  readonly subscribe: readonly string[];
+  readonly unsubscribe: readonly string[];
+  readonly initialResourceVersions: ReadonlyMap<string, string>;
+  readonly responseNonce: string;
+  readonly errorDetail?: ErrorDetail;
+}
+
+const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: false, arrays: true, objects: true };
+
+// protobufjs defines google.protobuf.Struct itself (common.js) with camelCase field names, even under keepCase.
+type StructValue = { nullValue?: unknown; numberValue?: number; stringValue?: string; boolValue?: boolean; structValue?: StructObj; listValue?: { values?: StructValue[] } };
+type StructObj = { fields?: Record<string, StructValue> };
+
+function structValueToJson(v: StructValue): unknown {
+  if (v.structValue !== undefined) return structToJson(v.structValue);
+  if (v.listValue !== undefined) return (v.listValue.values ?? []).map(structValueToJson);
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.numberValue !== undefined) return v.numberValue;
+  if (v.boolValue !== undefined) return v.boolValue;
+  return null;
+}
+
+/** Converts a decoded google.protobuf.Struct into plain JSON. */
+function structToJson(s: StructObj | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(s?.fields ?? {})) out[k] = structValueToJson(v);
+  return out;
+}
+
+function toNode(raw: Record<string, unknown> | undefined): NodeInfo | undefined {
+  if (!raw) return undefined;
+  const loc = (raw.locality ?? {}) as Record<string, string | undefined>;
+  return {
+    id: typeof raw.id === 'string' ? raw.id : '',
+    cluster: typeof raw.cluster === 'string' ? raw.cluster : '',
+    metadata: structToJson(raw.metadata as StructObj | undefined),
+    locality: { region: loc.region ?? '', zone: loc.zone ?? '', sub_zone: loc.sub_zone ?? '' },
+    userAgentName: typeof raw.user_agent_name === 'string' ? raw.user_agent_name : '',
+    userAgentVersion: typeof raw.user_agent_version === 'string' ? raw.user_agent_version : '',
+  };
+}
+
+function toErrorDetail(raw: unknown): ErrorDetail | undefined {
+  if (!raw || typeof raw !== 'object') return undefined;
+  const r = raw as { code?: number; message?: string };
+  return { code: r.code ?? 0, message: r.message ?? '' };
+}
+
+let sotwType: protobuf.Type | undefined;
+let deltaType: protobuf.Type | undefined;
+
+/** Decodes DiscoveryRequest bytes; throws on malformed protobuf. */
+export function decodeDiscoveryRequest(bytes: Uint8Array): SotwRequest {
+  sotwType ??= messageType('envoy.service.discovery.v3.DiscoveryRequest');
+  const o = sotwType.toObject(sotwType.decode(bytes), TO_OBJECT) as Record<string, unknown>;
+  const node = toNode(o.node as Record<string, unknown> | undefined);
+  const errorDetail = toErrorDetail(o.error_detail);
+  return {
+    versionInfo: (o.version_info as string | undefined) ?? '',
+    ...(node ? { node } : {}),
+    resourceNames: (o.resource_names as string[] | undefined) ?? [],
+    typeUrl: (o.type_url as string | undefined) ?? '',
+    responseNonce: (o.response_nonce as string | undefined) ?? '',
+    ...(errorDetail ? { errorDetail } : {}),
+  };
+}
+
+/** Decodes DeltaDiscoveryRequest bytes; throws on malformed protobuf. */
+export function decodeDeltaDiscoveryRequest(bytes: Uint8Array): DeltaRequest {
+  deltaType ??= messageType('envoy.service.discovery.v3.DeltaDiscoveryRequest');
+  const o = deltaType.toObject(deltaType.decode(bytes), TO_OBJECT) as Record<string, unknown>;
+  const node = toNode(o.node as Record<string, unknown> | undefined);
+  const errorDetail = toErrorDetail(o.error_detail);
+  return {
+    ...(node ? { node } : {}),
+    typeUrl: (o.type_url as string | undefined) ?? '',
+    subscribe: (o.resource_names_subscribe as string[] | undefined) ?? [],
+    unsubscribe: (o.resource_names_unsubscribe as string[] | undefined) ?? [],
+    initialResourceVersions: new Map(Object.entries((o.initial_resource_versions as Record<string, string> | undefined) ?? {})),
+    responseNonce: (o.response_nonce as string | undefined) ?? '',
+    ...(errorDetail ? { errorDetail } : {}),
+  };
+}
+
+/** Decodes an encoded resource back into JSON (nested Any as `@type` objects, enums as names) for dumps. */
+export function resourceToJson(r: EncodedResource): Record<string, unknown> {
+  const type = typeFor(r.typeUrl);
+  const anyType = messageType('google.protobuf.Any');
+  const any = anyType.decode(r.any) as unknown as { value: Uint8Array };
+  const msg = type.decode(any.value);
+  return type.toObject(msg, { longs: String, enums: String, bytes: String, defaults: false, json: true }) as Record<string, unknown>;
+}

@@ -1,0 +1,187 @@
+/**
+ * The xDS gRPC server: ADS (SotW and delta) and the per-type CDS/EDS/LDS/RDS/SDS services on one
+ * port. Responses are pre-assembled bytes (cached Any per resource), so the gRPC layer is given a
+ * pass-through serializer and never re-encodes a resource per stream.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { SnapshotCache, GroupChange } from './cache.js';
+import { buildConfigDump, redactPrivateKeys, type ConfigDump, type ResourceRedactor } from './config-dump.js';
+import { DeltaStream } from './delta-stream.js';
+import { SotwStream } from './sotw-stream.js';
+import type { AckObserver, Authenticator, ProxyStatus, StreamHost, XdsStream } from './stream.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, type TypeUrl } from './types.js';
+import { log } from '../log.js';
+
+export interface XdsServerOptions {
+  readonly cache: SnapshotCache;
+  /** Called on each stream's first request before anything is served; an Error refuses the stream. */
+  readonly authenticate?: Authenticator;
+  /** Observer of every ACK (e.g. convergence measurements); must be cheap. */
+  readonly onAck?: AckObserver;
+  /** Applied to every resource shown by config dumps (default: private keys in Secrets are redacted). */
+  readonly redact?: ResourceRedactor;
+  /** Largest accepted request (default 4 MiB); larger ones end that stream with RESOURCE_EXHAUSTED. */
+  readonly maxReceiveMessageBytes?: number;
+  /** Extra grpc-js server options (keepalive etc.). */
+  readonly grpcOptions?: grpc.ServerOptions;
+}
+
+const passThrough = (b: Buffer): Buffer => b;
+
+function bidi(path: string): grpc.MethodDefinition<Buffer, Buffer> {
+  return {
+    path,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: passThrough,
+    requestDeserialize: passThrough,
+    responseSerialize: passThrough,
+    responseDeserialize: passThrough,
+  };
+}
+
+/** service full name, SotW method, delta method, fixed type (undefined = ADS). */
+const SERVICES: readonly [string, string, string, TypeUrl | undefined][] = [
+  ['envoy.service.discovery.v3.AggregatedDiscoveryService', 'StreamAggregatedResources', 'DeltaAggregatedResources', undefined],
+  ['envoy.service.cluster.v3.ClusterDiscoveryService', 'StreamClusters', 'DeltaClusters', CLUSTER_TYPE],
+  ['envoy.service.endpoint.v3.EndpointDiscoveryService', 'StreamEndpoints', 'DeltaEndpoints', ENDPOINT_TYPE],
+  ['envoy.service.listener.v3.ListenerDiscoveryService', 'StreamListeners', 'DeltaListeners', LISTENER_TYPE],
+  ['envoy.service.route.v3.RouteDiscoveryService', 'StreamRoutes', 'DeltaRoutes', ROUTE_TYPE],
+  ['envoy.service.secret.v3.SecretDiscoveryService', 'StreamSecrets', 'DeltaSecrets', SECRET_TYPE],
+];
+
+/** The xDS server around one snapshot cache. */
+export class XdsServer implements StreamHost {
+  readonly cache: SnapshotCache;
+  readonly authenticate: Authenticator | undefined;
+  readonly onAck: AckObserver | undefined;
+  private readonly redact: ResourceRedactor;
+  private readonly server: grpc.Server;
+  private readonly streams = new Set<XdsStream>();
+  private readonly byGroup = new Map<string, Set<XdsStream>>();
+  private readonly streamGroups = new Map<XdsStream, Set<string>>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private streamCounter = 0;
+
+  constructor(options: XdsServerOptions) {
+    this.cache = options.cache;
+    this.authenticate = options.authenticate;
+    this.onAck = options.onAck;
+    this.redact = options.redact ?? redactPrivateKeys;
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 4 * 1024 * 1024,
+      'grpc.max_send_message_length': -1,
+      ...options.grpcOptions,
+    });
+    for (const [service, sotw, delta, fixed] of SERVICES) {
+      const definition: grpc.ServiceDefinition = {
+        [sotw]: bidi(`/${service}/${sotw}`),
+        [delta]: bidi(`/${service}/${delta}`),
+      };
+      this.server.addService(definition, {
+        [sotw]: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => this.track(new SotwStream(this, call, fixed)),
+        [delta]: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => this.track(new DeltaStream(this, call, fixed)),
+      });
+    }
+    this.unsubscribe.push(
+      this.cache.onChange((batch) => this.onCacheChange(batch)),
+      this.cache.onResolverChange(() => {
+        for (const s of [...this.streams]) s.reresolve();
+      }),
+    );
+  }
+
+  /** Binds to host:port (port 0 picks a free one) and returns the bound port. Credentials default to insecure (TLS is a later issue). */
+  listen(host: string, port: number, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
+    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, credentials, (err, bound) => (err ? reject(new Error(`cannot listen for xDS on ${address}: ${err.message}`)) : resolve(bound)));
+    });
+  }
+
+  nextStreamId(): number {
+    return ++this.streamCounter;
+  }
+
+  private track(stream: XdsStream): void {
+    this.streams.add(stream);
+  }
+
+  attach(stream: XdsStream): void {
+    this.unindex(stream);
+    if (!stream.groups) return;
+    const groups = new Set(stream.groups.values());
+    this.streamGroups.set(stream, groups);
+    for (const g of groups) {
+      let set = this.byGroup.get(g);
+      if (!set) {
+        set = new Set();
+        this.byGroup.set(g, set);
+      }
+      set.add(stream);
+    }
+  }
+
+  detach(stream: XdsStream): void {
+    this.unindex(stream);
+    this.streams.delete(stream);
+  }
+
+  private unindex(stream: XdsStream): void {
+    const groups = this.streamGroups.get(stream);
+    if (!groups) return;
+    for (const g of groups) {
+      const set = this.byGroup.get(g);
+      set?.delete(stream);
+      if (set?.size === 0) this.byGroup.delete(g);
+    }
+    this.streamGroups.delete(stream);
+  }
+
+  private onCacheChange(batch: readonly GroupChange[]): void {
+    const touched = new Set<XdsStream>();
+    for (const change of batch) {
+      const streams = this.byGroup.get(change.group);
+      if (!streams) continue;
+      for (const s of streams) {
+        if (s.groups?.get(change.typeUrl) === change.group && s.onCacheChange(change)) touched.add(s);
+      }
+    }
+    // Marking first and flushing after lets one batch go out in ADS order on every stream.
+    for (const s of touched) s.flush();
+  }
+
+  /** Status of every admitted stream, for /debug/proxies. */
+  proxies(): ProxyStatus[] {
+    return [...this.streams].filter((s) => s.active).map((s) => s.status());
+  }
+
+  /** Admitted streams (for tests and diagnostics). */
+  activeStreams(): XdsStream[] {
+    return [...this.streams].filter((s) => s.active);
+  }
+
+  /** What `nodeId` is served, decoded and redacted; undefined if no stream of that node is connected. */
+  configDump(nodeId: string): ConfigDump | undefined {
+    return buildConfigDump(nodeId, [...this.streams], this.cache, this.redact);
+  }
+
+  /** Stops accepting streams, ends open ones after `graceMs`, and detaches from the cache. */
+  async close(graceMs = 1000): Promise<void> {
+    for (const u of this.unsubscribe.splice(0)) u();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      timer.unref();
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      // Long-lived xDS streams never finish by themselves; end them so tryShutdown can complete.
+      for (const s of [...this.streams]) s.close(true);
+    });
+    log.info('xds server stopped');
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * State-of-the-world streams (StreamAggregatedResources and the per-type Stream* RPCs): full sets
+ * for LDS/CDS, subscribed sets for EDS/RDS/SDS, one version_info and nonce per response.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { buildDiscoveryResponse, decodeDiscoveryRequest, setVersion, type EncodedResource, type SotwRequest } from './codec.js';
+import { XdsStream, type DecodedRequest } from './stream.js';
+import { isFullStateType, type TypeUrl } from './types.js';
+import { log } from '../log.js';
+
+/** One SotW stream. */
+export class SotwStream extends XdsStream {
+  readonly mode = 'sotw' as const;
+
+  protected decode(buf: Buffer): DecodedRequest {
+    return decodeDiscoveryRequest(buf);
+  }
+
+  protected process(t: TypeUrl, decoded: DecodedRequest): void {
+    const req = decoded as SotwRequest;
+    const bad = this.checkNames(req.resourceNames, 'resource_names');
+    if (bad) {
+      this.fail(grpc.status.INVALID_ARGUMENT, bad);
+      return;
+    }
+    const st = this.state(t);
+    if (st.lastSentNonce !== '') {
+      if (req.responseNonce !== st.lastSentNonce) {
+        // Stale: the proxy has not seen our latest response for this type yet; it will answer that one.
+        log.debug({ node: this.node?.id, stream: this.id, nonce: req.responseNonce, latest: st.lastSentNonce }, 'stale xds request ignored');
+        return;
+      }
+      if (req.errorDetail) this.recordNack(t, st, req.errorDetail.code, req.errorDetail.message);
+      else this.recordAck(t, st, req.versionInfo);
+    } else if (!st.requested && req.versionInfo !== '') {
+      // A reconnecting proxy says what it already has; if that is still current, nothing is re-sent.
+      st.clientVersionHint = req.versionInfo;
+    }
+
+    const names = req.resourceNames;
+    let wildcard = false;
+    let explicit: Set<string>;
+    if (isFullStateType(t)) {
+      if (names.length === 0) {
+        wildcard = !st.everNonEmpty;
+        explicit = new Set();
+      } else {
+        st.everNonEmpty = true;
+        wildcard = names.includes('*');
+        explicit = new Set(names.filter((n) => n !== '*'));
+      }
+    } else {
+      explicit = new Set(names);
+    }
+    let changed = !st.requested || wildcard !== st.wildcard;
+    for (const n of explicit) {
+      if (!st.subscribed.has(n)) changed = true;
+    }
+    for (const n of st.subscribed) {
+      if (!explicit.has(n)) {
+        // Unsubscribed: forget it was sent, so a later resubscription sends it again.
+        st.sent.delete(n);
+        st.forceResend.delete(n);
+      }
+    }
+    st.subscribed = explicit;
+    st.wildcard = wildcard;
+    st.requested = true;
+    if (changed) this.dirty.add(t);
+  }
+
+  protected respond(t: TypeUrl): Buffer | null {
+    const st = this.types.get(t);
+    const group = this.groups?.get(t);
+    if (!st?.requested || group === undefined) return null;
+    const set = this.host.cache.get(group, t);
+    const full = isFullStateType(t);
+    // Never answer LDS/CDS (whose absence means deletion) before the group's set was loaded.
+    if (full && !set.ready) return null;
+    if (!st.wildcard && st.subscribed.size === 0) {
+      st.sent.clear();
+      return null;
+    }
+    const desired: EncodedResource[] = [];
+    if (st.wildcard) {
+      for (const r of set.resources.values()) desired.push(r);
+    } else {
+      for (const n of st.subscribed) {
+        const r = set.resources.get(n);
+        if (r) desired.push(r);
+      }
+    }
+    const version = setVersion(desired);
+    if (st.lastSentNonce === '' && st.clientVersionHint !== undefined) {
+      const hint = st.clientVersionHint;
+      st.clientVersionHint = undefined;
+      if (hint === version && desired.length > 0) {
+        st.sent = new Map(desired.map((r) => [r.name, r.version]));
+        st.lastSentVersion = version;
+        st.ackedVersion = version;
+        st.forceResend.clear();
+        return null;
+      }
+    }
+    const fresh = desired.filter((r) => st.sent.get(r.name) !== r.version || st.forceResend.has(r.name));
+    let due = fresh.length > 0;
+    if (full) {
+      // Full-state types: a removal is a change too, and the first answer is due even if empty.
+      due ||= desired.length !== st.sent.size || st.lastSentNonce === '';
+    }
+    if (!due) return null;
+    this.noteClustersSent(t, fresh);
+    const nonce = this.nextNonce();
+    const bytes = buildDiscoveryResponse(version, t, nonce, desired);
+    st.sent = new Map(desired.map((r) => [r.name, r.version]));
+    st.lastSentVersion = version;
+    st.lastSentNonce = nonce;
+    st.lastSentAt = Date.now();
+    st.forceResend.clear();
+    return bytes;
+  }
+}

@@ -1,0 +1,513 @@
+/**
+ * What SotW and delta streams share: admission (node from the first request, authentication hook,
+ * group resolution), per-type protocol state, ACK/NACK bookkeeping, and a writer that never queues
+ * more than a few responses: while the client is not reading, types are only marked dirty and the
+ * latest state of each is computed when the stream drains.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { EncodedResource } from './codec.js';
+import type { SnapshotCache, StreamIdentity, GroupChange } from './cache.js';
+import { ADS_ORDER, CLUSTER_TYPE, ENDPOINT_TYPE, TYPE_SHORT_NAME, isKnownType, nodeRole, type NodeInfo, type TypeUrl } from './types.js';
+import { connectedStreams, latencyHistogram, nacksTotal, pushCounter, streamErrorsTotal } from './metrics.js';
+import { log } from '../log.js';
+
+/** What the authentication hook sees of a call. */
+export interface CallInfo {
+  readonly metadata: grpc.Metadata;
+  readonly peer: string;
+  readonly authContext: ReturnType<grpc.ServerDuplexStream<Buffer, Buffer>['getAuthContext']>;
+}
+
+/**
+ * Authenticates a stream before anything is served on it. Return an Error to refuse the stream:
+ * UNAUTHENTICATED, or PERMISSION_DENIED when the error has `code: grpc.status.PERMISSION_DENIED`.
+ */
+export type Authenticator = (call: CallInfo, node: NodeInfo) => Promise<StreamIdentity | Error>;
+
+/** Called for every ACK a proxy sends. */
+export type AckObserver = (ack: { readonly nodeId: string; readonly typeUrl: TypeUrl; readonly version: string }) => void;
+
+/** What a stream needs from the server that owns it. */
+export interface StreamHost {
+  readonly cache: SnapshotCache;
+  readonly authenticate: Authenticator | undefined;
+  /** Observer of every ACK (convergence measurements); must be cheap. */
+  readonly onAck: AckObserver | undefined;
+  nextStreamId(): number;
+  /** (Re)indexes the stream under its current groups. */
+  attach(stream: XdsStream): void;
+  detach(stream: XdsStream): void;
+}
+
+/** The last NACK a proxy sent for a type. */
+export interface NackRecord {
+  readonly error: string;
+  readonly code: number;
+  /** The version that was rejected. */
+  readonly version: string;
+  readonly nonce: string;
+  readonly at: string;
+}
+
+/** Protocol state of one resource type on one stream. */
+export interface TypeState {
+  requested: boolean;
+  wildcard: boolean;
+  subscribed: Set<string>;
+  /** name → version the proxy holds, as far as the server knows (what was sent, or declared on reconnect). */
+  sent: Map<string, string>;
+  lastSentVersion: string;
+  lastSentNonce: string;
+  lastSentAt: number;
+  ackedVersion: string;
+  ackedAt: number;
+  lastNack: NackRecord | undefined;
+  /** performance.now() of the earliest unpushed cache change relevant to this type. */
+  pendingSince: number | undefined;
+  /** Names to send again even if unchanged (EDS after a CDS update of their cluster). */
+  forceResend: Set<string>;
+  /** SotW: a non-empty resource_names list was sent once, so an empty list no longer means wildcard. */
+  everNonEmpty: boolean;
+  /** SotW: version_info of the first request of a reconnecting proxy. */
+  clientVersionHint: string | undefined;
+  /** Delta: subscribed names already reported as not existing. */
+  absentNotified: Set<string>;
+}
+
+/** Per-type status as shown on /debug/proxies. */
+export interface TypeStatus {
+  readonly subscribed: readonly string[];
+  readonly wildcard: boolean;
+  readonly resources: number;
+  readonly lastSentVersion: string;
+  readonly lastSentNonce: string;
+  readonly lastSentAt: string | null;
+  readonly ackedVersion: string;
+  readonly ackedAt: string | null;
+  readonly lastNack: NackRecord | null;
+}
+
+/** One connected stream as shown on /debug/proxies. */
+export interface ProxyStatus {
+  readonly streamId: number;
+  readonly nodeId: string;
+  readonly role: string;
+  readonly cluster: string;
+  readonly locality: NodeInfo['locality'] | null;
+  readonly userAgent: string;
+  readonly peer: string;
+  readonly mode: 'sotw' | 'delta';
+  readonly service: string;
+  readonly connectedAt: string;
+  readonly identity: string | null;
+  readonly groups: Readonly<Record<string, string>> | null;
+  readonly resolverError: string | null;
+  /** True while the client is not reading and pushes are held back. */
+  readonly blocked: boolean;
+  readonly types: Readonly<Record<string, TypeStatus>>;
+}
+
+const MAX_QUEUED_REQUESTS = 64;
+const MAX_INFLIGHT_WRITES = 4;
+const MAX_NAMES_PER_REQUEST = 20_000;
+const MAX_NAME_LENGTH = 2_048;
+
+/** A request after decoding, as far as the shared admission path needs it. */
+export interface DecodedRequest {
+  readonly node?: NodeInfo;
+  readonly typeUrl: string;
+  readonly responseNonce: string;
+}
+
+function iso(ms: number): string | null {
+  return ms ? new Date(ms).toISOString() : null;
+}
+
+function newTypeState(): TypeState {
+  return {
+    requested: false,
+    wildcard: false,
+    subscribed: new Set(),
+    sent: new Map(),
+    lastSentVersion: '',
+    lastSentNonce: '',
+    lastSentAt: 0,
+    ackedVersion: '',
+    ackedAt: 0,
+    lastNack: undefined,
+    pendingSince: undefined,
+    forceResend: new Set(),
+    everNonEmpty: false,
+    clientVersionHint: undefined,
+    absentNotified: new Set(),
+  };
+}
+
+/** Base of SotW and delta streams; subclasses decode requests, apply them and build responses. */
+export abstract class XdsStream {
+  readonly id: number;
+  abstract readonly mode: 'sotw' | 'delta';
+  node: NodeInfo | undefined;
+  identity: StreamIdentity | undefined;
+  groups: ReadonlyMap<TypeUrl, string> | undefined;
+  resolveError: string | undefined;
+  readonly types = new Map<TypeUrl, TypeState>();
+  readonly connectedAt = Date.now();
+  /** Responses written on this stream (diagnostics and tests). */
+  responsesWritten = 0;
+
+  protected readonly dirty = new Set<TypeUrl>();
+  private closed = false;
+  private admitted = false;
+  private waitingForDrain = false;
+  private inflight = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private nonceCounter = 0;
+  private readonly warnedTypes = new Set<string>();
+  private readonly peer: string;
+
+  constructor(
+    protected readonly host: StreamHost,
+    protected readonly call: grpc.ServerDuplexStream<Buffer, Buffer>,
+    /** Set on per-type services (CDS, EDS, ...); undefined on ADS. */
+    protected readonly fixedType: TypeUrl | undefined,
+  ) {
+    this.id = host.nextStreamId();
+    this.peer = safePeer(call);
+    call.on('data', (buf: Buffer) => this.enqueue(buf));
+    call.on('end', () => this.close(true));
+    call.on('error', () => this.close(false));
+    call.on('cancelled', () => this.close(false));
+    call.on('close', () => this.close(false));
+  }
+
+  /** Human name of the service this stream arrived on ("ads" or the type's short name). */
+  get service(): string {
+    return this.fixedType ? TYPE_SHORT_NAME[this.fixedType] : 'ads';
+  }
+
+  protected abstract decode(buf: Buffer): DecodedRequest;
+  /** Applies a decoded request to the state of `typeUrl`. */
+  protected abstract process(typeUrl: TypeUrl, req: DecodedRequest): void;
+  /** Builds the response for a type from the cache and the stream's state, or null if nothing is due. */
+  protected abstract respond(typeUrl: TypeUrl): Buffer | null;
+
+  protected state(typeUrl: TypeUrl): TypeState {
+    let st = this.types.get(typeUrl);
+    if (!st) {
+      st = newTypeState();
+      this.types.set(typeUrl, st);
+    }
+    return st;
+  }
+
+  protected nextNonce(): string {
+    this.nonceCounter++;
+    return `${this.id.toString(36)}-${this.nonceCounter.toString(36)}`;
+  }
+
+  /** Validates subscription names; returns an error message or undefined. */
+  protected checkNames(names: readonly string[], field: string): string | undefined {
+    if (names.length > MAX_NAMES_PER_REQUEST) return `${field} has ${names.length} names (limit ${MAX_NAMES_PER_REQUEST})`;
+    for (const n of names) {
+      if (n.length > MAX_NAME_LENGTH) return `${field} contains a name of ${n.length} characters (limit ${MAX_NAME_LENGTH})`;
+    }
+    return undefined;
+  }
+
+  private enqueue(buf: Buffer): void {
+    if (this.closed) return;
+    if (this.admitted && this.queued === 0) {
+      // Fast path: once admitted nothing awaits, so requests are handled synchronously in arrival order.
+      try {
+        this.handleAdmitted(buf);
+      } catch (e) {
+        log.error({ err: e, stream: this.id, node: this.node?.id }, 'xds request handling failed');
+        this.fail(grpc.status.INTERNAL, 'internal error while handling the request');
+      }
+      return;
+    }
+    if (++this.queued > MAX_QUEUED_REQUESTS) {
+      this.fail(grpc.status.RESOURCE_EXHAUSTED, `more than ${MAX_QUEUED_REQUESTS} requests queued before the first was processed`);
+      return;
+    }
+    this.queue = this.queue
+      .then(() => this.handle(buf))
+      .catch((e: unknown) => {
+        log.error({ err: e, stream: this.id, node: this.node?.id }, 'xds request handling failed');
+        this.fail(grpc.status.INTERNAL, 'internal error while handling the request');
+      })
+      .finally(() => {
+        this.queued--;
+      });
+  }
+
+  private decodeOrFail(buf: Buffer): DecodedRequest | undefined {
+    try {
+      return this.decode(buf);
+    } catch (e) {
+      this.fail(grpc.status.INVALID_ARGUMENT, `malformed ${this.mode === 'delta' ? 'DeltaDiscoveryRequest' : 'DiscoveryRequest'}: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    }
+  }
+
+  private async handle(buf: Buffer): Promise<void> {
+    if (this.closed) return;
+    if (this.admitted) {
+      this.handleAdmitted(buf);
+      return;
+    }
+    const req = this.decodeOrFail(buf);
+    if (!req) return;
+    if (!req.node || req.node.id === '') {
+      this.fail(grpc.status.INVALID_ARGUMENT, 'the first request on a stream must carry node with a non-empty node.id');
+      return;
+    }
+    if (!(await this.admit(req.node))) return;
+    this.dispatch(req);
+  }
+
+  private handleAdmitted(buf: Buffer): void {
+    if (this.closed) return;
+    const req = this.decodeOrFail(buf);
+    if (req) this.dispatch(req);
+  }
+
+  private dispatch(req: DecodedRequest): void {
+    let typeUrl: TypeUrl;
+    if (this.fixedType) {
+      if (req.typeUrl !== '' && req.typeUrl !== this.fixedType) {
+        this.fail(grpc.status.INVALID_ARGUMENT, `type_url ${req.typeUrl} sent on the ${this.service} service, which serves only ${this.fixedType}`);
+        return;
+      }
+      typeUrl = this.fixedType;
+    } else if (isKnownType(req.typeUrl)) {
+      typeUrl = req.typeUrl;
+    } else {
+      // Envoy may ask an ADS server for types it does not serve; ending the stream would take its other types down.
+      if (!this.warnedTypes.has(req.typeUrl) && this.warnedTypes.size < 16) {
+        this.warnedTypes.add(req.typeUrl);
+        log.warn({ node: this.node?.id, stream: this.id, typeUrl: req.typeUrl }, req.typeUrl === '' ? 'ADS request without type_url ignored' : 'request for a resource type crossmesh does not serve ignored');
+      }
+      return;
+    }
+    this.process(typeUrl, req);
+    if (!this.closed) this.flush();
+  }
+
+  /** Takes the node from the first request, authenticates and resolves the group; false if the stream was refused. */
+  private async admit(node: NodeInfo): Promise<boolean> {
+    this.node = node;
+    const auth = this.host.authenticate;
+    if (auth) {
+      let result: StreamIdentity | Error;
+      try {
+        result = await auth({ metadata: this.call.metadata, peer: this.peer, authContext: this.call.getAuthContext() }, node);
+      } catch (e) {
+        result = e instanceof Error ? e : new Error(String(e));
+      }
+      if (this.closed) return false;
+      if (result instanceof Error) {
+        const code = (result as { code?: unknown }).code === grpc.status.PERMISSION_DENIED ? grpc.status.PERMISSION_DENIED : grpc.status.UNAUTHENTICATED;
+        this.fail(code, `stream refused for node ${JSON.stringify(node.id)}: ${result.message}`);
+        return false;
+      }
+      this.identity = result;
+    }
+    this.admitted = true;
+    connectedStreams.inc({ mode: this.mode });
+    this.resolveGroups();
+    this.host.attach(this);
+    log.info({ node: node.id, role: nodeRole(node), stream: this.id, mode: this.mode, service: this.service, peer: this.peer }, 'xds stream connected');
+    return true;
+  }
+
+  private resolveGroups(): boolean {
+    const before = this.groups;
+    const r = this.host.cache.resolve(this.node!, this.identity);
+    if (r instanceof Error) {
+      if (this.resolveError !== r.message) {
+        log.warn({ node: this.node!.id, stream: this.id, error: r.message }, 'no configuration for node: group resolver refused it');
+        streamErrorsTotal.inc({ reason: 'resolver' });
+      }
+      this.resolveError = r.message;
+      this.groups = undefined;
+    } else {
+      this.resolveError = undefined;
+      this.groups = r;
+    }
+    if (before === undefined || this.groups === undefined) return before !== this.groups;
+    for (const [t, g] of this.groups) if (before.get(t) !== g) return true;
+    return false;
+  }
+
+  /** Re-runs the resolver; if the groups changed, every requested type is recomputed against the new groups. */
+  reresolve(): void {
+    if (!this.admitted || this.closed) return;
+    if (!this.resolveGroups()) return;
+    this.host.attach(this);
+    for (const [t, st] of this.types) if (st.requested) this.dirty.add(t);
+    this.flush();
+  }
+
+  /** Notes a cache change; returns true if the stream has something to recompute. */
+  onCacheChange(change: GroupChange): boolean {
+    const st = this.types.get(change.typeUrl);
+    if (!st?.requested) return false;
+    let relevant = change.becameReady || st.wildcard;
+    if (!relevant) {
+      for (const n of change.names) {
+        if (st.subscribed.has(n)) {
+          relevant = true;
+          break;
+        }
+      }
+    }
+    if (!relevant) return false;
+    this.dirty.add(change.typeUrl);
+    if (st.pendingSince === undefined || change.since < st.pendingSince) st.pendingSince = change.since;
+    return true;
+  }
+
+  /** Writes responses for dirty types in ADS order, stopping while the client is not reading. */
+  flush(): void {
+    if (this.closed || !this.groups) return;
+    for (const t of ADS_ORDER) {
+      if (this.waitingForDrain || this.inflight >= MAX_INFLIGHT_WRITES) return;
+      if (!this.dirty.has(t)) continue;
+      this.dirty.delete(t);
+      const bytes = this.respond(t);
+      if (bytes) this.write(t, bytes);
+    }
+  }
+
+  private write(t: TypeUrl, bytes: Buffer): void {
+    const st = this.state(t);
+    this.inflight++;
+    this.responsesWritten++;
+    pushCounter(t).inc();
+    if (st.pendingSince !== undefined) {
+      latencyHistogram(t).observe((performance.now() - st.pendingSince) / 1000);
+      st.pendingSince = undefined;
+    }
+    const ok = this.call.write(bytes, () => {
+      this.inflight--;
+      if (this.inflight === MAX_INFLIGHT_WRITES - 1 && this.dirty.size) this.flush();
+    });
+    if (!ok) {
+      this.waitingForDrain = true;
+      this.call.once('drain', () => {
+        this.waitingForDrain = false;
+        this.flush();
+      });
+    }
+  }
+
+  /** Marks the EDS resources of clusters that were just (re)sent to be sent again (Envoy warms EDS clusters on CDS updates). */
+  protected noteClustersSent(t: TypeUrl, sent: readonly EncodedResource[]): void {
+    if (t !== CLUSTER_TYPE) return;
+    const eds = this.types.get(ENDPOINT_TYPE);
+    if (!eds?.requested) return;
+    for (const c of sent) {
+      if (c.edsServiceName !== undefined && (eds.subscribed.has(c.edsServiceName) || eds.wildcard)) {
+        eds.forceResend.add(c.edsServiceName);
+        this.dirty.add(ENDPOINT_TYPE);
+      }
+    }
+  }
+
+  protected recordAck(t: TypeUrl, st: TypeState, version: string): void {
+    st.ackedVersion = version;
+    st.ackedAt = Date.now();
+    this.host.onAck?.({ nodeId: this.node?.id ?? '', typeUrl: t, version });
+  }
+
+  protected recordNack(t: TypeUrl, st: TypeState, code: number, message: string): void {
+    st.lastNack = { error: message, code, version: st.lastSentVersion, nonce: st.lastSentNonce, at: new Date().toISOString() };
+    nacksTotal.inc({ type: TYPE_SHORT_NAME[t] });
+    log.warn({ node: this.node?.id, stream: this.id, type: TYPE_SHORT_NAME[t], version: st.lastSentVersion, error: message }, 'proxy rejected configuration (NACK)');
+  }
+
+  /** Ends the stream with a gRPC status and a log line; other streams are unaffected. */
+  protected fail(code: grpc.status, details: string): void {
+    if (this.closed) return;
+    log.warn({ node: this.node?.id, stream: this.id, peer: this.peer, code: grpc.status[code], details }, 'xds stream refused');
+    streamErrorsTotal.inc({ reason: grpc.status[code] ?? String(code) });
+    this.close(false);
+    try {
+      this.call.emit('error', { code, details, metadata: new grpc.Metadata() });
+    } catch {
+      /* the call may already be gone */
+    }
+  }
+
+  /** Forgets the stream; `graceful` ends the call with OK (client half-closed). */
+  close(graceful: boolean): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.admitted) {
+      connectedStreams.dec({ mode: this.mode });
+      this.host.detach(this);
+      log.info({ node: this.node?.id, stream: this.id }, 'xds stream closed');
+    }
+    if (graceful) {
+      try {
+        this.call.end();
+      } catch {
+        /* already ended */
+      }
+    }
+  }
+
+  /** Status of this stream for /debug/proxies. */
+  status(): ProxyStatus {
+    const types: Record<string, TypeStatus> = {};
+    for (const t of ADS_ORDER) {
+      const st = this.types.get(t);
+      if (!st?.requested) continue;
+      types[TYPE_SHORT_NAME[t]] = {
+        subscribed: [...st.subscribed].sort(),
+        wildcard: st.wildcard,
+        resources: st.sent.size,
+        lastSentVersion: st.lastSentVersion,
+        lastSentNonce: st.lastSentNonce,
+        lastSentAt: iso(st.lastSentAt),
+        ackedVersion: st.ackedVersion,
+        ackedAt: iso(st.ackedAt),
+        lastNack: st.lastNack ?? null,
+      };
+    }
+    const node = this.node;
+    return {
+      streamId: this.id,
+      nodeId: node?.id ?? '',
+      role: node ? nodeRole(node) : '',
+      cluster: node?.cluster ?? '',
+      locality: node?.locality ?? null,
+      userAgent: node ? `${node.userAgentName} ${node.userAgentVersion}`.trim() : '',
+      peer: this.peer,
+      mode: this.mode,
+      service: this.service,
+      connectedAt: new Date(this.connectedAt).toISOString(),
+      identity: this.identity?.id ?? null,
+      groups: this.groups ? Object.fromEntries([...this.groups].map(([t, g]) => [TYPE_SHORT_NAME[t], g])) : null,
+      resolverError: this.resolveError ?? null,
+      blocked: this.waitingForDrain || this.inflight >= MAX_INFLIGHT_WRITES,
+      types,
+    };
+  }
+
+  /** True once the stream is admitted and still open. */
+  get active(): boolean {
+    return this.admitted && !this.closed;
+  }
+}
+
+function safePeer(call: grpc.ServerDuplexStream<Buffer, Buffer>): string {
+  try {
+    return call.getPeer();
+  } catch {
+    return 'unknown';
+  }
+}
