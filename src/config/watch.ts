@@ -1,0 +1,197 @@
+/**
+ * Hot reload: watches the config files and directories, reloads after changes settle, hands a
+ * valid new configuration to the caller, and keeps the last good one when a change is invalid
+ * (reported in the log, in metrics and in the status object `/debug/config` shows).
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { Counter, Gauge } from 'prom-client';
+import { log } from '../log.js';
+import { formatDiagnostic } from './diagnostics.js';
+import { loadConfig } from './loader.js';
+import type { LoadResult, MeshConfig } from './mesh-config.js';
+
+const reloads = new Counter({
+  name: 'crossmesh_config_reloads_total',
+  help: 'Configuration reloads after file changes, by result (applied, unchanged, invalid).',
+  labelNames: ['result'] as const,
+});
+const configValid = new Gauge({
+  name: 'crossmesh_config_valid',
+  help: '1 when the configuration files on disk are valid, 0 when the last load found errors (the last good config keeps serving).',
+});
+const lastGoodTime = new Gauge({
+  name: 'crossmesh_config_last_good_timestamp_seconds',
+  help: 'When the configuration in force was loaded.',
+});
+
+/** What `/debug/config` shows. */
+export interface ConfigStatus {
+  readonly paths: readonly string[];
+  /** The configuration in force, if any load ever succeeded. */
+  readonly lastGood: { readonly version: string; readonly loadedAt: string; readonly files: readonly string[]; readonly warnings: readonly string[] } | null;
+  /** The most recent load attempt. */
+  readonly lastAttempt: { readonly at: string; readonly ok: boolean; readonly errors: readonly string[]; readonly warnings: readonly string[] } | null;
+  readonly reloads: { readonly applied: number; readonly unchanged: number; readonly invalid: number };
+}
+
+export interface WatchOptions {
+  /** Quiet period after the last file event before reloading (default 150 ms). */
+  readonly debounceMs?: number;
+  /** Called with the result of a load that found errors. */
+  readonly onInvalid?: (result: LoadResult) => void;
+}
+
+export interface ConfigWatcher {
+  /** The configuration in force (the last valid one), if any. */
+  readonly config: MeshConfig | undefined;
+  /** Status for `/debug/config`. */
+  status(): ConfigStatus;
+  /** Reloads now (also what file events trigger); resolves when done. */
+  reload(): Promise<LoadResult>;
+  /** Stops watching. */
+  close(): void;
+}
+
+const YAML_FILE = /\.ya?ml$/i;
+
+/**
+ * Loads `paths` and keeps watching them. `onChange` runs for each later valid load whose content
+ * differs from the configuration in force; the initial configuration is `watcher.config`.
+ */
+export async function watchConfig(
+  paths: readonly string[],
+  onChange: (config: MeshConfig, result: LoadResult) => void,
+  options: WatchOptions = {},
+): Promise<ConfigWatcher> {
+  const debounceMs = options.debounceMs ?? 150;
+  let current: MeshConfig | undefined;
+  let lastGood: ConfigStatus['lastGood'] = null;
+  let lastAttempt: ConfigStatus['lastAttempt'] = null;
+  const counts = { applied: 0, unchanged: 0, invalid: 0 };
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<LoadResult> | undefined;
+  let again = false;
+
+  const watchers = new Map<string, FSWatcher>();
+  /** Directory → names that matter in it ('*' = every YAML file). */
+  const interest = new Map<string, Set<string>>();
+  for (const p of paths) {
+    const abs = resolve(p);
+    let isDir = false;
+    try {
+      isDir = (await stat(abs)).isDirectory();
+    } catch {
+      // Missing now; watch its parent so its creation is noticed.
+    }
+    const dir = isDir ? abs : dirname(abs);
+    const set = interest.get(dir) ?? new Set<string>();
+    set.add(isDir ? '*' : basename(abs));
+    interest.set(dir, set);
+  }
+
+  const schedule = () => {
+    if (closed) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => void reload(), debounceMs);
+  };
+
+  const startWatching = (dir: string) => {
+    if (closed || watchers.has(dir)) return;
+    const names = interest.get(dir)!;
+    try {
+      // Watching the directory (not the file) survives editors that save by writing a new file and renaming it over the old one.
+      const w = watch(dir, { persistent: true }, (_event, filename) => {
+        const name = filename?.toString();
+        if (!name || names.has(name) || (names.has('*') && YAML_FILE.test(name))) schedule();
+      });
+      w.on('error', (err) => {
+        log.warn({ err, dir }, 'config watch failed; retrying');
+        w.close();
+        watchers.delete(dir);
+        setTimeout(() => {
+          startWatching(dir);
+          schedule();
+        }, 1000).unref();
+      });
+      watchers.set(dir, w);
+    } catch (err) {
+      log.warn({ err, dir }, 'cannot watch config directory; retrying');
+      setTimeout(() => startWatching(dir), 1000).unref();
+    }
+  };
+
+  const apply = (result: LoadResult, initial: boolean) => {
+    const now = new Date().toISOString();
+    const warnings = result.warnings.map(formatDiagnostic);
+    const errors = result.errors.map(formatDiagnostic);
+    lastAttempt = { at: now, ok: errors.length === 0, errors, warnings };
+    if (!result.config) {
+      counts.invalid++;
+      reloads.inc({ result: 'invalid' });
+      configValid.set(0);
+      log.error({ errors, keptVersion: current?.version ?? null }, `configuration invalid (${errors.length} error(s)); ${current ? 'keeping the last good configuration' : 'no configuration in force'}`);
+      options.onInvalid?.(result);
+      return;
+    }
+    configValid.set(1);
+    if (current && current.version === result.config.version) {
+      counts.unchanged++;
+      reloads.inc({ result: 'unchanged' });
+      return;
+    }
+    current = result.config;
+    lastGood = { version: current.version, loadedAt: now, files: current.files, warnings };
+    lastGoodTime.set(Date.now() / 1000);
+    if (warnings.length) log.warn({ warnings }, `configuration has ${warnings.length} warning(s)`);
+    if (initial) return;
+    counts.applied++;
+    reloads.inc({ result: 'applied' });
+    log.info({ version: current.version, files: current.files.length }, 'configuration reloaded');
+    try {
+      onChange(current, result);
+    } catch (err) {
+      log.error({ err }, 'applying the reloaded configuration failed');
+    }
+  };
+
+  const reload = async (): Promise<LoadResult> => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      let result: LoadResult;
+      do {
+        again = false;
+        result = await loadConfig(paths);
+        if (!closed) apply(result, false);
+      } while (again && !closed);
+      return result;
+    })();
+    try {
+      return await running;
+    } finally {
+      running = undefined;
+    }
+  };
+
+  apply(await loadConfig(paths), true);
+  for (const dir of interest.keys()) startWatching(dir);
+
+  return {
+    get config() {
+      return current;
+    },
+    status: () => ({ paths: [...paths], lastGood, lastAttempt, reloads: { ...counts } }),
+    reload,
+    close: () => {
+      closed = true;
+      clearTimeout(timer);
+      for (const w of watchers.values()) w.close();
+      watchers.clear();
+    },
+  };
+}
