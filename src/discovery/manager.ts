@@ -1,0 +1,124 @@
+/**
+ * Keeps the model's discovery sources in step with the configuration: each (re)loaded config is
+ * applied to the model together with its static topology, and one Kubernetes source runs per
+ * cluster that declares `discovery.kubernetes` (started, restarted or stopped as the config changes).
+ */
+import type { MeshConfig } from '../config/mesh-config.js';
+import type { ChangeSet } from '../model/changeset.js';
+import type { ModelStore } from '../model/store.js';
+import type { Cluster, TopologyEvent } from '../model/types.js';
+import { log } from '../log.js';
+import { applyConfig, StaticDiscovery } from './static/static-discovery.js';
+import { kubernetesSource, type KubernetesSource } from './kubernetes/kubernetes-source.js';
+import type { KubernetesDiscoveryOptions, KubernetesDiscoveryStatus } from './kubernetes/discovery.js';
+
+/** Per-source state for `/debug/discovery`. */
+export interface DiscoveryStatus {
+  readonly staticClusters: readonly string[];
+  readonly kubernetes: readonly (KubernetesDiscoveryStatus | { readonly cluster: string; readonly error: string })[];
+}
+
+export interface DiscoveryManagerOptions {
+  readonly kubernetes?: KubernetesDiscoveryOptions & { readonly initialWaitMs?: number };
+  /** Creates a cluster's source; tests may substitute one. */
+  readonly createKubernetesSource?: (cluster: Cluster, options: DiscoveryManagerOptions['kubernetes']) => KubernetesSource;
+}
+
+interface Running {
+  readonly source: KubernetesSource;
+  /** The discovery settings it was started with; a change restarts it. */
+  readonly settings: string;
+  error?: string;
+}
+
+function settingsOf(c: Cluster): string | undefined {
+  return c.discovery?.kubernetes ? JSON.stringify(c.discovery.kubernetes) : undefined;
+}
+
+export class DiscoveryManager {
+  private readonly staticSource = new StaticDiscovery();
+  private readonly running = new Map<string, Running>();
+  private staticNames: string[] = [];
+  private closed = false;
+  /** Serialises reconciliations so two quick reloads never start a source twice. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: ModelStore,
+    private readonly options: DiscoveryManagerOptions = {},
+  ) {}
+
+  /**
+   * Applies `config`: declarations and static topology in one model step, then starts, restarts or
+   * stops Kubernetes sources. Resolves when new sources have reported their first state (or gave up
+   * waiting, see `initialWaitMs`), so a first snapshot already includes what they found.
+   */
+  apply(config: MeshConfig): Promise<ChangeSet> {
+    const step = this.queue.then(() => this.reconcile(config));
+    this.queue = step.catch(() => undefined);
+    return step;
+  }
+
+  /** Status of every source. */
+  status(): DiscoveryStatus {
+    return {
+      staticClusters: this.staticNames,
+      kubernetes: [...this.running.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([cluster, r]) => r.source.status() ?? { cluster, error: r.error ?? 'starting' }),
+    };
+  }
+
+  /** Stops every source. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.queue;
+    await Promise.all([...this.running.values()].map((r) => r.source.stop()));
+    this.running.clear();
+  }
+
+  private async reconcile(config: MeshConfig): Promise<ChangeSet> {
+    const changes = applyConfig(this.store, this.staticSource, config);
+    this.staticNames = config.clusters.filter((c) => !c.discovery?.kubernetes).map((c) => c.name).sort();
+    if (this.closed) return changes;
+
+    const wanted = new Map(config.clusters.flatMap((c) => (settingsOf(c) ? [[c.name, c] as const] : [])));
+    const stopping: Promise<void>[] = [];
+    for (const [name, r] of this.running) {
+      const next = wanted.get(name);
+      if (next && settingsOf(next) === r.settings) continue;
+      this.running.delete(name);
+      stopping.push(
+        r.source.stop().then(() => {
+          // A cluster no longer discovered through Kubernetes loses what its source reported.
+          if (!next) this.sink([{ kind: 'replaceCluster', cluster: name, services: [], workloads: [] }]);
+        }),
+      );
+    }
+    await Promise.all(stopping);
+
+    const starting: Promise<void>[] = [];
+    for (const [name, cluster] of wanted) {
+      if (this.running.has(name)) continue;
+      const create = this.options.createKubernetesSource ?? kubernetesSource;
+      const source = create(cluster, this.options.kubernetes ?? {});
+      const entry: Running = { source, settings: settingsOf(cluster)! };
+      this.running.set(name, entry);
+      starting.push(
+        source.start((events) => this.sink(events)).catch((err: unknown) => {
+          // An unusable kubeconfig/context is a config problem of that cluster only: report it, keep the rest.
+          entry.error = err instanceof Error ? err.message : String(err);
+          log.error({ cluster: name, err: entry.error }, 'kubernetes discovery could not start');
+          this.sink([{ kind: 'clusterStale', cluster: name, stale: true, reason: entry.error }]);
+        }),
+      );
+    }
+    await Promise.all(starting);
+    return changes;
+  }
+
+  private sink(events: readonly TopologyEvent[]): void {
+    if (this.closed || events.length === 0) return;
+    this.store.applyEvents(events);
+  }
+}
