@@ -4,10 +4,13 @@ import { register as registerValidate } from './validate.js';
 import { register as registerServe } from './serve.js';
 import { register as registerStatus } from './status.js';
 import { register as registerConfigDump } from './config-dump.js';
+import { register as registerToken } from './token.js';
+import { register as registerBootstrap } from './bootstrap.js';
+import { register as registerAgent } from './agent.js';
 
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump];
+const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump, registerToken, registerBootstrap, registerAgent];
 
 /** Adds every subcommand to the program. */
 export function registerCommands(program: Command): void {

@@ -10,6 +10,8 @@ import type { Authenticator } from '../xds/stream.js';
 import type { ResourceRedactor } from '../xds/config-dump.js';
 import { startAdminServer, type AdminServer } from '../admin/server.js';
 import { log } from '../log.js';
+import { startXdsSecurity, type XdsSecurity } from '../xds/auth/security.js';
+import { loadMeshConfig, openCliCa } from './token.js';
 
 /** Something a mesh loader started (file watchers, informers) that must stop on shutdown. */
 export interface MeshLoaderHandle {
@@ -20,7 +22,12 @@ export interface MeshLoaderHandle {
  * Fills the cache: sets the group resolver and the resources of every group, and keeps them
  * current (config → model → translate → cache). Called once after both servers listen.
  */
-export type MeshLoader = (ctx: { readonly cache: SnapshotCache; readonly configPaths: readonly string[] }) => Promise<MeshLoaderHandle | void>;
+export type MeshLoader = (ctx: {
+  readonly cache: SnapshotCache;
+  readonly configPaths: readonly string[];
+  /** When set: call `security.setMesh(() => store.current)` and install `security.withSecretGroups(resolver)`. */
+  readonly security?: XdsSecurity;
+}) => Promise<MeshLoaderHandle | void>;
 
 export interface ControlPlaneOptions {
   /** Address both servers bind to (default 127.0.0.1). */
@@ -39,6 +46,8 @@ export interface ControlPlaneOptions {
   readonly xdsCredentials?: grpc.ServerCredentials;
   readonly loadMesh?: MeshLoader;
   readonly configPaths?: readonly string[];
+  /** xDS security (TLS, authentication, SDS): supplies `authenticate` and `xdsCredentials` unless given, adds /debug/certs, closes with the plane. */
+  readonly security?: XdsSecurity;
 }
 
 /** A running control plane. */
@@ -59,16 +68,17 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const cache = options.cache ?? new SnapshotCache({ debounceMs: options.debounceMs ?? 100 });
   const xds = new XdsServer({
     cache,
-    ...(options.authenticate ? { authenticate: options.authenticate } : {}),
+    ...(options.authenticate ?? options.security ? { authenticate: options.authenticate ?? options.security!.authenticate } : {}),
     ...(options.redact ? { redact: options.redact } : {}),
   });
   let admin: AdminServer | undefined;
   let loader: MeshLoaderHandle | void = undefined;
   try {
-    const xdsPort = await xds.listen(host, options.xdsPort ?? 18000, options.xdsCredentials);
+    const xdsPort = await xds.listen(host, options.xdsPort ?? 18000, options.xdsCredentials ?? options.security?.credentials);
     admin = await startAdminServer({ host, port: options.adminPort ?? 18080, xds, isReady: () => cache.isReady() });
     const xdsAddress = host.includes(':') ? `[${host}]:${xdsPort}` : `${host}:${xdsPort}`;
-    if (options.loadMesh) loader = await options.loadMesh({ cache, configPaths: options.configPaths ?? [] });
+    options.security?.attach({ xds, admin });
+    if (options.loadMesh) loader = await options.loadMesh({ cache, configPaths: options.configPaths ?? [], ...(options.security ? { security: options.security } : {}) });
     let closing: Promise<void> | undefined;
     const adminServer = admin;
     return {
@@ -82,6 +92,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
           if (loader) await loader.close();
           await xds.close();
           await adminServer.close();
+          options.security?.close();
           cache.close();
         })();
         return closing;
@@ -121,6 +132,10 @@ interface ServeFlags {
   host: string;
   insecureXds?: boolean;
   debounceMs: string;
+  caDir?: string;
+  xdsHostName: string[];
+  namespace: string;
+  allowUnauthenticatedProxyless?: boolean;
 }
 
 /** Adds `crossmesh serve`; `loadMesh` fills the cache (config → model → translate → cache). */
@@ -132,15 +147,26 @@ export function register(program: Command, loadMesh: MeshLoader = noMeshLoader):
     .option('--xds-port <port>', 'xDS gRPC port', '18000')
     .option('--admin-port <port>', 'admin HTTP port', '18080')
     .option('--host <address>', 'address to bind both servers to', '127.0.0.1')
-    .option('--insecure-xds', 'serve xDS without TLS (local development only)')
+    .option('--insecure-xds', 'serve xDS without TLS and admit clients without credentials (they get no secrets); local development only')
+    .option('--xds-host-name <name>', 'extra DNS name or IP in the xDS server certificate (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--namespace <ns>', 'namespace crossmesh runs in (server certificate name crossmesh.<ns>.svc)', 'crossmesh-system')
+    .option('--ca-dir <dir>', 'CA directory (default: the VirtualMesh ca.directory, else .crossmesh/ca)')
+    .option('--allow-unauthenticated-proxyless', 'admit role=proxyless nodes without credentials (grpc-js-xds bootstraps carry none); they get no secrets')
     .option('--debounce-ms <ms>', 'window in which changes are batched into one push', '100')
     .action(async (flags: ServeFlags) => {
-      if (!flags.insecureXds) {
-        process.stderr.write('crossmesh serve: xDS over TLS is not available in this build yet; pass --insecure-xds to serve plaintext xDS for local development\n');
-        process.exitCode = 2;
-        return;
-      }
+      const ca = await openCliCa(flags.caDir, await loadMeshConfig(flags.config));
+      const cache = new SnapshotCache({ debounceMs: nonNegative(flags.debounceMs, '--debounce-ms') });
+      const security = await startXdsSecurity({
+        ca,
+        cache,
+        insecure: flags.insecureXds === true,
+        allowUnauthenticatedProxyless: flags.allowUnauthenticatedProxyless === true,
+        namespace: flags.namespace,
+        hosts: [flags.host, ...flags.xdsHostName],
+      });
       const plane = await startControlPlane({
+        cache,
+        security,
         host: flags.host,
         xdsPort: port(flags.xdsPort, '--xds-port'),
         adminPort: port(flags.adminPort, '--admin-port'),
@@ -148,8 +174,8 @@ export function register(program: Command, loadMesh: MeshLoader = noMeshLoader):
         loadMesh,
         configPaths: flags.config,
       });
-      log.warn({ xds: plane.xdsAddress }, 'xDS is served WITHOUT TLS (--insecure-xds)');
-      process.stderr.write(`crossmesh: xDS on ${plane.xdsAddress} (insecure), admin on ${plane.adminUrl}\n`);
+      if (flags.insecureXds) log.warn({ xds: plane.xdsAddress }, 'xDS is served WITHOUT TLS and admits clients without credentials (--insecure-xds); development only');
+      process.stderr.write(`crossmesh: xDS on ${plane.xdsAddress} (${flags.insecureXds ? 'insecure' : 'TLS, CA root in ' + ca.directory}), admin on ${plane.adminUrl}\n`);
       let stopping = false;
       const stop = (signal: string): void => {
         if (stopping) {

@@ -21,6 +21,8 @@ const PATHS: Record<string, FakeKind> = {
   '/api/v1/nodes': 'nodes',
 };
 
+const TOKEN_REVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
+
 const LIST_KIND: Record<FakeKind, { apiVersion: string; kind: string }> = {
   services: { apiVersion: 'v1', kind: 'ServiceList' },
   endpointslices: { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSliceList' },
@@ -102,6 +104,8 @@ export class FakeKubeApiServer {
   private readonly failing = new Map<FakeKind, number>();
   private up = false;
   private readonly pendingTimers = new Set<NodeJS.Timeout>();
+  /** Bearer tokens TokenReview knows: token → the service account and audiences it was issued for. */
+  private readonly serviceAccountTokens = new Map<string, { namespace: string; serviceAccount: string; audiences: readonly string[] }>();
 
   private constructor(options: FakeKubeApiServerOptions) {
     this.token = options.token ?? 'fake-token-for-tests';
@@ -258,6 +262,20 @@ export class FakeKubeApiServer {
     return file;
   }
 
+  /**
+   * Makes TokenReview (`POST /apis/authentication.k8s.io/v1/tokenreviews`) authenticate `token` as
+   * `system:serviceaccount:<namespace>:<serviceAccount>`, for the given audiences (default: the
+   * API server's own, "https://kubernetes.default.svc").
+   */
+  addServiceAccountToken(token: string, sa: { namespace: string; serviceAccount: string; audiences?: readonly string[] }): void {
+    this.serviceAccountTokens.set(token, { namespace: sa.namespace, serviceAccount: sa.serviceAccount, audiences: sa.audiences ?? ['https://kubernetes.default.svc'] });
+  }
+
+  /** TokenReview requests received so far. */
+  tokenReviews(): RecordedRequest[] {
+    return this.requests.filter((r) => r.path === TOKEN_REVIEW_PATH);
+  }
+
   /** Requests recorded so far for a kind, optionally only watches or only lists. */
   requestsFor(kind: FakeKind, filter?: { watch?: boolean }): RecordedRequest[] {
     return this.requests.filter((r) => r.kind === kind && (filter?.watch === undefined || r.watch === filter.watch));
@@ -316,6 +334,10 @@ export class FakeKubeApiServer {
         this.json(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
         return;
       }
+      if (req.method === 'POST' && url.pathname === TOKEN_REVIEW_PATH) {
+        this.serveTokenReview(req, res);
+        return;
+      }
       if (req.method !== 'GET' || !kind) {
         this.json(res, 404, status(404, 'NotFound', `the server could not find the requested resource (${req.method} ${url.pathname})`));
         return;
@@ -341,6 +363,40 @@ export class FakeKubeApiServer {
       this.pendingTimers.add(t);
     }
     // An infinite delay never answers; goDown()/close() destroys the socket.
+  }
+
+  /** TokenReview as the real API server answers it, including audience intersection. */
+  private serveTokenReview(req: http.IncomingMessage, res: http.ServerResponse): void {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      let review: { spec?: { token?: string; audiences?: string[] } };
+      try {
+        review = JSON.parse(body) as typeof review;
+      } catch {
+        this.json(res, 400, status(400, 'BadRequest', 'malformed TokenReview'));
+        return;
+      }
+      const token = review.spec?.token ?? '';
+      const wanted = review.spec?.audiences?.length ? review.spec.audiences : ['https://kubernetes.default.svc'];
+      const sa = this.serviceAccountTokens.get(token);
+      const base = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', metadata: { creationTimestamp: null }, spec: review.spec };
+      if (!sa) {
+        this.json(res, 201, { ...base, status: { user: {}, error: '[invalid bearer token, square/go-jose: error in cryptographic primitive]' } });
+        return;
+      }
+      const audiences = wanted.filter((a) => sa.audiences.includes(a));
+      if (audiences.length === 0) {
+        this.json(res, 201, { ...base, status: { user: {}, error: `[invalid bearer token, token audiences ${JSON.stringify(sa.audiences)} is invalid for the target audiences ${JSON.stringify(wanted)}]` } });
+        return;
+      }
+      const username = `system:serviceaccount:${sa.namespace}:${sa.serviceAccount}`;
+      this.json(res, 201, {
+        ...base,
+        status: { authenticated: true, audiences, user: { username, uid: `uid-${sa.serviceAccount}`, groups: ['system:serviceaccounts', `system:serviceaccounts:${sa.namespace}`, 'system:authenticated'] } },
+      });
+    });
   }
 
   private serveList(kind: FakeKind, query: Record<string, string>, res: http.ServerResponse): void {

@@ -1,0 +1,110 @@
+/**
+ * `crossmesh agent --node <id> --xds-address host:port --token <token|file> --ca-file <root pem>
+ * --out DIR [--once]`: keeps a workload's `cert.pem`, `key.pem` (0600) and `ca.pem` current in
+ * DIR from crossmesh's SDS, for clients that read certificates from files (proxyless gRPC).
+ * Runs until SIGINT/SIGTERM; `--once` exits after the first complete write.
+ */
+import { readFile } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
+import type { Command } from 'commander';
+import { parseHostPort } from '../translate/bootstrap.js';
+import { SdsAgent, readTokenArgument, type AgentWrite } from '../xds/auth/sds-agent.js';
+import type { CliOutput } from './token.js';
+
+/** Flags of `crossmesh agent`. */
+export interface AgentFlags {
+  node: string;
+  xdsAddress: string;
+  token: string;
+  caFile?: string;
+  out: string;
+  once?: boolean;
+  serverName?: string;
+  insecureXds?: boolean;
+  /** For tests: bound `--once` in time (default none). */
+  onceTimeoutMs?: number;
+}
+
+const stdio: CliOutput = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
+/** Authentication failures are not retried with `--once`: the operator must fix the token. */
+const FATAL = new Set([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED]);
+
+/**
+ * Runs the agent. With `once`, resolves with the exit code after the first write (0) or a refusal
+ * (1); otherwise resolves with 0 when `stop` (or SIGINT/SIGTERM in the CLI) ends it.
+ */
+export async function runAgent(flags: AgentFlags, io: CliOutput = stdio, stop?: AbortSignal): Promise<number> {
+  parseHostPort(flags.xdsAddress);
+  if (!flags.caFile && !flags.insecureXds) throw new Error('--ca-file <mesh root PEM> is required to verify the xDS server (or --insecure-xds for a development server)');
+  let caPem: string | undefined;
+  if (flags.caFile) {
+    try {
+      caPem = await readFile(flags.caFile, 'utf8');
+    } catch (e) {
+      throw new Error(`--ca-file ${flags.caFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    if (!caPem.includes('BEGIN CERTIFICATE')) throw new Error(`--ca-file ${flags.caFile}: no PEM certificate in it`);
+  }
+  await readTokenArgument(flags.token); // fail early on a missing token file
+  return new Promise<number>((resolve) => {
+    let done = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (code: number): void => {
+      if (done) return;
+      done = true;
+      if (timer) clearTimeout(timer);
+      stop?.removeEventListener('abort', onStop);
+      void agent.stop().then(() => resolve(code));
+    };
+    const onStop = (): void => finish(0);
+    const agent = new SdsAgent({
+      nodeId: flags.node,
+      xdsAddress: flags.xdsAddress,
+      token: () => readTokenArgument(flags.token),
+      caPem,
+      ...(flags.serverName ? { serverName: flags.serverName } : {}),
+      outDir: flags.out,
+      onWrite: (w: AgentWrite) => {
+        io.err(`wrote ${w.files.cert}, ${w.files.key}, ${w.files.ca} for ${w.spiffeId} (serial ${w.serial}, expires ${w.notAfter.toISOString()})\n`);
+        if (flags.once) finish(0);
+      },
+      onError: (e) => {
+        io.err(`crossmesh agent: SDS stream ended: ${grpc.status[e.code] ?? e.code}: ${e.details}\n`);
+        if (flags.once && FATAL.has(e.code)) finish(1);
+      },
+    });
+    if (flags.once && flags.onceTimeoutMs) {
+      timer = setTimeout(() => {
+        io.err(`crossmesh agent: no certificate within ${flags.onceTimeoutMs} ms\n`);
+        finish(1);
+      }, flags.onceTimeoutMs);
+    }
+    stop?.addEventListener('abort', onStop, { once: true });
+    agent.start();
+  });
+}
+
+/** Adds `crossmesh agent`. */
+export function register(program: Command): void {
+  program
+    .command('agent')
+    .description('fetch a workload\'s certificate, key and trust bundle over SDS into files, rewriting them on rotation')
+    .requiredOption('--node <id>', 'node id <cluster>/<namespace>/<name> of the workload')
+    .requiredOption('--xds-address <host:port>', 'crossmesh xDS server address')
+    .requiredOption('--token <token|file>', 'bearer token, or a file holding it (re-read on every reconnection; "@path" forces a file)')
+    .option('--ca-file <path>', 'mesh root bundle (PEM) to verify the xDS server with')
+    .requiredOption('--out <dir>', 'directory for cert.pem, key.pem (0600) and ca.pem')
+    .option('--once', 'exit after the first complete write')
+    .option('--server-name <name>', 'name to verify the server certificate against (default: the address host)')
+    .option('--insecure-xds', 'plaintext xDS (development server only)')
+    .action(async (flags: AgentFlags) => {
+      const ac = new AbortController();
+      process.once('SIGINT', () => ac.abort());
+      process.once('SIGTERM', () => ac.abort());
+      process.exitCode = await runAgent(flags, stdio, ac.signal);
+    });
+}

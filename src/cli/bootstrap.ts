@@ -1,0 +1,108 @@
+/**
+ * `crossmesh bootstrap --node <cluster>/<ns>/<name> [--role sidecar|gateway|ingress]
+ * [--xds-address host:port]`: prints an Envoy bootstrap (YAML) for one proxy. The node is looked
+ * up in the configuration for its locality; a token bound to that node id goes into
+ * `grpc_services[].initial_metadata`; the xDS connection is TLS that trusts the mesh root
+ * (inline, or the file `--ca-file` names) and accepts only crossmesh's server certificate.
+ */
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { objectKey } from '../model/types.js';
+import { buildEnvoyBootstrap, parseHostPort, type ProxyRole } from '../translate/bootstrap.js';
+import { durationFlag, loadMeshConfig, mintToken, openCliCa, type CliOutput } from './token.js';
+
+const ROLES = ['sidecar', 'gateway', 'ingress'] as const;
+
+interface BootstrapFlags {
+  node: string;
+  role: string;
+  xdsAddress: string;
+  config: string[];
+  tokenTtl: string;
+  caFile?: string;
+  caDir?: string;
+  serverName?: string;
+  namespace: string;
+  adminPort: string;
+  insecureXds?: boolean;
+}
+
+const stdio: CliOutput = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
+/** Builds the bootstrap object (proto3 JSON shape) for the flags; the token never leaves this object. */
+export async function buildBootstrapForNode(flags: BootstrapFlags): Promise<{ bootstrap: Record<string, unknown>; tokenSubject: string; tokenExpiresAt: Date }> {
+  if (!(ROLES as readonly string[]).includes(flags.role)) throw new Error(`--role must be one of ${ROLES.join(', ')}, got "${flags.role}"`);
+  parseHostPort(flags.xdsAddress);
+  const adminPort = Number(flags.adminPort);
+  if (!Number.isInteger(adminPort) || adminPort < 1 || adminPort > 65535) throw new Error(`--admin-port must be a port number, got "${flags.adminPort}"`);
+  const ttlMs = durationFlag(flags.tokenTtl, '--token-ttl');
+  const config = await loadMeshConfig(flags.config);
+  const workload = config.workloads.find((w) => objectKey(w) === flags.node);
+  if (!workload) {
+    const known = config.workloads.map(objectKey).sort();
+    throw new Error(`--node ${flags.node} names no Workload in the configuration (${config.files.length} files); known nodes: ${known.slice(0, 8).join(', ')}${known.length > 8 ? ', ...' : ''}`);
+  }
+  const cluster = config.clusters.find((c) => c.name === workload.cluster);
+  const locality = workload.locality.region ? workload.locality : cluster?.locality;
+  const ca = await openCliCa(flags.caDir, config);
+  try {
+    const token = await mintToken(ca, { kind: 'node', nodeId: flags.node }, ttlMs);
+    const serverName = flags.serverName ?? `crossmesh.${flags.namespace}.svc`;
+    const bootstrap = buildEnvoyBootstrap({
+      nodeId: flags.node,
+      role: flags.role as ProxyRole,
+      ...(locality ? { locality } : {}),
+      xdsAddress: flags.xdsAddress,
+      adminPort,
+      ...(flags.insecureXds ? {} : { xdsCaFile: flags.caFile ?? '(inline)', xdsServerName: serverName }),
+      initialMetadata: { authorization: `Bearer ${token.token}` },
+    });
+    if (!flags.insecureXds) trustMeshRoot(bootstrap, flags.caFile ? undefined : ca.trustBundle().pem, serverName);
+    return { bootstrap, tokenSubject: token.subject, tokenExpiresAt: token.expiresAt };
+  } finally {
+    ca.close();
+  }
+}
+
+/** Pins the xDS cluster's TLS to the mesh root (inline when no file is given) and to crossmesh's server name. */
+function trustMeshRoot(bootstrap: Record<string, unknown>, inlineBundle: string | undefined, serverName: string): void {
+  const clusters = (bootstrap.static_resources as { clusters: Record<string, unknown>[] }).clusters;
+  const xds = clusters.find((c) => c.name === 'xds-grpc');
+  const ctx = (xds?.transport_socket as { typed_config?: { common_tls_context?: { validation_context?: Record<string, unknown> } } } | undefined)?.typed_config?.common_tls_context;
+  if (!ctx?.validation_context) throw new Error('bootstrap has no TLS context on the xds-grpc cluster (internal error)');
+  if (inlineBundle) ctx.validation_context.trusted_ca = { inline_string: inlineBundle };
+  ctx.validation_context.match_typed_subject_alt_names = [{ san_type: 'DNS', matcher: { exact: serverName } }];
+}
+
+/** Runs `crossmesh bootstrap`; returns the exit code. */
+export async function runBootstrap(flags: BootstrapFlags, io: CliOutput = stdio): Promise<number> {
+  const { bootstrap, tokenSubject, tokenExpiresAt } = await buildBootstrapForNode(flags);
+  io.out(stringify(bootstrap, { lineWidth: 0 }));
+  io.err(`bootstrap for ${flags.node} (${flags.role}); token for ${tokenSubject} expires ${tokenExpiresAt.toISOString()}\n`);
+  if (flags.insecureXds) io.err('warning: --insecure-xds: the xDS connection is plaintext and the token travels unencrypted\n');
+  return 0;
+}
+
+/** Adds `crossmesh bootstrap`. */
+export function register(program: Command): void {
+  program
+    .command('bootstrap')
+    .description('print an Envoy bootstrap (YAML) for a node: ADS to crossmesh over TLS, with a token bound to the node')
+    .requiredOption('--node <id>', 'node id <cluster>/<namespace>/<name> (a Workload in the configuration)')
+    .option('--role <role>', `proxy role: ${ROLES.join(', ')}`, 'sidecar')
+    .option('--xds-address <host:port>', 'address of crossmesh\'s xDS server as the proxy reaches it', '127.0.0.1:18000')
+    .option('--config <path>', 'YAML file or directory (repeatable); default: the embedded mesh', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--token-ttl <duration>', 'lifetime of the embedded token (Envoy cannot refresh it: size it to the proxy\'s lifetime)', '24h')
+    .option('--ca-file <path>', 'reference this file (the mesh root bundle, on the proxy\'s host) instead of inlining the root')
+    .option('--ca-dir <dir>', 'CA directory (default: the VirtualMesh ca.directory, else .crossmesh/ca)')
+    .option('--namespace <ns>', 'namespace crossmesh runs in: the server certificate name is crossmesh.<ns>.svc', 'crossmesh-system')
+    .option('--server-name <name>', 'SNI and expected server certificate DNS name (default crossmesh.<namespace>.svc)')
+    .option('--admin-port <port>', 'Envoy admin port (loopback only)', '15000')
+    .option('--insecure-xds', 'plaintext xDS, for a server started with --insecure-xds (development only)')
+    .action(async (flags: BootstrapFlags) => {
+      process.exitCode = await runBootstrap(flags);
+    });
+}
