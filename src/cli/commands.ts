@@ -7,10 +7,11 @@ import { register as registerConfigDump } from './config-dump.js';
 import { register as registerToken } from './token.js';
 import { register as registerBootstrap } from './bootstrap.js';
 import { register as registerAgent } from './agent.js';
+import { register as registerDemoApp } from './demo-app.js';
 
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump, registerToken, registerBootstrap, registerAgent];
+const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump, registerToken, registerBootstrap, registerAgent, registerDemoApp];
 
 /** Adds every subcommand to the program. */
 export function registerCommands(program: Command): void {

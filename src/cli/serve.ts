@@ -12,9 +12,12 @@ import { startAdminServer, type AdminServer } from '../admin/server.js';
 import { log } from '../log.js';
 import { startXdsSecurity, type XdsSecurity } from '../xds/auth/security.js';
 import { loadMeshConfig, openCliCa } from './token.js';
+import { meshLoader } from './mesh-loader.js';
 
 /** Something a mesh loader started (file watchers, informers) that must stop on shutdown. */
 export interface MeshLoaderHandle {
+  /** Whether the mesh is loaded and being served (drives /readyz); default: the cache has been filled once. */
+  ready?(): boolean;
   close(): void | Promise<void>;
 }
 
@@ -24,6 +27,8 @@ export interface MeshLoaderHandle {
  */
 export type MeshLoader = (ctx: {
   readonly cache: SnapshotCache;
+  /** For the loader's own debug pages (`addRoute`). */
+  readonly admin: AdminServer;
   readonly configPaths: readonly string[];
   /** When set: call `security.setMesh(() => store.current)` and install `security.withSecretGroups(resolver)`. */
   readonly security?: XdsSecurity;
@@ -75,10 +80,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   let loader: MeshLoaderHandle | void = undefined;
   try {
     const xdsPort = await xds.listen(host, options.xdsPort ?? 18000, options.xdsCredentials ?? options.security?.credentials);
-    admin = await startAdminServer({ host, port: options.adminPort ?? 18080, xds, isReady: () => cache.isReady() });
+    admin = await startAdminServer({ host, port: options.adminPort ?? 18080, xds, isReady: () => (loader && loader.ready ? loader.ready() : cache.isReady()) });
     const xdsAddress = host.includes(':') ? `[${host}]:${xdsPort}` : `${host}:${xdsPort}`;
     options.security?.attach({ xds, admin });
-    if (options.loadMesh) loader = await options.loadMesh({ cache, configPaths: options.configPaths ?? [], ...(options.security ? { security: options.security } : {}) });
+    if (options.loadMesh) loader = await options.loadMesh({ cache, admin, configPaths: options.configPaths ?? [], ...(options.security ? { security: options.security } : {}) });
     let closing: Promise<void> | undefined;
     const adminServer = admin;
     return {
@@ -119,12 +124,6 @@ function nonNegative(value: string, flag: string): number {
   return n;
 }
 
-/** Loader used until config loading is wired in: serves an empty mesh and refuses --config rather than ignoring it. */
-export const noMeshLoader: MeshLoader = async ({ configPaths }) => {
-  if (configPaths.length) throw new Error('--config is not wired into serve in this build yet (no mesh loader)');
-  log.warn('no mesh loader is wired in: serving no resources; /readyz stays 503');
-};
-
 interface ServeFlags {
   config: string[];
   xdsPort: string;
@@ -139,7 +138,7 @@ interface ServeFlags {
 }
 
 /** Adds `crossmesh serve`; `loadMesh` fills the cache (config → model → translate → cache). */
-export function register(program: Command, loadMesh: MeshLoader = noMeshLoader): void {
+export function register(program: Command, loadMesh: MeshLoader = meshLoader()): void {
   program
     .command('serve')
     .description('serve xDS (ADS/CDS/EDS/LDS/RDS/SDS, SotW and delta) and the admin HTTP endpoints')

@@ -32,16 +32,21 @@ export function validateEncoded(typeName: string, bytes: Uint8Array): Violation[
   return out;
 }
 
-/** Validates a resource given as a keepCase plain object (it is normalised through protobufjs first). */
+/**
+ * Validates a resource given as a keepCase plain object. It is normalised through protobufjs
+ * `fromObject` (enum names → numbers, nested `@type` Any → packed bytes) and checked as is.
+ */
 export function validateObject(typeName: string, obj: Record<string, unknown>): Violation[] {
   const type = envoyRoot().lookupType(typeName);
-  let bytes: Uint8Array;
+  let msg: protobuf.Message;
   try {
-    bytes = type.encode(type.fromObject(obj)).finish();
+    msg = type.fromObject(obj);
   } catch (err) {
     return [{ path: '', message: `cannot be encoded as ${typeName}: ${(err as Error).message}` }];
   }
-  return validateEncoded(typeName, bytes);
+  const out: Violation[] = [];
+  checkMessage(type, msg as unknown as Decoded, '', out, 0);
+  return out;
 }
 
 /** Renders violations as one line each, for logs and status pages. */
@@ -74,22 +79,85 @@ function isSet(msg: Decoded, field: protobuf.Field): boolean {
   return v !== null && v !== undefined;
 }
 
+/** What checking a field involves, computed once per field. */
+interface FieldPlan {
+  readonly field: protobuf.Field;
+  readonly rules: Rules | undefined;
+}
+
+/** What checking a message type involves: only the oneofs and fields that carry rules somewhere below. */
+interface TypePlan {
+  readonly skip: boolean;
+  readonly requiredOneofs: readonly protobuf.OneOf[];
+  readonly fields: readonly FieldPlan[];
+}
+
+const plans = new Map<protobuf.Type, TypePlan>();
+const needsMemo = new Map<protobuf.Type, boolean>();
+
+/**
+ * Whether any rule can apply inside a message of this type (Any always: its payload may carry rules).
+ * A type met again while it is being computed counts as "no rules" on that path; results that
+ * depended on such a provisional answer are not memoized.
+ */
+function needsCheck(type: protobuf.Type, inProgress: Set<protobuf.Type> = new Set()): { needs: boolean; provisional: boolean } {
+  const memo = needsMemo.get(type);
+  if (memo !== undefined) return { needs: memo, provisional: false };
+  if (inProgress.has(type)) return { needs: false, provisional: true };
+  if (fullName(type) === 'google.protobuf.Any') return { needs: true, provisional: false };
+  if (optionTrue(type, '(validate.disabled)') || optionTrue(type, '(validate.ignored)')) {
+    needsMemo.set(type, false);
+    return { needs: false, provisional: false };
+  }
+  inProgress.add(type);
+  let needs = type.oneofsArray.some((o) => o.options?.['(validate.required)'] === true);
+  let provisional = false;
+  for (const field of type.fieldsArray) {
+    if (needs) break;
+    field.resolve();
+    if (rulesOf(field)) needs = true;
+    else if (field.resolvedType instanceof protobuf.Type) {
+      const r = needsCheck(field.resolvedType, inProgress);
+      needs ||= r.needs;
+      provisional ||= r.provisional;
+    }
+  }
+  inProgress.delete(type);
+  if (needs || !provisional) needsMemo.set(type, needs);
+  return { needs, provisional: !needs && provisional };
+}
+
+function planOf(type: protobuf.Type): TypePlan {
+  let p = plans.get(type);
+  if (p) return p;
+  const skip = optionTrue(type, '(validate.disabled)') || optionTrue(type, '(validate.ignored)');
+  const fields: FieldPlan[] = [];
+  for (const field of type.fieldsArray) {
+    field.resolve();
+    const rules = rulesOf(field);
+    const rt = field.resolvedType;
+    if (rules || (rt instanceof protobuf.Type && needsCheck(rt).needs)) fields.push({ field, rules });
+  }
+  p = { skip, requiredOneofs: type.oneofsArray.filter((o) => o.options?.['(validate.required)'] === true), fields };
+  plans.set(type, p);
+  return p;
+}
+
 function checkMessage(type: protobuf.Type, msg: Decoded, path: string, out: Violation[], depth: number): void {
   if (depth > MAX_DEPTH) {
     out.push({ path, message: 'message nesting too deep' });
     return;
   }
-  if (optionTrue(type, '(validate.disabled)') || optionTrue(type, '(validate.ignored)')) return;
+  const plan = planOf(type);
+  if (plan.skip) return;
 
-  for (const oneof of type.oneofsArray) {
-    if (oneof.options?.['(validate.required)'] === true && !oneof.fieldsArray.some((f) => isSet(msg, f))) {
+  for (const oneof of plan.requiredOneofs) {
+    if (!oneof.fieldsArray.some((f) => isSet(msg, f))) {
       out.push({ path: join(path, oneof.name), message: `exactly one of ${oneof.fieldsArray.map((f) => f.name).join(', ')} is required` });
     }
   }
 
-  for (const field of type.fieldsArray) {
-    field.resolve();
-    const rules = rulesOf(field);
+  for (const { field, rules } of plan.fields) {
     const fpath = join(path, field.name);
     const present = isSet(msg, field);
     const value = msg[field.name];
@@ -142,8 +210,13 @@ const WRAPPERS: Record<string, string> = {
   'google.protobuf.BytesValue': 'bytes',
 };
 
+const fullNames = new Map<protobuf.Type, string>();
+
+/** protobufjs recomputes `fullName` by walking parents on every read; this is on the hot path. */
 function fullName(t: protobuf.Type): string {
-  return t.fullName.replace(/^\./, '');
+  let n = fullNames.get(t);
+  if (n === undefined) fullNames.set(t, (n = t.fullName.replace(/^\./, '')));
+  return n;
 }
 
 function checkMessageField(type: protobuf.Type, value: Decoded | undefined, rules: Rules | undefined, path: string, out: Violation[], depth: number): void {
@@ -174,8 +247,8 @@ function checkMessageField(type: protobuf.Type, value: Decoded | undefined, rule
 
 function checkAny(rules: Rules | undefined, value: Decoded, path: string, out: Violation[], depth: number): void {
   const url = String(value.type_url ?? '');
-  if (rules?.in && !(rules.in as string[]).includes(url)) out.push({ path, message: `type ${url} is not one of ${(rules.in as string[]).join(', ')}` });
-  if (rules?.not_in && (rules.not_in as string[]).includes(url)) out.push({ path, message: `type ${url} is not allowed` });
+  if (rules?.in && !list(rules.in).includes(url)) out.push({ path, message: `type ${url} is not one of ${list(rules.in).join(', ')}` });
+  if (rules?.not_in && list(rules.not_in).includes(url)) out.push({ path, message: `type ${url} is not allowed` });
   if (!url.startsWith(TYPE_PREFIX)) {
     out.push({ path, message: `type_url "${url}" must start with ${TYPE_PREFIX}` });
     return;
@@ -212,11 +285,16 @@ function durationNanos(v: Decoded | Rules | undefined): number {
   return toNumber(v.seconds) * 1e9 + toNumber(v.nanos);
 }
 
+/** A repeated rule option written once in the proto (`not_in: 0`) is parsed as a scalar. */
+function list(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [v];
+}
+
 function checkRange(n: number, r: Rules, path: string, out: Violation[], fmt: (x: number) => string = String, conv: (x: unknown) => number = toNumber): void {
   const has = (k: string) => r[k] !== undefined;
   if (has('const') && n !== conv(r.const)) out.push({ path, message: `must equal ${fmt(conv(r.const))}` });
-  if (has('in') && !(r.in as unknown[]).map(conv).includes(n)) out.push({ path, message: `must be one of ${(r.in as unknown[]).map((x) => fmt(conv(x))).join(', ')}` });
-  if (has('not_in') && (r.not_in as unknown[]).map(conv).includes(n)) out.push({ path, message: `must not be ${fmt(n)}` });
+  if (has('in') && !list(r.in).map(conv).includes(n)) out.push({ path, message: `must be one of ${list(r.in).map((x) => fmt(conv(x))).join(', ')}` });
+  if (has('not_in') && list(r.not_in).map(conv).includes(n)) out.push({ path, message: `must not be ${fmt(n)}` });
   const lo = has('gt') ? { v: conv(r.gt), incl: false } : has('gte') ? { v: conv(r.gte), incl: true } : undefined;
   const hi = has('lt') ? { v: conv(r.lt), incl: false } : has('lte') ? { v: conv(r.lte), incl: true } : undefined;
   const aboveLo = lo ? (lo.incl ? n >= lo.v : n > lo.v) : true;
@@ -307,8 +385,8 @@ function checkString(r: Rules, s: string, path: string, out: Violation[]): void 
   if (typeof r.suffix === 'string' && !s.endsWith(r.suffix)) push(`must end with "${r.suffix}"`);
   if (typeof r.contains === 'string' && !s.includes(r.contains)) push(`must contain "${r.contains}"`);
   if (typeof r.not_contains === 'string' && s.includes(r.not_contains)) push(`must not contain "${r.not_contains}"`);
-  if (Array.isArray(r.in) && !r.in.includes(s)) push(`must be one of ${r.in.join(', ')}`);
-  if (Array.isArray(r.not_in) && r.not_in.includes(s)) push(`must not be "${s}"`);
+  if (r.in !== undefined && !list(r.in).includes(s)) push(`must be one of ${list(r.in).join(', ')}`);
+  if (r.not_in !== undefined && list(r.not_in).includes(s)) push(`must not be "${s}"`);
   if (typeof r.pattern === 'string') {
     // PGV patterns are RE2; the ones in Envoy's protos are within what JS regexes accept.
     let re: RegExp | undefined;

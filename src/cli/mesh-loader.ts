@@ -1,0 +1,77 @@
+/**
+ * The wiring `serve` runs once its servers listen: config (watched) → discovery → model →
+ * translation → cache, with xDS security hooked in, plus the admin pages of those stages.
+ */
+import type { ServerResponse } from 'node:http';
+import { formatDiagnostic } from '../config/diagnostics.js';
+import { configPathsOrDefault } from '../config/default-mesh.js';
+import { watchConfig } from '../config/watch.js';
+import { DiscoveryManager, type DiscoveryManagerOptions } from '../discovery/manager.js';
+import { ModelStore } from '../model/store.js';
+import { MeshPublisher } from '../xds/mesh-publisher.js';
+import { sendJson } from '../admin/server.js';
+import { log } from '../log.js';
+import type { MeshLoader } from './serve.js';
+
+export interface MeshLoaderOptions {
+  readonly discovery?: DiscoveryManagerOptions;
+  /** Quiet period after a config file change before reloading (default 150 ms). */
+  readonly reloadDebounceMs?: number;
+}
+
+/** Builds the loader `serve` uses; it refuses to start on an invalid initial config, naming every error. */
+export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
+  return async ({ cache, configPaths, security, admin }) => {
+    const paths = configPathsOrDefault(configPaths);
+    const store = new ModelStore();
+    const discovery = new DiscoveryManager(store, options.discovery ?? {});
+    let applying: Promise<unknown> = Promise.resolve();
+
+    const watcher = await watchConfig(
+      paths,
+      (config) => {
+        // A reload that fails to apply must never take down what serves: log it, keep going.
+        applying = discovery.apply(config).then(
+          (changes) => log.info({ version: config.version, empty: changes.empty }, 'configuration reloaded'),
+          (err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'configuration reload could not be applied'),
+        );
+      },
+      {
+        ...(options.reloadDebounceMs !== undefined ? { debounceMs: options.reloadDebounceMs } : {}),
+        onInvalid: (result) =>
+          log.error({ errors: result.errors.map(formatDiagnostic) }, 'configuration change rejected; the last good configuration keeps serving'),
+      },
+    );
+    const initial = watcher.config;
+    if (!initial) {
+      watcher.close();
+      const errors = watcher.status().lastAttempt?.errors ?? [];
+      throw new Error(`configuration has errors:\n${errors.map((e) => `  ${e}`).join('\n')}`);
+    }
+    for (const w of watcher.status().lastGood?.warnings ?? []) log.warn({ warning: w }, 'configuration warning');
+    await discovery.apply(initial);
+
+    security?.setMesh(() => store.current);
+    const publisher = MeshPublisher.attach(
+      store,
+      cache,
+      security ? { secretGroup: (proxy, identity) => security.secretGroup(proxy.nodeId, identity) } : {},
+    );
+
+    const json = (body: () => unknown) => (_req: unknown, res: ServerResponse) => sendJson(res, 200, body());
+    admin.addRoute('/debug/config', json(() => watcher.status()));
+    admin.addRoute('/debug/discovery', json(() => discovery.status()));
+    admin.addRoute('/debug/translation', json(() => publisher.status()));
+    log.info({ paths, version: store.current.version, clusters: store.current.clusters.size, services: store.current.services.size, workloads: store.current.workloads.size }, 'mesh loaded');
+
+    return {
+      ready: () => true,
+      async close() {
+        watcher.close();
+        await applying;
+        publisher.close();
+        await discovery.close();
+      },
+    };
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * CDS: the clusters a proxy connects to. Outbound clusters are EDS over ADS with locality-weighted
+ * round robin and mesh mTLS (SNI naming the target, the target's SPIFFE IDs as the only accepted
+ * server identities); inbound clusters are STATIC, pointing at the app on 127.0.0.1; gateway
+ * clusters are plain TCP (the gateway passes the client's TLS through untouched).
+ */
+import type { Protocol } from '../model/types.js';
+import { adsConfigSource, http2ProtocolOptions } from './filters.js';
+import type { OutboundTarget } from './mesh-view.js';
+import { inboundClusterName } from './names.js';
+import type { Resource } from './resources.js';
+import { upstreamTlsTransportSocket } from './secrets.js';
+
+/** Connect timeout of every cluster (Istio's default). */
+export const CONNECT_TIMEOUT = { seconds: 10 };
+
+/** Whether a protocol runs over HTTP/2 upstream. */
+export function isHttp2(p: Protocol): boolean {
+  return p === 'GRPC' || p === 'HTTP2';
+}
+
+/** Whether a protocol is routed by the HTTP connection manager (vs. tcp_proxy). */
+export function isHttp(p: Protocol): boolean {
+  return p !== 'TCP';
+}
+
+/** ALPN a sidecar offers upstream, so the server side's HTTP codec matches the port's protocol. */
+export function upstreamAlpn(p: Protocol): readonly string[] {
+  return isHttp2(p) ? ['h2'] : p === 'HTTP' ? ['http/1.1'] : [];
+}
+
+/**
+ * Identity accepted for a target with no endpoints: a service account name Kubernetes cannot
+ * create (underscores are not allowed), so nothing is trusted until real endpoints appear.
+ */
+export function noEndpointsIdentity(t: OutboundTarget, trustDomain: string): string {
+  return `spiffe://${trustDomain}/ns/${t.namespace}/sa/_no-endpoints_`;
+}
+
+function edsBase(name: string): Resource {
+  return {
+    name,
+    type: 'EDS',
+    eds_cluster_config: { eds_config: adsConfigSource() },
+    connect_timeout: CONNECT_TIMEOUT,
+    lb_policy: 'ROUND_ROBIN',
+    common_lb_config: { locality_weighted_lb_config: {} },
+  };
+}
+
+/** A sidecar's outbound cluster for a target, verifying the server against `identities`. */
+export function outboundCluster(t: OutboundTarget, identities: readonly string[]): Resource {
+  const alpn = upstreamAlpn(t.protocol);
+  return {
+    ...edsBase(t.clusterName),
+    ...(isHttp2(t.protocol) ? { typed_extension_protocol_options: http2ProtocolOptions() } : {}),
+    transport_socket: upstreamTlsTransportSocket({ sni: t.sni, expectedSpiffeIds: identities, ...(alpn.length ? { alpn } : {}) }),
+  };
+}
+
+/** An east-west gateway's cluster for a target: EDS, no TLS origination (bytes pass through). */
+export function gatewayCluster(t: OutboundTarget): Resource {
+  return edsBase(t.clusterName);
+}
+
+/** The local app on 127.0.0.1:`targetPort`, HTTP/2 when the port speaks it. */
+export function inboundCluster(targetPort: number, http2: boolean): Resource {
+  const name = inboundClusterName(targetPort);
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: CONNECT_TIMEOUT,
+    lb_policy: 'ROUND_ROBIN',
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: targetPort } } } }] }],
+    },
+    ...(http2 ? { typed_extension_protocol_options: http2ProtocolOptions() } : {}),
+  };
+}

@@ -1,0 +1,275 @@
+/**
+ * The guard: Envoy's semantic rules that protoc-gen-validate cannot express, plus the PGV rules
+ * themselves (validate.ts), applied to a proxy's resources before they are offered. A resource that
+ * breaks a rule is rejected: it is not pushed, and the proxy keeps the last good resource of that
+ * name. Rules checked here (each one Envoy enforces by NACKing or failing the update):
+ *
+ * - the resource's own name matches the name it is published under;
+ * - router is the last HTTP filter, tcp_proxy / the HTTP connection manager the last network filter;
+ * - filter chains of a listener have unique matches (per server name), and a listener has a chain;
+ * - two listeners do not bind the same address and port;
+ * - EDS clusters carry an EDS config;
+ * - clusters named by routes, tcp_proxy and aggregate clusters exist in the proxy's CDS;
+ * - route configurations named by listeners (RDS) exist; virtual host names and domains are unique;
+ * - ClusterLoadAssignment names match an EDS cluster of the proxy;
+ * - every SDS secret referenced is `default` or `ROOTCA`.
+ *
+ * Pure. Resources are the keepCase JSON objects translators emit (nested Any as `{'@type': ...}`).
+ */
+import { formatViolations, validateObject } from './validate.js';
+import { HCM_NAME, HCM_TYPE, ROUTER_NAME, ROUTER_TYPE, TCP_PROXY_NAME, TCP_PROXY_TYPE } from './filters.js';
+import { DEFAULT_SECRET, ROOTCA_SECRET } from './secrets.js';
+import { MESSAGE_OF_KIND, RESOURCE_KINDS, emptyResources, resourceName, sortedMap, type ProxyResources, type Resource, type ResourceKind, type ResourceMap } from './resources.js';
+
+/** A resource the guard refused, with every reason. */
+export interface Rejection {
+  readonly kind: ResourceKind;
+  readonly name: string;
+  readonly errors: readonly string[];
+}
+
+export interface GuardResult {
+  /** What may be published: the candidates that passed, plus the previous version of each rejected name that had one. */
+  readonly accepted: ProxyResources;
+  readonly rejected: readonly Rejection[];
+}
+
+export interface GuardOptions {
+  /** The last good resources; a rejected name keeps its version from here. */
+  readonly previous?: ProxyResources;
+  /** Kinds to judge (default all); the others are taken as given and only serve as reference targets. */
+  readonly kinds?: readonly ResourceKind[];
+}
+
+type Obj = Record<string, unknown>;
+
+const ALLOWED_SECRETS = new Set([DEFAULT_SECRET, ROOTCA_SECRET]);
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+}
+
+function arr(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+function typeOf(filter: Obj): string | undefined {
+  const tc = filter.typed_config;
+  return isObj(tc) && typeof tc['@type'] === 'string' ? tc['@type'] : undefined;
+}
+
+function isFilter(filter: Obj, name: string, type: string): boolean {
+  return filter.name === name || typeOf(filter) === type;
+}
+
+/** Canonical JSON (object keys sorted) so equal matches compare equal. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (isObj(v)) return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(',')}}`;
+  return JSON.stringify(v);
+}
+
+/** Secret names referenced anywhere in a resource (`*_sds_secret_config(s)` fields). */
+export function referencedSecrets(r: unknown, out: Set<string> = new Set()): Set<string> {
+  if (Array.isArray(r)) for (const x of r) referencedSecrets(x, out);
+  else if (isObj(r)) {
+    for (const [k, v] of Object.entries(r)) {
+      if (/sds_secret_configs?$/.test(k)) for (const c of Array.isArray(v) ? v : [v]) if (isObj(c)) out.add(String(c.name ?? ''));
+      referencedSecrets(v, out);
+    }
+  }
+  return out;
+}
+
+function secretErrors(r: Resource): string[] {
+  return [...referencedSecrets(r)].filter((n) => !ALLOWED_SECRETS.has(n)).map((n) => `references SDS secret "${n}"; only "${DEFAULT_SECRET}" and "${ROOTCA_SECRET}" are served`);
+}
+
+/** Clusters named by a route action, tcp_proxy or weighted cluster list. */
+function clustersOfAction(action: Obj): string[] {
+  const out: string[] = [];
+  if (typeof action.cluster === 'string') out.push(action.cluster);
+  const wc = action.weighted_clusters;
+  if (isObj(wc)) for (const c of arr(wc.clusters)) if (isObj(c) && typeof c.name === 'string') out.push(c.name);
+  for (const m of arr(action.request_mirror_policies)) if (isObj(m) && typeof m.cluster === 'string') out.push(m.cluster);
+  return out;
+}
+
+function routeConfigErrors(rc: Obj, clusters: ResourceMap, where: string): string[] {
+  const errors: string[] = [];
+  const names = new Set<string>();
+  const domains = new Map<string, string>();
+  for (const vh of arr(rc.virtual_hosts)) {
+    if (!isObj(vh)) continue;
+    const vname = String(vh.name ?? '');
+    if (names.has(vname)) errors.push(`${where}virtual host name "${vname}" is used twice`);
+    names.add(vname);
+    for (const d of arr(vh.domains)) {
+      const dom = String(d).toLowerCase();
+      const other = domains.get(dom);
+      if (other !== undefined) errors.push(`${where}domain "${dom}" is in virtual hosts "${other}" and "${vname}"`);
+      else domains.set(dom, vname);
+    }
+    for (const r of arr(vh.routes)) {
+      if (!isObj(r) || !isObj(r.route)) continue;
+      for (const c of clustersOfAction(r.route)) {
+        if (!clusters.has(c)) errors.push(`${where}virtual host "${vname}" routes to cluster "${c}", which is not in the proxy's CDS`);
+      }
+    }
+  }
+  return errors;
+}
+
+function listenerErrors(l: Obj, clusters: ResourceMap, routes: ResourceMap): string[] {
+  const errors: string[] = [];
+  const chains: [string, Obj][] = arr(l.filter_chains).filter(isObj).map((c, i) => [`filter_chains[${i}]`, c]);
+  if (isObj(l.default_filter_chain)) chains.push(['default_filter_chain', l.default_filter_chain]);
+  if (chains.length === 0) errors.push('has no filter chain (Envoy rejects such a listener)');
+  const matches = new Map<string, string>();
+  for (const [where, chain] of chains) {
+    if (where !== 'default_filter_chain') {
+      const { server_names: sn, ...rest } = isObj(chain.filter_chain_match) ? chain.filter_chain_match : ({} as Obj);
+      const base = canonical(rest);
+      const names = arr(sn).length ? arr(sn).map(String) : [''];
+      for (const n of names) {
+        const key = `${base}|${n}`;
+        const other = matches.get(key);
+        if (other !== undefined) errors.push(`${where} has the same match as ${other}${n ? ` (server name "${n}")` : ''}`);
+        else matches.set(key, where);
+      }
+    }
+    const filters = arr(chain.filters).filter(isObj);
+    filters.forEach((f, i) => {
+      const terminal = isFilter(f, TCP_PROXY_NAME, TCP_PROXY_TYPE) || isFilter(f, HCM_NAME, HCM_TYPE);
+      const last = i === filters.length - 1;
+      if (terminal && !last) errors.push(`${where}.filters[${i}] (${String(f.name)}) is terminal but not the last network filter`);
+      if (!terminal && last) errors.push(`${where}: the last network filter ${String(f.name)} is not terminal (tcp_proxy or http_connection_manager)`);
+      const tc = f.typed_config;
+      if (!isObj(tc)) return;
+      if (isFilter(f, TCP_PROXY_NAME, TCP_PROXY_TYPE)) {
+        for (const c of clustersOfAction(tc)) if (!clusters.has(c)) errors.push(`${where}.filters[${i}] tcp_proxy targets cluster "${c}", which is not in the proxy's CDS`);
+      }
+      if (isFilter(f, HCM_NAME, HCM_TYPE)) {
+        const http = arr(tc.http_filters).filter(isObj);
+        http.forEach((h, j) => {
+          const router = isFilter(h, ROUTER_NAME, ROUTER_TYPE);
+          if (router && j !== http.length - 1) errors.push(`${where}.filters[${i}].http_filters[${j}]: the router must be the last HTTP filter`);
+        });
+        const lastHttp = http[http.length - 1];
+        if (!lastHttp || !isFilter(lastHttp, ROUTER_NAME, ROUTER_TYPE)) errors.push(`${where}.filters[${i}]: the last HTTP filter must be the router`);
+        if (isObj(tc.rds)) {
+          const name = String(tc.rds.route_config_name ?? '');
+          if (!routes.has(name)) errors.push(`${where}.filters[${i}] loads route configuration "${name}" over RDS, which the proxy is not given`);
+        }
+        if (isObj(tc.route_config)) errors.push(...routeConfigErrors(tc.route_config, clusters, `${where}.filters[${i}].route_config: `));
+      }
+    });
+  }
+  return errors;
+}
+
+function clusterErrors(c: Obj): string[] {
+  const errors: string[] = [];
+  if (c.type === 'EDS' && !(isObj(c.eds_cluster_config) && isObj(c.eds_cluster_config.eds_config))) errors.push('is of type EDS but has no eds_cluster_config.eds_config');
+  return errors;
+}
+
+function aggregateErrors(name: string, c: Obj, clusters: ResourceMap): string[] {
+  const ct = c.cluster_type;
+  if (!isObj(ct) || !isObj(ct.typed_config)) return [];
+  const errors: string[] = [];
+  for (const child of arr(ct.typed_config.clusters).map(String)) {
+    if (child === name) errors.push(`aggregate cluster contains itself`);
+    else if (!clusters.has(child)) errors.push(`aggregate cluster names "${child}", which is not in the proxy's CDS`);
+  }
+  return errors;
+}
+
+/** The EDS resource name a cluster loads, or undefined if it is not an EDS cluster. */
+export function edsNameOf(c: Resource): string | undefined {
+  if (c.type !== 'EDS') return undefined;
+  const cfg = c.eds_cluster_config;
+  const svc = isObj(cfg) && typeof cfg.service_name === 'string' && cfg.service_name !== '' ? cfg.service_name : undefined;
+  return svc ?? String(c.name);
+}
+
+const pgvMemo: Record<ResourceKind, WeakMap<object, readonly string[]>> = {
+  clusters: new WeakMap(),
+  endpoints: new WeakMap(),
+  listeners: new WeakMap(),
+  routes: new WeakMap(),
+};
+
+/** protoc-gen-validate violations of one resource (memoized per object: translators share unchanged objects). */
+export function pgvErrors(kind: ResourceKind, name: string, r: Resource): readonly string[] {
+  const memo = pgvMemo[kind];
+  let e = memo.get(r);
+  if (!e) {
+    e = formatViolations(name, validateObject(MESSAGE_OF_KIND[kind], r)).map((line) => line.slice(name.length + 2));
+    memo.set(r, e);
+  }
+  return e;
+}
+
+function addressOf(l: Obj): string | undefined {
+  const sa = isObj(l.address) && isObj(l.address.socket_address) ? l.address.socket_address : undefined;
+  return sa ? `${String(sa.address)}:${String(sa.port_value ?? 0)}` : undefined;
+}
+
+/**
+ * Judges a proxy's resources. Kinds are judged in reference order (clusters, endpoints, routes,
+ * listeners), each against what is accepted so far, so a route naming a cluster that was rejected
+ * (and has no previous version) is rejected too.
+ */
+export function guardResources(candidate: ProxyResources, options: GuardOptions = {}): GuardResult {
+  const judged = new Set(options.kinds ?? RESOURCE_KINDS);
+  const previous = options.previous ?? emptyResources();
+  const accepted: Record<ResourceKind, ResourceMap> = { ...candidate };
+  const rejected: Rejection[] = [];
+
+  for (const kind of RESOURCE_KINDS) {
+    if (!judged.has(kind)) continue;
+    const out = new Map<string, Resource>();
+    const errorsOf = new Map<string, string[]>();
+    for (const [name, r] of candidate[kind]) {
+      const errors: string[] = [];
+      const own = resourceName(kind, r);
+      if (own !== name) errors.push(`is published as "${name}" but names itself "${String(own)}"`);
+      errors.push(...pgvErrors(kind, name, r), ...secretErrors(r));
+      if (kind === 'clusters') errors.push(...clusterErrors(r));
+      errorsOf.set(name, errors);
+    }
+    // Intra-kind and cross-kind references, against what is accepted so far.
+    const passed = new Map([...candidate[kind]].filter(([n]) => errorsOf.get(n)!.length === 0));
+    const sameKindUniverse = new Map<string, Resource>([...passed]);
+    for (const [n, r] of previous[kind]) if (!sameKindUniverse.has(n) && candidate[kind].has(n)) sameKindUniverse.set(n, r);
+    const bound = new Map<string, string>();
+    for (const [name, r] of candidate[kind]) {
+      const errors = errorsOf.get(name)!;
+      if (kind === 'clusters') errors.push(...aggregateErrors(name, r, sameKindUniverse));
+      if (kind === 'endpoints') {
+        const c = accepted.clusters.get(name);
+        if (!c) errors.push(`has no cluster named "${name}" in the proxy's CDS`);
+        else if (edsNameOf(c) !== name) errors.push(`cluster "${name}" does not load this assignment over EDS`);
+      }
+      if (kind === 'routes') errors.push(...routeConfigErrors(r, accepted.clusters, ''));
+      if (kind === 'listeners') {
+        errors.push(...listenerErrors(r, accepted.clusters, accepted.routes));
+        const addr = addressOf(r);
+        if (addr !== undefined && errors.length === 0) {
+          const other = bound.get(addr);
+          if (other !== undefined) errors.push(`binds ${addr}, already bound by listener "${other}"`);
+          else bound.set(addr, name);
+        }
+      }
+      if (errors.length === 0) out.set(name, r);
+      else {
+        rejected.push({ kind, name, errors });
+        const prev = previous[kind].get(name);
+        if (prev) out.set(name, prev);
+      }
+    }
+    accepted[kind] = sortedMap(out);
+  }
+  return { accepted, rejected };
+}

@@ -1,0 +1,112 @@
+/**
+ * The sidecar role: outbound clusters/assignments for every service port the proxy's cluster sees,
+ * the outbound HTTP proxy and TCP listeners, the outbound routes, and the inbound mTLS listener and
+ * clusters for the services its workload serves.
+ */
+import { globalServiceKey, subsetMatches } from '../model/snapshot.js';
+import { inboundCluster, isHttp2, noEndpointsIdentity, outboundCluster } from './clusters.js';
+import { inboundListener, outboundHttpListener, outboundTcpListeners, type InboundPort } from './listeners.js';
+import type { MeshView, OutboundTarget } from './mesh-view.js';
+import type { ProxyContext } from './proxy.js';
+import { byName, type Resource } from './resources.js';
+import { outboundRouteConfiguration } from './routes.js';
+import { endpointScope, scopeKey, type ClusterScope, type EndpointScope, type ListenerScope, type ProxyScopes, type RoleTranslator, type RouteScope, type Scope } from './scopes.js';
+
+/** The workload's service ports (sorted by namespace, service, port), with the needed subsets it belongs to. */
+export function inboundPorts(view: MeshView, proxy: ProxyContext): InboundPort[] {
+  const out: InboundPort[] = [];
+  for (const sk of proxy.services) {
+    const svc = view.snapshot.services.get(sk);
+    if (!svc) continue;
+    const needs = view.subsetsOf(globalServiceKey(svc));
+    for (const p of svc.ports) {
+      const subsets = new Set<string>();
+      for (const n of needs) {
+        if (n.cluster !== undefined && n.cluster !== proxy.cluster.name) continue;
+        if (n.port !== undefined && n.port !== p.port) continue;
+        if (subsetMatches(n.labels, proxy.workload.labels)) subsets.add(n.name);
+      }
+      out.push({
+        service: svc.name,
+        namespace: svc.namespace,
+        port: p.port,
+        targetPort: proxy.workload.ports?.[String(p.port)] ?? p.targetPort,
+        protocol: p.protocol,
+        subsets: [...subsets].sort(),
+      });
+    }
+  }
+  return out.sort((a, b) => (a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : a.service < b.service ? -1 : a.service > b.service ? 1 : a.port - b.port));
+}
+
+/**
+ * The app ports behind the inbound clusters. Two services may send to the same target port; if
+ * they disagree on HTTP/2 the port is treated as HTTP/2 (gRPC cannot fall back to HTTP/1).
+ */
+function inboundClusterPorts(ports: readonly InboundPort[]): { targetPort: number; http2: boolean }[] {
+  const m = new Map<number, boolean>();
+  for (const p of ports) m.set(p.targetPort, (m.get(p.targetPort) ?? false) || isHttp2(p.protocol));
+  return [...m.entries()].sort(([a], [b]) => a - b).map(([targetPort, http2]) => ({ targetPort, http2 }));
+}
+
+function outboundClusterFor(view: MeshView, t: OutboundTarget): Resource {
+  const ids = view.targetIdentities(t);
+  if (ids.length === 0) {
+    const td = view.snapshot.clusters.get(t.clusters[0] ?? '')?.trustDomain ?? t.clusters[0] ?? 'cluster.local';
+    ids.push(noEndpointsIdentity(t, td));
+  }
+  return outboundCluster(t, ids);
+}
+
+/** Outbound clusters of a cluster's sidecars, memoized on the view (shared by every CDS group of the cluster). */
+function outboundClusters(view: MeshView, cluster: string): readonly Resource[] {
+  return view.memo(`sidecar-outbound-clusters|${cluster}`, () => view.sidecarTargets(cluster).map((t) => outboundClusterFor(view, t)));
+}
+
+function build(view: MeshView, scope: Scope): Map<string, Resource> {
+  const targets = view.sidecarTargets(scope.cluster);
+  switch (scope.kind) {
+    case 'clusters':
+      return byName('clusters', [...outboundClusters(view, scope.cluster), ...scope.inbound.map((p) => inboundCluster(p.targetPort, p.http2))]);
+    case 'endpoints':
+      return byName('endpoints', targets.map((t) => view.assignment(t, scope.placement) as unknown as Resource));
+    case 'routes':
+      return byName('routes', [outboundRouteConfiguration(view, targets, scope.namespace)]);
+    case 'listeners': {
+      const inbound = inboundListener(view, scope.cluster, scope.inbound);
+      return byName('listeners', [outboundHttpListener(), ...outboundTcpListeners(targets), ...(inbound ? [inbound] : [])]);
+    }
+  }
+}
+
+function scopes(view: MeshView, proxy: ProxyContext): ProxyScopes {
+  const cluster = proxy.cluster.name;
+  const inbound = inboundPorts(view, proxy);
+  const clusterPorts = inboundClusterPorts(inbound);
+  const clusters: ClusterScope = {
+    kind: 'clusters',
+    role: 'sidecar',
+    cluster,
+    inbound: clusterPorts,
+    key: scopeKey('clusters', 'sidecar', cluster, clusterPorts.map((p) => `${p.targetPort}${p.http2 ? 'h2' : ''}`).join(',')),
+  };
+  const listeners: ListenerScope = {
+    kind: 'listeners',
+    role: 'sidecar',
+    cluster,
+    inbound,
+    key: scopeKey('listeners', 'sidecar', cluster, inbound),
+  };
+  const routes: RouteScope = { kind: 'routes', role: 'sidecar', cluster, namespace: proxy.workload.namespace, key: scopeKey('routes', 'sidecar', cluster, proxy.workload.namespace) };
+  const endpoints: EndpointScope = endpointScope(proxy);
+  return { clusters, endpoints, listeners, routes };
+}
+
+/** The sidecar role. */
+export const sidecarTranslator: RoleTranslator = {
+  role: 'sidecar',
+  scopes,
+  build,
+  targets: (view, scope) => view.sidecarTargets(scope.cluster),
+  rebuildClusters: (view, _scope, targets) => byName('clusters', targets.map((t) => outboundClusterFor(view, t))),
+};
