@@ -88,6 +88,8 @@ describe('SotW ADS', () => {
     s.send({ typeUrl: CLUSTER_TYPE, node: testNode('n1') });
     const r1 = await s.next();
     s.send({ typeUrl: CLUSTER_TYPE, nonce: r1.nonce, version: '', error: 'rejected' });
+    // The NACK must be seen before the fix is pushed: once the fix is out, r1's nonce is stale and ignored.
+    await until(() => h.server.proxies()[0]?.types.cds?.lastNack != null);
     h.cache.setResources('default', CLUSTER_TYPE, { a: edsCluster('a', 2) });
     const r2 = await s.next();
     expect(r2.version_info).not.toBe(r1.version_info);
