@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { objectKey } from '../model/types.js';
 import { buildEnvoyBootstrap, parseHostPort, type ProxyRole } from '../translate/bootstrap.js';
+import { buildProxylessBootstrap, type ProxylessBootstrap } from '../translate/proxyless-bootstrap.js';
 import { durationFlag, loadMeshConfig, mintToken, openCliCa, type CliOutput } from './token.js';
 
 const ROLES = ['sidecar', 'gateway', 'ingress'] as const;
@@ -25,6 +26,7 @@ interface BootstrapFlags {
   namespace: string;
   adminPort: string;
   insecureXds?: boolean;
+  certDir?: string;
 }
 
 const stdio: CliOutput = {
@@ -77,8 +79,30 @@ function trustMeshRoot(bootstrap: Record<string, unknown>, inlineBundle: string 
   ctx.validation_context.match_typed_subject_alt_names = [{ san_type: 'DNS', matcher: { exact: serverName } }];
 }
 
+/**
+ * The grpc-js-xds bootstrap of a proxyless node (role proxyless): no token (grpc-js-xds cannot send
+ * one; its xDS transport is plaintext), certificates from the directory `crossmesh agent` writes.
+ */
+export async function buildProxylessBootstrapForNode(flags: BootstrapFlags): Promise<ProxylessBootstrap> {
+  parseHostPort(flags.xdsAddress);
+  const config = await loadMeshConfig(flags.config);
+  const workload = config.workloads.find((w) => objectKey(w) === flags.node);
+  if (!workload) {
+    const known = config.workloads.map(objectKey).sort();
+    throw new Error(`--node ${flags.node} names no Workload in the configuration (${config.files.length} files); known nodes: ${known.slice(0, 8).join(', ')}${known.length > 8 ? ', ...' : ''}`);
+  }
+  const cluster = config.clusters.find((c) => c.name === workload.cluster);
+  const locality = (workload.locality.region ? workload.locality : cluster?.locality) ?? { region: '', zone: '', subzone: '' };
+  return buildProxylessBootstrap({ nodeId: flags.node, xdsAddress: flags.xdsAddress, certDir: flags.certDir ?? '/run/crossmesh/certs', locality });
+}
+
 /** Runs `crossmesh bootstrap`; returns the exit code. */
 export async function runBootstrap(flags: BootstrapFlags, io: CliOutput = stdio): Promise<number> {
+  if (flags.role === 'proxyless') {
+    io.out(`${JSON.stringify(await buildProxylessBootstrapForNode(flags), null, 2)}\n`);
+    io.err(`grpc-js-xds bootstrap for ${flags.node} (proxyless): set GRPC_XDS_BOOTSTRAP to this file; xDS is plaintext (serve --insecure-xds); certificates from ${flags.certDir ?? '/run/crossmesh/certs'} (crossmesh agent --out)\n`);
+    return 0;
+  }
   const { bootstrap, tokenSubject, tokenExpiresAt } = await buildBootstrapForNode(flags);
   io.out(stringify(bootstrap, { lineWidth: 0 }));
   io.err(`bootstrap for ${flags.node} (${flags.role}); token for ${tokenSubject} expires ${tokenExpiresAt.toISOString()}\n`);
@@ -92,7 +116,7 @@ export function register(program: Command): void {
     .command('bootstrap')
     .description('print an Envoy bootstrap (YAML) for a node: ADS to crossmesh over TLS, with a token bound to the node')
     .requiredOption('--node <id>', 'node id <cluster>/<namespace>/<name> (a Workload in the configuration)')
-    .option('--role <role>', `proxy role: ${ROLES.join(', ')}`, 'sidecar')
+    .option('--role <role>', `proxy role: ${ROLES.join(', ')}, or proxyless (prints a grpc-js-xds bootstrap JSON)`, 'sidecar')
     .option('--xds-address <host:port>', 'address of crossmesh\'s xDS server as the proxy reaches it', '127.0.0.1:18000')
     .option('--config <path>', 'YAML file or directory (repeatable); default: the embedded mesh', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--token-ttl <duration>', 'lifetime of the embedded token (Envoy cannot refresh it: size it to the proxy\'s lifetime)', '24h')
@@ -102,6 +126,7 @@ export function register(program: Command): void {
     .option('--server-name <name>', 'SNI and expected server certificate DNS name (default crossmesh.<namespace>.svc)')
     .option('--admin-port <port>', 'Envoy admin port (loopback only)', '15000')
     .option('--insecure-xds', 'plaintext xDS, for a server started with --insecure-xds (development only)')
+    .option('--cert-dir <dir>', 'proxyless: directory of cert.pem, key.pem, ca.pem written by crossmesh agent --out', '/run/crossmesh/certs')
     .action(async (flags: BootstrapFlags) => {
       process.exitCode = await runBootstrap(flags);
     });

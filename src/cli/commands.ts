@@ -8,10 +8,11 @@ import { register as registerToken } from './token.js';
 import { register as registerBootstrap } from './bootstrap.js';
 import { register as registerAgent } from './agent.js';
 import { register as registerDemoApp } from './demo-app.js';
+import { register as registerDemo } from './demo.js';
 
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump, registerToken, registerBootstrap, registerAgent, registerDemoApp];
+const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump, registerToken, registerBootstrap, registerAgent, registerDemoApp, registerDemo];
 
 /** Adds every subcommand to the program. */
 export function registerCommands(program: Command): void {

@@ -62,6 +62,7 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
     admin.addRoute('/debug/config', json(() => watcher.status()));
     admin.addRoute('/debug/discovery', json(() => discovery.status()));
     admin.addRoute('/debug/translation', json(() => publisher.status()));
+    admin.addRoute('/debug/policies', json(() => publisher.policies()));
     log.info({ paths, version: store.current.version, clusters: store.current.clusters.size, services: store.current.services.size, workloads: store.current.workloads.size }, 'mesh loaded');
 
     return {

@@ -163,6 +163,7 @@ export const workloadSchema = doc(
     locality: locality.optional(),
     health: z.enum(['HEALTHY', 'UNHEALTHY', 'DRAINING', 'UNKNOWN'], { error: 'expected one of HEALTHY, UNHEALTHY, DRAINING, UNKNOWN' }).optional(),
     ports: z.record(z.string().regex(/^\d+$/, { error: 'keys are service port numbers' }), port).optional(),
+    sidecar: z.strictObject({ inboundPort: port }).optional(),
   }),
 );
 

@@ -38,7 +38,8 @@ function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
     a.locality.zone === b.locality.zone &&
     a.locality.subzone === b.locality.subzone &&
     sameLabels(a.labels, b.labels) &&
-    sameNumbers(a.targetPorts, b.targetPorts)
+    sameNumbers(a.targetPorts, b.targetPorts) &&
+    a.inboundPort === b.inboundPort
   );
 }
 
@@ -63,6 +64,7 @@ function makeEndpoint(svc: Service, wk: ObjectKey, w: Workload, cluster: Cluster
     network: cluster?.network ?? '',
     address: w.address,
     targetPorts: Object.freeze(targetPorts),
+    ...(w.sidecar ? { inboundPort: w.sidecar.inboundPort } : {}),
     health: w.health,
     locality: w.locality.region || !cluster ? w.locality : cluster.locality,
     labels: w.labels,

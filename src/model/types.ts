@@ -65,6 +65,12 @@ export interface Workload {
    * container listens elsewhere than the service's targetPort (Kubernetes EndpointSlices carry this).
    */
   readonly ports?: Readonly<Record<string, number>>;
+  /**
+   * Set when the workload's sidecar is not fed by transparent capture (no iptables, e.g. Docker):
+   * peers and gateways then connect to `address:inboundPort`, the sidecar's inbound listener, which
+   * picks the service port by SNI and forwards to the app on 127.0.0.1:targetPort.
+   */
+  readonly sidecar?: { readonly inboundPort: number };
 }
 
 export type GatewayType = 'EastWest' | 'Ingress';

@@ -1,11 +1,12 @@
 /**
  * The filters access policy puts in front of a sidecar's inbound traffic. This is the one place
  * AccessPolicy translation (RBAC, principals = SPIFFE IDs) plugs in: the network filters returned
- * here run before tcp_proxy (TCP ports) and the HTTP filters before the router (HTTP ports). Until
- * that translation lands nothing is inserted, and inbound traffic needs only a mesh certificate.
+ * here run before tcp_proxy (TCP ports) and the HTTP filters before the router (HTTP ports). The
+ * RBAC translation is in rbac.ts (nothing is inserted when the mesh does not enforce access policy).
  */
 import type { InboundPort } from './listeners.js';
 import type { MeshView } from './mesh-view.js';
+import { rbacFilters } from './rbac.js';
 import type { Resource } from './resources.js';
 
 /** Filters guarding one inbound port. */
@@ -17,6 +18,6 @@ export interface InboundPolicyFilters {
 }
 
 /** The policy filters for an inbound port of a workload in `cluster`. */
-export function inboundPolicyFilters(_view: MeshView, _cluster: string, _port: InboundPort): InboundPolicyFilters {
-  return { network: [], http: [] };
+export function inboundPolicyFilters(view: MeshView, cluster: string, port: InboundPort): InboundPolicyFilters {
+  return rbacFilters(view, cluster, port);
 }

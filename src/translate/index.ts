@@ -14,12 +14,16 @@ import type { ProxyContext } from './proxy.js';
 import { byName, type ProxyResources, type Resource } from './resources.js';
 import type { EndpointScope, RoleTranslator } from './scopes.js';
 import { sidecarTranslator } from './sidecar.js';
+import { proxylessTranslator } from './proxyless.js';
+import { ingressTranslator } from './ingress.js';
 import type { SubsetNeed } from './subsets.js';
 
 /** Translators by role (ingress and proxyless are added by their own translators). */
 export const ROLE_TRANSLATORS: Partial<Record<ProxyRole, RoleTranslator>> = {
   sidecar: sidecarTranslator,
   gateway: gatewayTranslator,
+  proxyless: proxylessTranslator,
+  ingress: ingressTranslator,
 };
 
 /** The translator of a role, or an Error saying the role is not served. */
@@ -53,7 +57,7 @@ export function translateProxy(snapshot: MeshSnapshot, proxy: ProxyContext, opti
  * endpoints changed; names of other services are not touched.
  */
 export function rebuildAssignments(view: MeshView, translator: RoleTranslator, scope: EndpointScope, globalKeys: ReadonlySet<string>): Map<string, Resource> {
-  const byService = view.memo(`targets-by-service|${scope.role}|${scope.cluster}`, () => {
+  const byService = view.memoTargets(`targets-by-service|${scope.role}|${scope.cluster}|${scope.gateway ?? ''}|${scope.policy?.servicesKey ?? ''}`, () => {
     const m = new Map<string, OutboundTarget[]>();
     for (const t of translator.targets(view, scope)) {
       let l = m.get(t.globalKey);

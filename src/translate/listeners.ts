@@ -74,12 +74,13 @@ export function tcpServiceAddresses(hosts: Iterable<string>): Map<string, string
 }
 
 /** The HTTP proxy listener on 127.0.0.1:15001, routing by Host over RDS. */
-export function outboundHttpListener(): Resource {
+export function outboundHttpListener(policyFilters: readonly Resource[] = []): Resource {
   return {
     name: OUTBOUND_HTTP_LISTENER,
     address: { socket_address: { address: '127.0.0.1', port_value: OUTBOUND_HTTP_PORT } },
     traffic_direction: 'OUTBOUND',
-    filter_chains: [{ filters: [httpConnectionManager(OUTBOUND_HTTP_LISTENER, { rds: OUTBOUND_ROUTE_NAME })] }],
+    // policyFilters: CORS / fault injection when TrafficPolicies use them (traffic-policy.ts outboundHttpFilters).
+    filter_chains: [{ filters: [httpConnectionManager(OUTBOUND_HTTP_LISTENER, { rds: OUTBOUND_ROUTE_NAME }, policyFilters)] }],
   };
 }
 

@@ -62,6 +62,7 @@ export class MeshView {
   private subsetsByService: Map<string, SubsetNeed[]> | undefined;
   private sortedGlobals: string[] | undefined;
   private readonly memos = new Map<string, unknown>();
+  private readonly targetMemos: Map<string, unknown>;
 
   constructor(snapshot: MeshSnapshot, options: MeshViewOptions = {}) {
     this.snapshot = snapshot;
@@ -69,6 +70,7 @@ export class MeshView {
     this.subsets = options.subsets ?? reuse?.subsets ?? subsetsFromPolicies(snapshot.policies);
     this.sidecarTargetMemo = new Map(reuse?.sidecarTargetMemo);
     this.gatewayTargetMemo = new Map(reuse?.gatewayTargetMemo);
+    this.targetMemos = new Map(reuse?.targetMemos);
     if (reuse) {
       for (const [k, v] of reuse.visible) this.visible.set(k, v);
       this.sortedGlobals = reuse.sortedGlobals;
@@ -80,6 +82,17 @@ export class MeshView {
     if (this.memos.has(key)) return this.memos.get(key) as T;
     const v = compute();
     this.memos.set(key, v);
+    return v;
+  }
+
+  /**
+   * Like `memo`, for data derived only from target lists (services, clusters, gateways, policies):
+   * a view built with `reuseTargetsOf` keeps it, so an endpoint change does not recompute it.
+   */
+  memoTargets<T>(key: string, compute: () => T): T {
+    if (this.targetMemos.has(key)) return this.targetMemos.get(key) as T;
+    const v = compute();
+    this.targetMemos.set(key, v);
     return v;
   }
 
@@ -136,6 +149,14 @@ export class MeshView {
   sidecarTargets(cluster: string): readonly OutboundTarget[] {
     const memo = this.sidecarTargetMemo.get(cluster);
     if (memo) return memo;
+    // The list depends only on which clusters are visible: clusters that see the same set share one
+    // list (and so the objects built from it).
+    const visibleKey = `visible|${this.visibleClusters(cluster).join(',')}`;
+    const shared = this.sidecarTargetMemo.get(visibleKey);
+    if (shared) {
+      this.sidecarTargetMemo.set(cluster, shared);
+      return shared;
+    }
     const visible = new Set(this.visibleClusters(cluster));
     const out: OutboundTarget[] = [];
     for (const gk of this.globalKeys()) {
@@ -174,6 +195,7 @@ export class MeshView {
     }
     const result = dedupeSorted(out);
     this.sidecarTargetMemo.set(cluster, result);
+    this.sidecarTargetMemo.set(visibleKey, result);
     return result;
   }
 
@@ -239,7 +261,8 @@ export class MeshView {
   private buildAssignment(t: OutboundTarget, endpoints: readonly Endpoint[], placement: ProxyPlacement): ClusterLoadAssignment {
     const inputs: EndpointInput[] = endpoints.map((ep) => ({
       address: ep.address,
-      port: endpointPort(ep, t.port)!,
+      // Without transparent capture, peers reach the sidecar's inbound listener, not the app's port.
+      port: ep.inboundPort ?? endpointPort(ep, t.port)!,
       health: ep.health,
       locality: ep.locality,
       cluster: ep.cluster,

@@ -16,6 +16,7 @@
 import { isHttp } from './clusters.js';
 import type { MeshView, OutboundTarget } from './mesh-view.js';
 import type { Resource } from './resources.js';
+import { routePolicyContext, trafficPolicyRoutes, type PolicyContext, type RoutePolicyContext } from './traffic-policy.js';
 
 /** Name of the outbound RouteConfiguration the 15001 listener loads over RDS. */
 export const OUTBOUND_ROUTE_NAME = 'outbound_http';
@@ -44,8 +45,8 @@ function domainCandidates(t: OutboundTarget, proxyNamespace: string): Candidate[
  * The routes of a target's virtual host: everything to its cluster, with no route timeout so
  * long-lived gRPC streams are not cut (TrafficPolicy translation replaces these with its own).
  */
-export function virtualHostRoutes(_view: MeshView, t: OutboundTarget): Resource[] {
-  return [{ name: 'default', match: { prefix: '/' }, route: { cluster: t.clusterName, timeout: { seconds: 0 } } }];
+export function virtualHostRoutes(view: MeshView, t: OutboundTarget, policy?: RoutePolicyContext): Resource[] {
+  return (policy && trafficPolicyRoutes(view, policy, t)) ?? [{ name: 'default', match: { prefix: '/' }, route: { cluster: t.clusterName, timeout: { seconds: 0 } } }];
 }
 
 /** Which outbound targets get a virtual host: HTTP-family ports, whole services (subsets are reached through routes). */
@@ -54,7 +55,8 @@ export function routedTargets(targets: readonly OutboundTarget[]): OutboundTarge
 }
 
 /** The outbound RouteConfiguration for a sidecar in `proxyNamespace` seeing `targets`. */
-export function outboundRouteConfiguration(view: MeshView, targets: readonly OutboundTarget[], proxyNamespace: string): Resource {
+export function outboundRouteConfiguration(view: MeshView, targets: readonly OutboundTarget[], proxyNamespace: string, policy?: PolicyContext): Resource {
+  const policyCtx = policy && routePolicyContext(view, policy, targets);
   const routed = routedTargets(targets).sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : a.port - b.port));
   const claims: { target: number; domain: string; tier: number }[] = [];
   routed.forEach((t, i) => {
@@ -71,7 +73,7 @@ export function outboundRouteConfiguration(view: MeshView, targets: readonly Out
     virtual_hosts: routed.map((t, i) => ({
       name: `${t.host}:${t.port}`,
       domains: domains[i]!.sort(),
-      routes: virtualHostRoutes(view, t),
+      routes: virtualHostRoutes(view, t, policyCtx),
     })),
   };
 }

@@ -9,6 +9,7 @@ import type { ProxyRole } from './bootstrap.js';
 import type { ProxyPlacement } from './endpoints.js';
 import type { InboundPort } from './listeners.js';
 import type { MeshView, OutboundTarget } from './mesh-view.js';
+import type { PolicyScope } from './policy-scope.js';
 import type { ProxyContext } from './proxy.js';
 import type { Resource, ResourceKind } from './resources.js';
 
@@ -18,6 +19,10 @@ interface ScopeBase {
   readonly role: ProxyRole;
   /** The proxy's cluster. */
   readonly cluster: string;
+  /** Sidecars: the TrafficPolicies it is a source of and, when access policy is enforced, its dependencies (policy-scope.ts). */
+  readonly policy?: PolicyScope;
+  /** Ingress gateways: the key of the Gateway object whose listeners and routes these are. */
+  readonly gateway?: string;
 }
 
 /** EDS depends on where the proxy sits (assignments are prioritised for that placement). */

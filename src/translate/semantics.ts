@@ -69,12 +69,23 @@ function canonical(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/** Whether a field name is one of the `*_sds_secret_config` / `*_sds_secret_configs` fields. */
+function isSdsField(k: string): boolean {
+  return k.length >= 17 && (k.endsWith('sds_secret_config') || k.endsWith('sds_secret_configs'));
+}
+
 /** Secret names referenced anywhere in a resource (`*_sds_secret_config(s)` fields). */
 export function referencedSecrets(r: unknown, out: Set<string> = new Set()): Set<string> {
-  if (Array.isArray(r)) for (const x of r) referencedSecrets(x, out);
-  else if (isObj(r)) {
-    for (const [k, v] of Object.entries(r)) {
-      if (/sds_secret_configs?$/.test(k)) for (const c of Array.isArray(v) ? v : [v]) if (isObj(c)) out.add(String(c.name ?? ''));
+  if (Array.isArray(r)) {
+    for (let i = 0; i < r.length; i++) {
+      const x: unknown = r[i];
+      if (typeof x === 'object' && x !== null) referencedSecrets(x, out);
+    }
+  } else if (isObj(r)) {
+    for (const k in r) {
+      const v = r[k];
+      if (typeof v !== 'object' || v === null) continue;
+      if (isSdsField(k)) for (const c of Array.isArray(v) ? v : [v]) if (isObj(c)) out.add(String(c.name ?? ''));
       referencedSecrets(v, out);
     }
   }
@@ -124,6 +135,9 @@ function listenerErrors(l: Obj, clusters: ResourceMap, routes: ResourceMap): str
   const errors: string[] = [];
   const chains: [string, Obj][] = arr(l.filter_chains).filter(isObj).map((c, i) => [`filter_chains[${i}]`, c]);
   if (isObj(l.default_filter_chain)) chains.push(['default_filter_chain', l.default_filter_chain]);
+  // A proxyless gRPC client listener carries its HTTP connection manager in api_listener, not in a chain.
+  const api = isObj(l.api_listener) && isObj(l.api_listener.api_listener) ? l.api_listener.api_listener : undefined;
+  if (api) chains.push(['api_listener', { filters: [{ name: HCM_NAME, typed_config: api }] }]);
   if (chains.length === 0) errors.push('has no filter chain (Envoy rejects such a listener)');
   const matches = new Map<string, string>();
   for (const [where, chain] of chains) {
@@ -174,6 +188,34 @@ function clusterErrors(c: Obj): string[] {
   return errors;
 }
 
+function aggregateChildren(c: Obj): string[] {
+  const ct = c.cluster_type;
+  return isObj(ct) && isObj(ct.typed_config) ? arr(ct.typed_config.clusters).map(String) : [];
+}
+
+function isAggregate(c: Obj): boolean {
+  return isObj(c.cluster_type) && c.cluster_type.name === 'envoy.clusters.aggregate';
+}
+
+// Envoy accepts an aggregate child that is itself an aggregate but balances nothing through it (it
+// linearizes the children's own hosts, and an aggregate has none); a chain that comes back is a cycle.
+function nestedAggregateError(name: string, child: string, clusters: ResourceMap): string {
+  const path: string[] = [name];
+  const seen = new Set<string>();
+  const reachesBack = (n: string): boolean => {
+    if (n === name) return true;
+    const c = clusters.get(n);
+    if (seen.has(n) || !c || !isAggregate(c)) return false;
+    seen.add(n);
+    path.push(n);
+    if (aggregateChildren(c).some(reachesBack)) return true;
+    path.pop();
+    return false;
+  };
+  if (reachesBack(child)) return `aggregate clusters form a cycle: ${[...path, name].join(' -> ')}`;
+  return `aggregate cluster names "${child}", itself an aggregate cluster: nested aggregates carry no traffic`;
+}
+
 function aggregateErrors(name: string, c: Obj, clusters: ResourceMap): string[] {
   const ct = c.cluster_type;
   if (!isObj(ct) || !isObj(ct.typed_config)) return [];
@@ -181,6 +223,7 @@ function aggregateErrors(name: string, c: Obj, clusters: ResourceMap): string[] 
   for (const child of arr(ct.typed_config.clusters).map(String)) {
     if (child === name) errors.push(`aggregate cluster contains itself`);
     else if (!clusters.has(child)) errors.push(`aggregate cluster names "${child}", which is not in the proxy's CDS`);
+    else if (isAggregate(clusters.get(child)!)) errors.push(nestedAggregateError(name, child, clusters));
   }
   return errors;
 }
@@ -211,9 +254,44 @@ export function pgvErrors(kind: ResourceKind, name: string, r: Resource): readon
   return e;
 }
 
+const localMemo: Record<ResourceKind, WeakMap<object, { readonly name: string; readonly errors: readonly string[] }>> = {
+  clusters: new WeakMap(),
+  endpoints: new WeakMap(),
+  listeners: new WeakMap(),
+  routes: new WeakMap(),
+};
+
+/**
+ * What can be judged from the resource alone (its name, PGV rules, secrets, EDS config), once per
+ * object and name: an object shared by many groups (an assignment several placements rank the
+ * same, a cluster every group of a cluster gets) is judged once.
+ */
+function localErrors(kind: ResourceKind, name: string, r: Resource): string[] {
+  const memo = localMemo[kind];
+  const hit = memo.get(r);
+  if (hit && hit.name === name) return [...hit.errors];
+  const errors: string[] = [];
+  const own = resourceName(kind, r);
+  if (own !== name) errors.push(`is published as "${name}" but names itself "${String(own)}"`);
+  errors.push(...pgvErrors(kind, name, r), ...secretErrors(r));
+  if (kind === 'clusters') errors.push(...clusterErrors(r));
+  memo.set(r, { name, errors });
+  return [...errors];
+}
+
 function addressOf(l: Obj): string | undefined {
   const sa = isObj(l.address) && isObj(l.address.socket_address) ? l.address.socket_address : undefined;
   return sa ? `${String(sa.address)}:${String(sa.port_value ?? 0)}` : undefined;
+}
+
+/** Whether a map's keys are in ascending order (translators emit sorted maps; re-sorting 8,000 names per group is waste). */
+function isSorted(m: ReadonlyMap<string, unknown>): boolean {
+  let prev: string | undefined;
+  for (const k of m.keys()) {
+    if (prev !== undefined && !(prev < k)) return false;
+    prev = k;
+  }
+  return true;
 }
 
 /**
@@ -231,22 +309,17 @@ export function guardResources(candidate: ProxyResources, options: GuardOptions 
     if (!judged.has(kind)) continue;
     const out = new Map<string, Resource>();
     const errorsOf = new Map<string, string[]>();
-    for (const [name, r] of candidate[kind]) {
-      const errors: string[] = [];
-      const own = resourceName(kind, r);
-      if (own !== name) errors.push(`is published as "${name}" but names itself "${String(own)}"`);
-      errors.push(...pgvErrors(kind, name, r), ...secretErrors(r));
-      if (kind === 'clusters') errors.push(...clusterErrors(r));
-      errorsOf.set(name, errors);
-    }
+    for (const [name, r] of candidate[kind]) errorsOf.set(name, localErrors(kind, name, r));
     // Intra-kind and cross-kind references, against what is accepted so far.
-    const passed = new Map([...candidate[kind]].filter(([n]) => errorsOf.get(n)!.length === 0));
-    const sameKindUniverse = new Map<string, Resource>([...passed]);
-    for (const [n, r] of previous[kind]) if (!sameKindUniverse.has(n) && candidate[kind].has(n)) sameKindUniverse.set(n, r);
+    let sameKindUniverse: Map<string, Resource> | undefined;
+    if (kind === 'clusters') {
+      sameKindUniverse = new Map([...candidate[kind]].filter(([n]) => errorsOf.get(n)!.length === 0));
+      for (const [n, r] of previous[kind]) if (!sameKindUniverse.has(n) && candidate[kind].has(n)) sameKindUniverse.set(n, r);
+    }
     const bound = new Map<string, string>();
     for (const [name, r] of candidate[kind]) {
       const errors = errorsOf.get(name)!;
-      if (kind === 'clusters') errors.push(...aggregateErrors(name, r, sameKindUniverse));
+      if (sameKindUniverse) errors.push(...aggregateErrors(name, r, sameKindUniverse));
       if (kind === 'endpoints') {
         const c = accepted.clusters.get(name);
         if (!c) errors.push(`has no cluster named "${name}" in the proxy's CDS`);
@@ -269,7 +342,7 @@ export function guardResources(candidate: ProxyResources, options: GuardOptions 
         if (prev) out.set(name, prev);
       }
     }
-    accepted[kind] = sortedMap(out);
+    accepted[kind] = isSorted(out) ? out : sortedMap(out);
   }
   return { accepted, rejected };
 }

@@ -10,6 +10,9 @@ import type { MeshView, OutboundTarget } from './mesh-view.js';
 import type { ProxyContext } from './proxy.js';
 import { byName, type Resource } from './resources.js';
 import { outboundRouteConfiguration } from './routes.js';
+import { failoverAggregates, sidecarUpstreamTargets, withFailoverOutliers, withFailoverRoutes } from './failover.js';
+import { policyContextOf, policyKeySuffix, scopedTargets, sidecarPolicyScope } from './policy-scope.js';
+import { outboundHttpFilters, withClusterPolicies } from './traffic-policy.js';
 import { endpointScope, scopeKey, type ClusterScope, type EndpointScope, type ListenerScope, type ProxyScopes, type RoleTranslator, type RouteScope, type Scope } from './scopes.js';
 
 /** The workload's service ports (sorted by namespace, service, port), with the needed subsets it belongs to. */
@@ -49,7 +52,8 @@ function inboundClusterPorts(ports: readonly InboundPort[]): { targetPort: numbe
   return [...m.entries()].sort(([a], [b]) => a - b).map(([targetPort, http2]) => ({ targetPort, http2 }));
 }
 
-function outboundClusterFor(view: MeshView, t: OutboundTarget): Resource {
+/** A sidecar's outbound cluster for a target, trusting the identities behind it (or none when it has no endpoints). */
+export function outboundClusterFor(view: MeshView, t: OutboundTarget): Resource {
   const ids = view.targetIdentities(t);
   if (ids.length === 0) {
     const td = view.snapshot.clusters.get(t.clusters[0] ?? '')?.trustDomain ?? t.clusters[0] ?? 'cluster.local';
@@ -58,23 +62,33 @@ function outboundClusterFor(view: MeshView, t: OutboundTarget): Resource {
   return outboundCluster(t, ids);
 }
 
-/** Outbound clusters of a cluster's sidecars, memoized on the view (shared by every CDS group of the cluster). */
-function outboundClusters(view: MeshView, cluster: string): readonly Resource[] {
-  return view.memo(`sidecar-outbound-clusters|${cluster}`, () => view.sidecarTargets(cluster).map((t) => outboundClusterFor(view, t)));
+/** A target's outbound cluster with the TrafficPolicy settings (outlier detection, circuit breakers) applying from this scope. */
+function policyCluster(view: MeshView, scope: Scope, t: OutboundTarget): Resource {
+  const base = view.memo(`sidecar-outbound-cluster|${scope.cluster}|${t.clusterName}`, () => outboundClusterFor(view, t));
+  return withClusterPolicies(view, policyContextOf(scope), t, base);
+}
+
+/** Outbound clusters of a cluster's sidecars with one policy scope, memoized on the view (shared by every CDS group with that scope). */
+function outboundClusters(view: MeshView, scope: ClusterScope): readonly Resource[] {
+  const cluster = scope.cluster;
+  return view.memo(`sidecar-outbound-clusters|${cluster}${scope.policy ? policyKeySuffix(scope.policy, 'clusters') : ''}`, () => [
+    ...withFailoverOutliers(view, cluster, scopedTargets(scope, sidecarUpstreamTargets(view, cluster)).map((t) => policyCluster(view, scope, t))),
+    ...failoverAggregates(view, cluster),
+  ]);
 }
 
 function build(view: MeshView, scope: Scope): Map<string, Resource> {
-  const targets = view.sidecarTargets(scope.cluster);
+  const targets = scopedTargets(scope, view.sidecarTargets(scope.cluster));
   switch (scope.kind) {
     case 'clusters':
-      return byName('clusters', [...outboundClusters(view, scope.cluster), ...scope.inbound.map((p) => inboundCluster(p.targetPort, p.http2))]);
+      return byName('clusters', [...outboundClusters(view, scope), ...scope.inbound.map((p) => inboundCluster(p.targetPort, p.http2))]);
     case 'endpoints':
-      return byName('endpoints', targets.map((t) => view.assignment(t, scope.placement) as unknown as Resource));
+      return byName('endpoints', scopedTargets(scope, sidecarUpstreamTargets(view, scope.cluster)).map((t) => view.assignment(t, scope.placement) as unknown as Resource));
     case 'routes':
-      return byName('routes', [outboundRouteConfiguration(view, targets, scope.namespace)]);
+      return byName('routes', [withFailoverRoutes(view, scope.cluster, outboundRouteConfiguration(view, targets, scope.namespace, policyContextOf(scope)))]);
     case 'listeners': {
       const inbound = inboundListener(view, scope.cluster, scope.inbound);
-      return byName('listeners', [outboundHttpListener(), ...outboundTcpListeners(targets), ...(inbound ? [inbound] : [])]);
+      return byName('listeners', [outboundHttpListener(outboundHttpFilters(view)), ...outboundTcpListeners(targets), ...(inbound ? [inbound] : [])]);
     }
   }
 }
@@ -83,22 +97,27 @@ function scopes(view: MeshView, proxy: ProxyContext): ProxyScopes {
   const cluster = proxy.cluster.name;
   const inbound = inboundPorts(view, proxy);
   const clusterPorts = inboundClusterPorts(inbound);
+  // Policy facts (TrafficPolicy sources, dependencies under enforced access policy) extend every key.
+  const policy = sidecarPolicyScope(view, proxy);
   const clusters: ClusterScope = {
     kind: 'clusters',
     role: 'sidecar',
     cluster,
     inbound: clusterPorts,
-    key: scopeKey('clusters', 'sidecar', cluster, clusterPorts.map((p) => `${p.targetPort}${p.http2 ? 'h2' : ''}`).join(',')),
+    policy,
+    key: scopeKey('clusters', 'sidecar', cluster, clusterPorts.map((p) => `${p.targetPort}${p.http2 ? 'h2' : ''}`).join(',')) + policyKeySuffix(policy, 'clusters'),
   };
   const listeners: ListenerScope = {
     kind: 'listeners',
     role: 'sidecar',
     cluster,
     inbound,
-    key: scopeKey('listeners', 'sidecar', cluster, inbound),
+    policy,
+    key: scopeKey('listeners', 'sidecar', cluster, inbound) + policyKeySuffix(policy, 'listeners'),
   };
-  const routes: RouteScope = { kind: 'routes', role: 'sidecar', cluster, namespace: proxy.workload.namespace, key: scopeKey('routes', 'sidecar', cluster, proxy.workload.namespace) };
-  const endpoints: EndpointScope = endpointScope(proxy);
+  const routes: RouteScope = { kind: 'routes', role: 'sidecar', cluster, namespace: proxy.workload.namespace, policy, key: scopeKey('routes', 'sidecar', cluster, proxy.workload.namespace) + policyKeySuffix(policy, 'routes') };
+  const placement = endpointScope(proxy);
+  const endpoints: EndpointScope = { ...placement, policy, key: placement.key + policyKeySuffix(policy, 'endpoints') };
   return { clusters, endpoints, listeners, routes };
 }
 
@@ -107,6 +126,6 @@ export const sidecarTranslator: RoleTranslator = {
   role: 'sidecar',
   scopes,
   build,
-  targets: (view, scope) => view.sidecarTargets(scope.cluster),
-  rebuildClusters: (view, _scope, targets) => byName('clusters', targets.map((t) => outboundClusterFor(view, t))),
+  targets: (view, scope) => scopedTargets(scope, sidecarUpstreamTargets(view, scope.cluster)),
+  rebuildClusters: (view, scope, targets) => byName('clusters', withFailoverOutliers(view, scope.cluster, targets.map((t) => withClusterPolicies(view, policyContextOf(scope), t, outboundClusterFor(view, t))))),
 };

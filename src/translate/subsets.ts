@@ -49,6 +49,12 @@ export function subsetsFromPolicies(policies: MeshPolicies): SubsetNeed[] {
         name: subsetName(d.subset),
       };
       out.set(needKey(need), need);
+      // A proxy in the destination's own cluster routes to the subset under the mesh-wide name (as
+      // Service Mesh Hub's VirtualService there did); see traffic-policy.ts `serviceClusterName`.
+      if (need.cluster !== undefined) {
+        const { cluster: _c, ...local } = need;
+        out.set(needKey(local), local);
+      }
     }
   }
   return [...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, n]) => n);

@@ -20,7 +20,7 @@ const TYPE_PREFIX = 'type.googleapis.com/';
 
 /** Validates an encoded resource of the given fully-qualified message type. */
 export function validateEncoded(typeName: string, bytes: Uint8Array): Violation[] {
-  const type = envoyRoot().lookupType(typeName);
+  const type = typeNamed(typeName);
   let msg: protobuf.Message;
   try {
     msg = type.decode(bytes);
@@ -33,20 +33,25 @@ export function validateEncoded(typeName: string, bytes: Uint8Array): Violation[
 }
 
 /**
- * Validates a resource given as a keepCase plain object. It is normalised through protobufjs
- * `fromObject` (enum names → numbers, nested `@type` Any → packed bytes) and checked as is.
+ * Validates a resource given as a keepCase plain object, as protobufjs `fromObject` would read it
+ * (enum names or numbers, nested Any as `{'@type': ...}` or as `{type_url, value}` bytes), without
+ * building message instances.
  */
 export function validateObject(typeName: string, obj: Record<string, unknown>): Violation[] {
-  const type = envoyRoot().lookupType(typeName);
-  let msg: protobuf.Message;
-  try {
-    msg = type.fromObject(obj);
-  } catch (err) {
-    return [{ path: '', message: `cannot be encoded as ${typeName}: ${(err as Error).message}` }];
-  }
+  const type = typeNamed(typeName);
   const out: Violation[] = [];
-  checkMessage(type, msg as unknown as Decoded, '', out, 0);
+  if (typeof obj !== 'object' || obj === null) return [{ path: '', message: `cannot be encoded as ${typeName}: object expected` }];
+  checkMessage(type, obj, '', out, 0);
   return out;
+}
+
+const typesByName = new Map<string, protobuf.Type>();
+
+/** protobufjs resolves a name by walking namespaces on every lookup; resources are validated by the thousand. */
+function typeNamed(name: string): protobuf.Type {
+  let t = typesByName.get(name);
+  if (!t) typesByName.set(name, (t = envoyRoot().lookupType(name)));
+  return t;
 }
 
 /** Renders violations as one line each, for logs and status pages. */
@@ -191,7 +196,14 @@ function checkValue(field: protobuf.Field, value: unknown, rules: Rules | undefi
     return;
   }
   if (rt instanceof protobuf.Enum) {
-    if (rules?.enum) checkEnum(rules.enum as Rules, rt, Number(value ?? 0), path, out);
+    if (typeof value === 'string') {
+      const n = rt.values[value];
+      if (n === undefined) {
+        out.push({ path, message: `"${value}" is not a ${rt.name} value` });
+        return;
+      }
+      if (rules?.enum) checkEnum(rules.enum as Rules, rt, n, path, out);
+    } else if (rules?.enum) checkEnum(rules.enum as Rules, rt, Number(value ?? 0), path, out);
     return;
   }
   if (!rules) return;
@@ -246,28 +258,46 @@ function checkMessageField(type: protobuf.Type, value: Decoded | undefined, rule
 }
 
 function checkAny(rules: Rules | undefined, value: Decoded, path: string, out: Violation[], depth: number): void {
-  const url = String(value.type_url ?? '');
+  // Object form `{'@type': url, ...fields}` (what translators emit), or decoded `{type_url, value}`.
+  const packed = typeof value['@type'] === 'string' && value['@type'] !== '';
+  const url = packed ? String(value['@type']) : String(value.type_url ?? '');
   if (rules?.in && !list(rules.in).includes(url)) out.push({ path, message: `type ${url} is not one of ${list(rules.in).join(', ')}` });
   if (rules?.not_in && list(rules.not_in).includes(url)) out.push({ path, message: `type ${url} is not allowed` });
   if (!url.startsWith(TYPE_PREFIX)) {
     out.push({ path, message: `type_url "${url}" must start with ${TYPE_PREFIX}` });
     return;
   }
-  let inner: protobuf.Type;
-  try {
-    inner = envoyRoot().lookupType(url.slice(TYPE_PREFIX.length));
-  } catch {
+  const inner = anyType(url);
+  if (!inner) {
     out.push({ path, message: `unknown type ${url}` });
     return;
   }
   let decoded: Decoded;
-  try {
-    decoded = inner.decode((value.value as Uint8Array) ?? new Uint8Array()) as unknown as Decoded;
-  } catch (err) {
-    out.push({ path, message: `payload does not decode as ${url}: ${(err as Error).message}` });
-    return;
+  if (packed) decoded = value;
+  else {
+    try {
+      decoded = inner.decode((value.value as Uint8Array) ?? new Uint8Array()) as unknown as Decoded;
+    } catch (err) {
+      out.push({ path, message: `payload does not decode as ${url}: ${(err as Error).message}` });
+      return;
+    }
   }
   checkMessage(inner, decoded, `${path}<${url.slice(TYPE_PREFIX.length)}>`, out, depth + 1);
+}
+
+const anyTypes = new Map<string, protobuf.Type | null>();
+
+function anyType(url: string): protobuf.Type | undefined {
+  let t = anyTypes.get(url);
+  if (t === undefined) {
+    try {
+      t = envoyRoot().lookupType(url.slice(TYPE_PREFIX.length));
+    } catch {
+      t = null;
+    }
+    anyTypes.set(url, t);
+  }
+  return t ?? undefined;
 }
 
 function toNumber(v: unknown): number {
@@ -291,20 +321,26 @@ function list(v: unknown): unknown[] {
 }
 
 function checkRange(n: number, r: Rules, path: string, out: Violation[], fmt: (x: number) => string = String, conv: (x: unknown) => number = toNumber): void {
-  const has = (k: string) => r[k] !== undefined;
-  if (has('const') && n !== conv(r.const)) out.push({ path, message: `must equal ${fmt(conv(r.const))}` });
-  if (has('in') && !list(r.in).map(conv).includes(n)) out.push({ path, message: `must be one of ${list(r.in).map((x) => fmt(conv(x))).join(', ')}` });
-  if (has('not_in') && list(r.not_in).map(conv).includes(n)) out.push({ path, message: `must not be ${fmt(n)}` });
-  const lo = has('gt') ? { v: conv(r.gt), incl: false } : has('gte') ? { v: conv(r.gte), incl: true } : undefined;
-  const hi = has('lt') ? { v: conv(r.lt), incl: false } : has('lte') ? { v: conv(r.lte), incl: true } : undefined;
-  const aboveLo = lo ? (lo.incl ? n >= lo.v : n > lo.v) : true;
-  const belowHi = hi ? (hi.incl ? n <= hi.v : n < hi.v) : true;
-  const describe = () => [lo && `${lo.incl ? '>=' : '>'} ${fmt(lo.v)}`, hi && `${hi.incl ? '<=' : '<'} ${fmt(hi.v)}`].filter(Boolean).join(' and ');
-  if (lo && hi && hi.v < lo.v) {
+  if (r.const !== undefined && n !== conv(r.const)) out.push({ path, message: `must equal ${fmt(conv(r.const))}` });
+  if (r.in !== undefined && !list(r.in).map(conv).includes(n)) out.push({ path, message: `must be one of ${list(r.in).map((x) => fmt(conv(x))).join(', ')}` });
+  if (r.not_in !== undefined && list(r.not_in).map(conv).includes(n)) out.push({ path, message: `must not be ${fmt(n)}` });
+  const hasLo = r.gt !== undefined || r.gte !== undefined;
+  const hasHi = r.lt !== undefined || r.lte !== undefined;
+  if (!hasLo && !hasHi) return;
+  const loIncl = r.gt === undefined;
+  const lo = hasLo ? conv(r.gt !== undefined ? r.gt : r.gte) : 0;
+  const hiIncl = r.lt === undefined;
+  const hi = hasHi ? conv(r.lt !== undefined ? r.lt : r.lte) : 0;
+  const aboveLo = hasLo ? (loIncl ? n >= lo : n > lo) : true;
+  const belowHi = hasHi ? (hiIncl ? n <= hi : n < hi) : true;
+  if (aboveLo && belowHi) return;
+  const describe = (joiner: string) =>
+    [hasLo && `${loIncl ? '>=' : '>'} ${fmt(lo)}`, hasHi && `${hiIncl ? '<=' : '<'} ${fmt(hi)}`].filter(Boolean).join(joiner);
+  if (hasLo && hasHi && hi < lo) {
     // PGV: an upper bound below the lower bound means "outside the range".
-    if (!(aboveLo || belowHi)) out.push({ path, message: `must be ${describe().replace(' and ', ' or ')}, got ${fmt(n)}` });
-  } else if (!(aboveLo && belowHi)) {
-    out.push({ path, message: `must be ${describe()}, got ${fmt(n)}` });
+    if (!(aboveLo || belowHi)) out.push({ path, message: `must be ${describe(' or ')}, got ${fmt(n)}` });
+  } else {
+    out.push({ path, message: `must be ${describe(' and ')}, got ${fmt(n)}` });
   }
 }
 
@@ -356,7 +392,7 @@ function checkScalar(type: string, rules: Rules, value: unknown, path: string, o
       checkString(r, String(value ?? ''), path, out);
       return;
     case 'bytes': {
-      const b = (value as Uint8Array | undefined) ?? new Uint8Array();
+      const b = typeof value === 'string' ? Buffer.from(value, 'base64') : ((value as Uint8Array | undefined) ?? new Uint8Array());
       if (r.min_len !== undefined && b.length < toNumber(r.min_len)) out.push({ path, message: `needs at least ${toNumber(r.min_len)} byte(s)` });
       if (r.max_len !== undefined && b.length > toNumber(r.max_len)) out.push({ path, message: `allows at most ${toNumber(r.max_len)} byte(s)` });
       return;
@@ -372,8 +408,8 @@ function checkScalar(type: string, rules: Rules, value: unknown, path: string, o
 
 function checkString(r: Rules, s: string, path: string, out: Violation[]): void {
   if (r.ignore_empty === true && s === '') return;
-  const chars = [...s].length;
-  const bytes = Buffer.byteLength(s, 'utf8');
+  const chars = r.len !== undefined || r.min_len !== undefined || r.max_len !== undefined ? codePoints(s) : 0;
+  const bytes = r.min_bytes !== undefined || r.max_bytes !== undefined ? Buffer.byteLength(s, 'utf8') : 0;
   const push = (message: string) => out.push({ path, message });
   if (r.const !== undefined && s !== r.const) push(`must equal "${String(r.const)}"`);
   if (r.len !== undefined && chars !== toNumber(r.len)) push(`must be exactly ${toNumber(r.len)} characters`);
@@ -388,13 +424,7 @@ function checkString(r: Rules, s: string, path: string, out: Violation[]): void 
   if (r.in !== undefined && !list(r.in).includes(s)) push(`must be one of ${list(r.in).join(', ')}`);
   if (r.not_in !== undefined && list(r.not_in).includes(s)) push(`must not be "${s}"`);
   if (typeof r.pattern === 'string') {
-    // PGV patterns are RE2; the ones in Envoy's protos are within what JS regexes accept.
-    let re: RegExp | undefined;
-    try {
-      re = new RegExp(r.pattern, 'u');
-    } catch {
-      re = undefined;
-    }
+    const re = patternOf(r.pattern);
     if (re && !re.test(s)) push(`must match ${r.pattern}`);
   }
   if (r.well_known_regex === 'HTTP_HEADER_NAME') {
@@ -406,6 +436,38 @@ function checkString(r: Rules, s: string, path: string, out: Violation[]): void 
   if ((r.ip === true || r.address === true) && s !== '' && !isIp(s) && !(r.address === true && /^[a-zA-Z0-9.-]+$/.test(s))) push('is not a valid IP address');
   if (r.ipv4 === true && !/^(\d{1,3})(\.\d{1,3}){3}$/.test(s)) push('is not a valid IPv4 address');
   if (r.uri === true && !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(s)) push('is not a valid absolute URI');
+}
+
+/** Length in Unicode code points (what PGV's string lengths count), without allocating. */
+function codePoints(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
+const patterns = new Map<string, RegExp | null>();
+
+/** PGV patterns are RE2; the ones in Envoy's protos are within what JS regexes accept (compiled once). */
+function patternOf(pattern: string): RegExp | undefined {
+  let re = patterns.get(pattern);
+  if (re === undefined) {
+    try {
+      re = new RegExp(pattern, 'u');
+    } catch {
+      re = null;
+    }
+    patterns.set(pattern, re);
+  }
+  return re ?? undefined;
 }
 
 function isIp(s: string): boolean {

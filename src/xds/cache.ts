@@ -7,6 +7,7 @@
  * set (`setResources`/`setSnapshot`), so a wildcard LDS/CDS request is never answered with an
  * empty set just because nothing has been loaded yet.
  */
+import { PersistentMap } from '../model/persistent-map.js';
 import { encodeResource, type EncodedResource } from './codec.js';
 import { ADS_ORDER, messageNameOf, type NodeInfo, type TypeUrl } from './types.js';
 import { log } from '../log.js';
@@ -24,10 +25,14 @@ export type GroupAssignment = string | { readonly group: string; readonly byType
 /** Maps a connecting node to its group; an Error means "serve nothing" and is shown on /debug/proxies. */
 export type GroupResolver = (node: NodeInfo, identity: StreamIdentity | undefined) => GroupAssignment | Error;
 
-/** The resources of one type in one group. */
+/**
+ * The resources of one type in one group. A TypeSet is an immutable snapshot: later changes make
+ * a new one (sharing structure with it), so a holder never sees a half-applied change.
+ */
 export interface TypeSet {
   /** False until the first full set for this group and type. */
   readonly ready: boolean;
+  /** Iteration order is unspecified (sort by name where order matters). */
   readonly resources: ReadonlyMap<string, EncodedResource>;
 }
 
@@ -54,8 +59,10 @@ export interface SnapshotCacheOptions {
 
 interface MutableTypeSet {
   ready: boolean;
-  resources: Map<string, EncodedResource>;
+  resources: PersistentMap<string, EncodedResource>;
 }
+
+const EMPTY: PersistentMap<string, EncodedResource> = PersistentMap.empty();
 
 type ChangeListener = (changes: readonly GroupChange[]) => void;
 
@@ -115,7 +122,7 @@ export class SnapshotCache {
   /** Full replacement of one type's set in a group; marks the type ready. Throws (and changes nothing) if a resource does not encode. */
   setResources(group: string, typeUrl: TypeUrl, resources: ResourceInput): void {
     const encoded = this.encodeAll(typeUrl, resources);
-    this.apply(group, typeUrl, encoded, true);
+    this.replace(group, typeUrl, encoded);
   }
 
   /** Replaces several types of a group at once (one batch); each given type becomes ready. */
@@ -125,24 +132,38 @@ export class SnapshotCache {
       const input = byType[t];
       if (input) encoded.set(t, this.encodeAll(t, input));
     }
-    for (const [t, e] of encoded) this.apply(group, t, e, true);
+    for (const [t, e] of encoded) this.replace(group, t, e);
   }
 
-  /** Adds or replaces individual resources; does not make the type ready. */
+  /** Adds or replaces individual resources; does not make the type ready. Costs O(changed), not O(set). */
   upsertResources(group: string, typeUrl: TypeUrl, resources: ResourceInput): void {
     const encoded = this.encodeAll(typeUrl, resources);
     const set = this.typeSet(group, typeUrl);
-    const next = new Map(set.resources);
-    for (const [name, r] of encoded) next.set(name, r);
-    this.apply(group, typeUrl, next, false);
+    const edit = set.resources.edit();
+    const changed = new Set<string>();
+    for (const [name, r] of encoded) {
+      const old = edit.get(name);
+      // Same content keeps the old object (and its bytes): not a change.
+      if (old && old.version === r.version) continue;
+      edit.set(name, r);
+      changed.add(name);
+    }
+    set.resources = edit.done();
+    if (changed.size) this.record(group, typeUrl, changed, false);
   }
 
   /** Deletes individual resources by name (unknown names are ignored). */
   deleteResources(group: string, typeUrl: TypeUrl, names: Iterable<string>): void {
     const set = this.typeSet(group, typeUrl);
-    const next = new Map(set.resources);
-    for (const n of names) next.delete(n);
-    this.apply(group, typeUrl, next, false);
+    const edit = set.resources.edit();
+    const changed = new Set<string>();
+    for (const n of names) {
+      if (edit.get(n) === undefined) continue;
+      edit.delete(n);
+      changed.add(n);
+    }
+    set.resources = edit.done();
+    if (changed.size) this.record(group, typeUrl, changed, false);
   }
 
   /** Removes a group: every type becomes empty and not ready. */
@@ -151,7 +172,7 @@ export class SnapshotCache {
     if (!g) return;
     for (const [t, set] of g) {
       const names = new Set(set.resources.keys());
-      set.resources = new Map();
+      set.resources = EMPTY;
       set.ready = false;
       if (names.size) this.record(group, t, names, false);
     }
@@ -160,7 +181,8 @@ export class SnapshotCache {
 
   /** The current set of a type in a group (empty and not ready if never set). */
   get(group: string, typeUrl: TypeUrl): TypeSet {
-    return this.groups.get(group)?.get(typeUrl) ?? { ready: false, resources: new Map() };
+    const set = this.groups.get(group)?.get(typeUrl);
+    return set ? { ready: set.ready, resources: set.resources } : { ready: false, resources: EMPTY };
   }
 
   /** Group keys that hold any resources. */
@@ -220,28 +242,35 @@ export class SnapshotCache {
     }
     let set = g.get(typeUrl);
     if (!set) {
-      set = { ready: false, resources: new Map() };
+      set = { ready: false, resources: EMPTY };
       g.set(typeUrl, set);
     }
     return set;
   }
 
-  private apply(group: string, typeUrl: TypeUrl, next: Map<string, EncodedResource>, full: boolean): void {
+  /** Full replacement: names absent from `next` are deleted; unchanged content keeps its object. */
+  private replace(group: string, typeUrl: TypeUrl, next: Map<string, EncodedResource>): void {
     const set = this.typeSet(group, typeUrl);
+    const before = set.resources;
     const changed = new Set<string>();
+    const edit = before.edit();
     for (const [name, r] of next) {
-      const old = set.resources.get(name);
-      // Keep the old object when the content is identical so its cached bytes stay shared.
-      if (old && old.version === r.version) next.set(name, old);
-      else changed.add(name);
+      const old = before.get(name);
+      if (old === r || (old && old.version === r.version)) continue;
+      edit.set(name, r);
+      changed.add(name);
     }
-    for (const name of set.resources.keys()) if (!next.has(name)) changed.add(name);
-    const becameReady = full && !set.ready;
-    set.resources = next;
-    if (full) {
-      set.ready = true;
-      this.everSet = true;
+    if (before.size + changed.size > next.size) {
+      for (const name of before.keys()) {
+        if (next.has(name)) continue;
+        edit.delete(name);
+        changed.add(name);
+      }
     }
+    const becameReady = !set.ready;
+    set.resources = edit.done();
+    set.ready = true;
+    this.everSet = true;
     if (changed.size || becameReady) this.record(group, typeUrl, changed, becameReady);
   }
 

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import type protobuf from 'protobufjs';
 import { messageType } from './protos.js';
+import { encodeObject, WireEncodeError } from './wire-encoder.js';
 import { messageNameOf, type NodeInfo, type TypeUrl } from './types.js';
 
 /** One resource encoded once: its Any bytes are what every stream writes. */
@@ -72,54 +73,49 @@ function str(field: number, value: string): Field[] {
   return value === '' ? [] : [{ field, bytes: Buffer.from(value, 'utf8') }];
 }
 
-/** Encodes a message object of `typeUrl` into an EncodedResource; throws with the type and name on invalid input. */
+/**
+ * Encodes a message object of `typeUrl` into an EncodedResource; throws with the type and name on
+ * invalid input (an unknown field name is reported with its path, e.g. `unknown field
+ * "transport_socket.typed_config.snii"`: protobufjs would drop it silently).
+ *
+ * Encoded once, shared everywhere: the result is remembered per message object (translators hand
+ * the same object to every group that shares it), and equal content under the same name yields
+ * the very same EncodedResource, so every group and stream holds one Buffer per distinct resource.
+ */
 export function encodeResource(typeUrl: TypeUrl, name: string, message: object): EncodedResource {
+  const memo = byObject.get(message);
+  if (memo && memo.typeUrl === typeUrl && memo.name === name) return memo;
   const type = typeFor(typeUrl);
-  let value: Uint8Array;
+  let any: Buffer;
   try {
-    checkFields(type, message as Record<string, unknown>, '');
-    value = type.encode(type.fromObject(message)).finish();
+    any = encodeObject(type, message, typeUrl);
   } catch (e) {
-    throw new Error(`cannot encode ${messageNameOf(typeUrl)} "${name}": ${e instanceof Error ? e.message : String(e)}`);
+    const detail = e instanceof WireEncodeError ? (e.path && !e.message.startsWith('unknown field') ? `${e.path}: ${e.message}` : e.message.replace(/^unknown field "[^"]*"/, `unknown field "${e.path}"`)) : e instanceof Error ? e.message : String(e);
+    throw new Error(`cannot encode ${messageNameOf(typeUrl)} "${name}": ${detail}`);
   }
-  const valueBuf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  const any = assembleMessage([...str(1, typeUrl), { field: 2, bytes: valueBuf }]);
   const version = createHash('sha256').update(any).digest('hex').slice(0, 16);
-  const edsServiceName = typeUrl.endsWith('.Cluster') ? edsNameOf(name, message as Record<string, unknown>) : undefined;
-  return edsServiceName === undefined ? { typeUrl, name, version, any } : { typeUrl, name, version, any, edsServiceName };
+  const key = `${typeUrl}\u0000${name}\u0000${version}`;
+  let r = interned.get(key)?.deref();
+  if (!r) {
+    const edsServiceName = typeUrl.endsWith('.Cluster') ? edsNameOf(name, message as Record<string, unknown>) : undefined;
+    r = edsServiceName === undefined ? { typeUrl, name, version, any } : { typeUrl, name, version, any, edsServiceName };
+    intern(key, r);
+  }
+  byObject.set(message, r);
+  return r;
 }
 
-/**
- * Rejects field names the message type does not have (protobufjs would drop them silently), so a
- * typo such as `connectTimeout` for `connect_timeout` fails loudly at the producer.
- */
-function checkFields(type: protobuf.Type, obj: Record<string, unknown>, path: string): void {
-  if (obj === null || typeof obj !== 'object' || ArrayBuffer.isView(obj)) return;
-  const isAny = type.fullName === '.google.protobuf.Any';
-  if (isAny && typeof obj['@type'] === 'string') {
-    const url = obj['@type'];
-    const inner = type.root.lookup(url.slice(url.lastIndexOf('/') + 1));
-    if (!inner || !(inner as protobuf.Type).fields) throw new Error(`${path || '<root>'}: unknown Any type ${url}`);
-    const { ['@type']: _drop, ...rest } = obj;
-    checkFields(inner as protobuf.Type, rest, path);
-    return;
-  }
-  for (const [key, value] of Object.entries(obj)) {
-    const field = type.fields[key];
-    const at = path ? `${path}.${key}` : key;
-    if (!field) throw new Error(`unknown field "${at}" in ${type.fullName.slice(1)}`);
-    if (value === null || value === undefined) continue;
-    const resolved = field.resolve().resolvedType;
-    if (!resolved || !('fields' in resolved)) continue;
-    const sub = resolved as protobuf.Type;
-    if (field.map) {
-      for (const [k, v] of Object.entries(value as Record<string, unknown>)) checkFields(sub, v as Record<string, unknown>, `${at}[${k}]`);
-    } else if (field.repeated && Array.isArray(value)) {
-      value.forEach((v, i) => checkFields(sub, v as Record<string, unknown>, `${at}[${i}]`));
-    } else {
-      checkFields(sub, value as Record<string, unknown>, at);
-    }
-  }
+/** EncodedResource per message object (objects are immutable once handed over). */
+const byObject = new WeakMap<object, EncodedResource>();
+/** EncodedResource per type, name and version, held weakly: a resource no group holds any more is forgotten. */
+const interned = new Map<string, WeakRef<EncodedResource>>();
+let internSweepAt = 1024;
+
+function intern(key: string, r: EncodedResource): void {
+  interned.set(key, new WeakRef(r));
+  if (interned.size < internSweepAt) return;
+  for (const [k, ref] of interned) if (!ref.deref()) interned.delete(k);
+  internSweepAt = Math.max(1024, interned.size * 2);
 }
 
 function edsNameOf(name: string, cluster: Record<string, unknown>): string | undefined {

@@ -25,6 +25,8 @@ import { parseRole, resolveProxy, type ProxyContext } from '../translate/proxy.j
 import { RESOURCE_KINDS, SHORT_KIND, emptyResources, sortedMap, type ProxyResources, type Resource, type ResourceKind, type ResourceMap } from '../translate/resources.js';
 import type { RoleTranslator, Scope } from '../translate/scopes.js';
 import { guardResources, type Rejection } from '../translate/semantics.js';
+import { policyChangeFilter } from '../translate/policy-change.js';
+import { policiesReport, type PoliciesReport } from '../translate/policy-status.js';
 import type { SubsetNeed } from '../translate/subsets.js';
 import type { GroupAssignment, SnapshotCache, StreamIdentity } from './cache.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, type NodeInfo, type TypeUrl } from './types.js';
@@ -116,6 +118,10 @@ export interface PublisherStatus {
   /** Nodes the resolver refused, with the reason (unknown workload, bad role, ...). */
   readonly unresolved: readonly { readonly node: string; readonly error: string }[];
   readonly stats: PublisherStats;
+}
+
+function resourceCounts(entries: readonly (readonly [ResourceKind, number])[]): Record<ResourceKind, number> {
+  return Object.fromEntries(entries) as Record<ResourceKind, number>;
 }
 
 function zero(): Record<ResourceKind, number> {
@@ -212,11 +218,16 @@ export class MeshPublisher {
   }
 
   /** For one node: its group per kind and the guard rejections affecting it, or its resolver error. */
-  proxyStatus(nodeId: string): { readonly groups: Readonly<Record<ResourceKind, string>>; readonly rejected: readonly Rejection[] } | { readonly error: string } | undefined {
+  proxyStatus(nodeId: string): { readonly groups: Readonly<Record<ResourceKind, string>>; readonly rejected: readonly Rejection[]; readonly resources: Readonly<Record<ResourceKind, number>> } | { readonly error: string } | undefined {
     const n = this.nodes.get(nodeId);
-    if (n) return { groups: n.keys, rejected: RESOURCE_KINDS.flatMap((k) => [...(this.groups.get(n.keys[k])?.rejected.values() ?? [])]) };
+    if (n) return { groups: n.keys, rejected: RESOURCE_KINDS.flatMap((k) => [...(this.groups.get(n.keys[k])?.rejected.values() ?? [])]), resources: resourceCounts(RESOURCE_KINDS.map((k) => [k, this.groups.get(n.keys[k])?.published.size ?? 0])) };
     const error = this.unresolved.get(nodeId);
     return error === undefined ? undefined : { error };
+  }
+
+  /** What every TrafficPolicy/AccessPolicy affects (proxies, groups, resources) or why nothing, conflicts, per-node scopes: `/debug/policies`. */
+  policies(): PoliciesReport {
+    return policiesReport(this.view, [...this.nodes].map(([nodeId, n]) => ({ nodeId, proxy: n.proxy, keys: n.keys })));
   }
 
   /** The resources a node is served now (its groups' published sets), or undefined if it is not resolved. */
@@ -386,7 +397,7 @@ export class MeshPublisher {
   private onModelChange(snapshot: MeshSnapshot, changes: ChangeSet): void {
     if (this.closed) return;
     try {
-      if (structural(changes)) this.recomputeAll(snapshot);
+      if (structural(changes)) this.recomputeAll(snapshot, changes);
       else {
         const previous = this.view;
         this.view = this.newView(snapshot, previous);
@@ -403,10 +414,13 @@ export class MeshPublisher {
     }
   }
 
-  private recomputeAll(snapshot: MeshSnapshot): void {
+  private recomputeAll(snapshot: MeshSnapshot, changes?: ChangeSet): void {
+    const previous = this.view;
     this.view = this.newView(snapshot);
+    // A TrafficPolicy/AccessPolicy-only change recomputes only the groups it can touch (policy-change.ts).
+    const touched = changes ? policyChangeFilter(previous, this.view, changes) : undefined;
     const ordered = [...this.groups.values()].sort((a, b) => RESOURCE_KINDS.indexOf(a.kind) - RESOURCE_KINDS.indexOf(b.kind) || (a.key < b.key ? -1 : 1));
-    for (const g of ordered) this.computeGroup(g, this.peersOf(g));
+    for (const g of ordered) if (!touched || touched(g.scope)) this.computeGroup(g, this.peersOf(g));
   }
 
   private applyEndpointChanges(previous: MeshView, serviceKeys: readonly string[]): void {

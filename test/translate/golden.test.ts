@@ -20,6 +20,7 @@ const CASES: readonly { file: string; node: string; role: ProxyRole }[] = [
   { file: 'sidecar-cluster1-reviews-v1.json', node: 'cluster1/default/reviews-v1-0', role: 'sidecar' },
   { file: 'sidecar-cluster2-reviews-v3.json', node: 'cluster2/default/reviews-v3-0', role: 'sidecar' },
   { file: 'gateway-cluster2.json', node: 'cluster2/crossmesh-system/east-west-gateway-0', role: 'gateway' },
+  { file: 'ingress-cluster1.json', node: 'cluster1/crossmesh-system/ingress-gateway-0', role: 'ingress' },
 ];
 
 let store: ModelStore;

@@ -1,0 +1,209 @@
+/**
+ * "translate": 3 clusters × 2,000 services × 10 endpoints, 12 localities, 1,000 sidecars, through
+ * the real publisher path (ModelStore → MeshPublisher → guard → SnapshotCache encoding), every
+ * node id resolved by the cache's resolver.
+ *
+ * - full translation of all 1,000 proxies against encoding the same resources once with
+ *   protobufjs alone (`messageType(...).encode(fromObject(...))`, each distinct resource object once);
+ * - one endpoint change (a workload's health flips) until every affected proxy group holds the
+ *   updated assignments and the cache has delivered its change batch, against encoding just those
+ *   updated assignments with protobufjs alone;
+ * - encoded bytes per proxy and type, against the bare protobufjs size of the same resources;
+ * - computations done against one per proxy and kind (what sharing saved).
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { Workload } from '../../src/model/types.js';
+import { RESOURCE_KINDS, MESSAGE_OF_KIND, type Resource, type ResourceKind } from '../../src/translate/resources.js';
+import { SnapshotCache, type GroupChange } from '../../src/xds/cache.js';
+import { MeshPublisher } from '../../src/xds/mesh-publisher.js';
+import { messageType } from '../../src/xds/protos.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type NodeInfo, type TypeUrl } from '../../src/xds/types.js';
+import { buildTranslateMesh, ISSUE_SIZE } from '../translate-mesh.js';
+import type { BenchRow, BenchScenario } from '../types.js';
+
+const CHANGES = 50;
+const WARMUP = 10;
+const NAME = 'translate';
+
+const TYPE_OF: Readonly<Record<ResourceKind, TypeUrl>> = { clusters: CLUSTER_TYPE, endpoints: ENDPOINT_TYPE, listeners: LISTENER_TYPE, routes: ROUTE_TYPE };
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+function node(id: string): NodeInfo {
+  return { id, cluster: '', metadata: {}, locality: { region: '', zone: '', sub_zone: '' }, userAgentName: 'bench', userAgentVersion: '' };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function percentile(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((s.length * p) / 100) - 1)]!;
+}
+
+/** protobufjs alone: fromObject + encode of each resource; returns total bytes. */
+function bareEncode(items: readonly (readonly [ResourceKind, Resource])[]): number {
+  let bytes = 0;
+  for (const [kind, r] of items) {
+    const t = messageType(MESSAGE_OF_KIND[kind]);
+    bytes += t.encode(t.fromObject(r)).finish().length;
+  }
+  return bytes;
+}
+
+function timed<T>(fn: () => T): { ms: number; value: T } {
+  const t = performance.now();
+  const value = fn();
+  return { ms: performance.now() - t, value };
+}
+
+export const scenario: BenchScenario = {
+  name: NAME,
+  description: '3 clusters x 2,000 services x 10 endpoints, 12 localities, 1,000 sidecars: full translation, one endpoint change, bytes per proxy, sharing',
+  async run(): Promise<BenchRow[]> {
+    const built = timed(() => buildTranslateMesh(ISSUE_SIZE));
+    const mesh = built.value;
+    console.error(`  mesh built in ${built.ms.toFixed(0)} ms: ${mesh.workloads.length} endpoints, ${mesh.sidecars.length} sidecars`);
+    const cache = new SnapshotCache({ debounceMs: 60_000 });
+    let publisher: MeshPublisher | undefined;
+    try {
+      gc();
+      // ---- full translation: every node resolved through the cache (computes groups on first sight) ----
+      const full = timed(() => {
+        publisher = MeshPublisher.attach(mesh.store, cache);
+        const groups = new Map<string, ReadonlyMap<TypeUrl, string>>();
+        for (const id of mesh.sidecars) {
+          const g = cache.resolve(node(id), undefined);
+          if (g instanceof Error) throw new Error(`node ${id} did not resolve: ${g.message}`);
+          groups.set(id, g);
+        }
+        cache.flush();
+        return groups;
+      });
+      const groupsOf = full.value;
+      const pub = publisher!;
+      const status = pub.status();
+      const rejected = status.groups.reduce((n, g) => n + g.rejected.length, 0);
+      if (rejected) throw new Error(`the guard rejected ${rejected} resources: ${JSON.stringify(status.groups.find((g) => g.rejected.length)?.rejected[0])}`);
+      const stats = pub.stats();
+      const computations = RESOURCE_KINDS.reduce((n, k) => n + stats.computations[k], 0);
+      const groupCount = RESOURCE_KINDS.reduce((n, k) => n + stats.groups[k], 0);
+      console.error(`  full translation ${full.ms.toFixed(0)} ms; groups ${JSON.stringify(stats.groups)}`);
+
+      // ---- encoded bytes per proxy and type, and the bare-encoding baseline ----
+      const served = new Map<ResourceKind, number>(RESOURCE_KINDS.map((k) => [k, 0]));
+      const distinct = new Map<Resource, ResourceKind>();
+      const nodeOfGroup = new Map<string, string>();
+      const groupBytes = new Map<string, number>();
+      for (const id of mesh.sidecars) {
+        const g = groupsOf.get(id)!;
+        const own = pub.resourcesOf(id)!;
+        for (const k of RESOURCE_KINDS) {
+          const group = g.get(TYPE_OF[k])!;
+          nodeOfGroup.set(group, id);
+          let bytes = groupBytes.get(group);
+          if (bytes === undefined) {
+            bytes = 0;
+            for (const r of cache.get(group, TYPE_OF[k]).resources.values()) bytes += r.any.length;
+            groupBytes.set(group, bytes);
+            for (const r of own[k].values()) distinct.set(r, k);
+          }
+          served.set(k, served.get(k)! + bytes);
+        }
+      }
+      const items = [...distinct].map(([r, k]) => [k, r] as const);
+      gc();
+      let bare = Infinity;
+      let bareBytes = 0;
+      for (let i = 0; i < 2; i++) {
+        const b = timed(() => bareEncode(items));
+        bare = Math.min(bare, b.ms);
+        bareBytes = b.value;
+      }
+      const bareSize = new Map<Resource, number>(items.map(([k, r]) => [r, bareEncode([[k, r]])]));
+      const bareByKind = new Map<ResourceKind, number>(RESOURCE_KINDS.map((k) => [k, 0]));
+      const bareGroupBytes = new Map<string, number>();
+      for (const id of mesh.sidecars) {
+        const own = pub.resourcesOf(id)!;
+        for (const k of RESOURCE_KINDS) {
+          const group = groupsOf.get(id)!.get(TYPE_OF[k])!;
+          let bytes = bareGroupBytes.get(group);
+          if (bytes === undefined) {
+            bytes = 0;
+            for (const r of own[k].values()) bytes += bareSize.get(r)!;
+            bareGroupBytes.set(group, bytes);
+          }
+          bareByKind.set(k, bareByKind.get(k)! + bytes);
+        }
+      }
+      console.error(`  bare protobufjs encoding of ${items.length} distinct resources (${(bareBytes / 1e6).toFixed(1)} MB): ${bare.toFixed(0)} ms`);
+
+      // ---- one endpoint change at a time ----
+      const batches: GroupChange[][] = [];
+      cache.onChange((b) => batches.push([...b]));
+      const edsGroups = new Set([...groupsOf.values()].map((g) => g.get(ENDPOINT_TYPE)!));
+      const times: number[] = [];
+      const bareChange: number[] = [];
+      let updatedPerChange = 0;
+      let seed = 4242;
+      for (let i = 0; i < WARMUP + CHANGES; i++) {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        const w = mesh.workloads[seed % mesh.workloads.length]!;
+        const key = `${w.cluster}/${w.namespace}/${w.name}`;
+        const cur = mesh.store.current.workloads.get(key)!;
+        const next: Workload = { ...cur, health: cur.health === 'HEALTHY' ? 'UNHEALTHY' : 'HEALTHY' };
+        batches.length = 0;
+        const t = performance.now();
+        mesh.store.applyEvents([{ kind: 'upsertWorkload', workload: next }]);
+        cache.flush();
+        const ms = performance.now() - t;
+        // Every EDS group must have received the updated assignments of that service.
+        const eds = batches.flat().filter((c) => c.typeUrl === ENDPOINT_TYPE);
+        const touched = new Set(eds.map((c) => c.group));
+        for (const g of edsGroups) if (!touched.has(g)) throw new Error(`change ${i} (${key}) did not update EDS group ${g}`);
+        const other = batches.flat().filter((c) => c.typeUrl !== ENDPOINT_TYPE);
+        if (other.length) throw new Error(`an endpoint change touched ${other.map((c) => c.typeUrl).join(', ')}`);
+        const changed: [ResourceKind, Resource][] = [];
+        const seen = new Set<Resource>();
+        for (const c of eds) {
+          const own = pub.resourcesOf(nodeOfGroup.get(c.group)!)!;
+          for (const n of c.names) {
+            const r = own.endpoints.get(n);
+            if (r && !seen.has(r)) {
+              seen.add(r);
+              changed.push(['endpoints', r]);
+            }
+          }
+        }
+        if (i >= WARMUP) {
+          times.push(ms);
+          bareChange.push(timed(() => bareEncode(changed)).ms);
+          updatedPerChange += eds.reduce((n, c) => n + c.names.size, 0);
+        }
+      }
+      const med = median(times);
+      const p99 = percentile(times, 99);
+      const bareMed = median(bareChange);
+      console.error(`  endpoint change: median ${med.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms; ${(updatedPerChange / CHANGES).toFixed(0)} updated assignments over ${edsGroups.size} EDS groups per change`);
+
+      const n = mesh.sidecars.length;
+      const rows: BenchRow[] = [
+        { scenario: NAME, metric: `full translation, ${n} sidecars`, value: full.ms, unit: 'ms', baseline: bare, target: '< 3000 ms and < 3x bare encoding', pass: full.ms < 3000 && full.ms < 3 * bare },
+        { scenario: NAME, metric: 'one endpoint change, median', value: med, unit: 'ms', baseline: bareMed, target: '< 20 ms', pass: med < 20 },
+        { scenario: NAME, metric: 'one endpoint change, p99', value: p99, unit: 'ms', baseline: median(bareChange), target: '< 20 ms', pass: p99 < 20 },
+      ];
+      for (const k of RESOURCE_KINDS) {
+        rows.push({ scenario: NAME, metric: `encoded ${k} per proxy (bare: protobufjs size)`, value: served.get(k)! / n / 1024, unit: 'KiB', baseline: bareByKind.get(k)! / n / 1024 });
+      }
+      rows.push({ scenario: NAME, metric: `computations (baseline: one per proxy and kind; ${groupCount} groups)`, value: computations, unit: 'count', baseline: n * RESOURCE_KINDS.length });
+      return rows;
+    } finally {
+      publisher?.close();
+      cache.close();
+    }
+  },
+};
