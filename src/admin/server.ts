@@ -6,12 +6,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { register } from 'prom-client';
 import type { ConfigDump } from '../xds/config-dump.js';
-import type { ProxyStatus } from '../xds/stream.js';
+import type { ProxyStatus, StreamRefusal } from '../xds/stream.js';
 import { log } from '../log.js';
 
 /** What the admin server reads from the xDS server. */
 export interface XdsIntrospection {
   proxies(): ProxyStatus[];
+  /** Streams refused at authentication (wrong or missing credentials, unknown node), most recent first. */
+  refusals(): readonly StreamRefusal[];
   configDump(nodeId: string): ConfigDump | undefined;
 }
 
@@ -63,7 +65,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   });
   routes.set('/debug/proxies', (_req, res) => {
     const proxies = options.xds.proxies().sort((a, b) => a.nodeId.localeCompare(b.nodeId) || a.streamId - b.streamId);
-    sendJson(res, 200, { proxies });
+    sendJson(res, 200, { proxies, refused: options.xds.refusals() });
   });
   routes.set('/debug/config_dump', (_req, res, url) => {
     const node = url.searchParams.get('node');

@@ -1,7 +1,7 @@
 /** `crossmesh status`: every connected proxy, its ACKed version per type and its last NACK, from the admin API. */
 import type { Command } from 'commander';
 import { DEFAULT_ADMIN_URL, fetchAdminJson } from '../admin/client.js';
-import type { ProxyStatus } from '../xds/stream.js';
+import type { ProxyStatus, StreamRefusal } from '../xds/stream.js';
 
 const TYPES = ['sds', 'cds', 'eds', 'lds', 'rds'] as const;
 
@@ -29,6 +29,12 @@ export function formatStatusTable(proxies: readonly ProxyStatus[]): string {
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
+/** Renders refused streams (most recent first), or nothing when there are none. */
+export function formatRefusals(refused: readonly StreamRefusal[]): string {
+  if (refused.length === 0) return '';
+  return ['', 'REFUSED STREAMS (most recent first)', ...refused.map((r) => `${r.at}  ${r.nodeId}  ${r.code}  ${r.peer}  ${r.reason}`)].join('\n') + '\n';
+}
+
 /** Adds `crossmesh status`. */
 export function register(program: Command): void {
   program
@@ -37,7 +43,7 @@ export function register(program: Command): void {
     .option('--admin <url>', 'admin server base URL', DEFAULT_ADMIN_URL)
     .option('--json', 'print the raw /debug/proxies JSON')
     .action(async (flags: { admin: string; json?: boolean }) => {
-      const body = await fetchAdminJson<{ proxies: ProxyStatus[] }>(flags.admin, '/debug/proxies');
-      process.stdout.write(flags.json ? JSON.stringify(body, null, 2) + '\n' : formatStatusTable(body.proxies));
+      const body = await fetchAdminJson<{ proxies: ProxyStatus[]; refused?: StreamRefusal[] }>(flags.admin, '/debug/proxies');
+      process.stdout.write(flags.json ? JSON.stringify(body, null, 2) + '\n' : formatStatusTable(body.proxies) + formatRefusals(body.refused ?? []));
     });
 }

@@ -8,9 +8,11 @@ import type { SnapshotCache, GroupChange } from './cache.js';
 import { buildConfigDump, redactPrivateKeys, type ConfigDump, type ResourceRedactor } from './config-dump.js';
 import { DeltaStream } from './delta-stream.js';
 import { SotwStream } from './sotw-stream.js';
-import type { AckObserver, Authenticator, ProxyStatus, StreamHost, XdsStream } from './stream.js';
+import type { AckObserver, Authenticator, ProxyStatus, StreamHost, StreamRefusal, XdsStream } from './stream.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, type TypeUrl } from './types.js';
 import { log } from '../log.js';
+
+const MAX_REFUSALS = 100;
 
 export interface XdsServerOptions {
   readonly cache: SnapshotCache;
@@ -62,6 +64,8 @@ export class XdsServer implements StreamHost {
   private readonly streamGroups = new Map<XdsStream, Set<string>>();
   private readonly unsubscribe: (() => void)[] = [];
   private streamCounter = 0;
+  /** Most recent refusals first; bounded so a client retrying in a loop cannot grow memory. */
+  private readonly refused: StreamRefusal[] = [];
 
   constructor(options: XdsServerOptions) {
     this.cache = options.cache;
@@ -152,6 +156,17 @@ export class XdsServer implements StreamHost {
   }
 
   /** Status of every admitted stream, for /debug/proxies. */
+  /** Records a refused stream (kept: the last 100). */
+  recordRefusal(refusal: StreamRefusal): void {
+    this.refused.unshift(refusal);
+    if (this.refused.length > MAX_REFUSALS) this.refused.length = MAX_REFUSALS;
+  }
+
+  /** Streams refused at authentication, most recent first. */
+  refusals(): readonly StreamRefusal[] {
+    return this.refused;
+  }
+
   proxies(): ProxyStatus[] {
     return [...this.streams].filter((s) => s.active).map((s) => s.status());
   }

@@ -34,9 +34,22 @@ export interface StreamHost {
   /** Observer of every ACK (convergence measurements); must be cheap. */
   readonly onAck: AckObserver | undefined;
   nextStreamId(): number;
+  /** Remembers a stream refused before admission, for /debug/proxies (refused streams are never listed as proxies). */
+  recordRefusal(refusal: StreamRefusal): void;
   /** (Re)indexes the stream under its current groups. */
   attach(stream: XdsStream): void;
   detach(stream: XdsStream): void;
+}
+
+/** A stream the server refused at authentication, as /debug/proxies shows it. */
+export interface StreamRefusal {
+  readonly nodeId: string;
+  readonly role: string;
+  readonly peer: string;
+  /** `UNAUTHENTICATED` or `PERMISSION_DENIED`. */
+  readonly code: string;
+  readonly reason: string;
+  readonly at: string;
 }
 
 /** The last NACK a proxy sent for a type. */
@@ -310,6 +323,14 @@ export abstract class XdsStream {
       if (this.closed) return false;
       if (result instanceof Error) {
         const code = (result as { code?: unknown }).code === grpc.status.PERMISSION_DENIED ? grpc.status.PERMISSION_DENIED : grpc.status.UNAUTHENTICATED;
+        this.host.recordRefusal({
+          nodeId: node.id,
+          role: nodeRole(node),
+          peer: this.peer,
+          code: code === grpc.status.PERMISSION_DENIED ? 'PERMISSION_DENIED' : 'UNAUTHENTICATED',
+          reason: result.message,
+          at: new Date().toISOString(),
+        });
         this.fail(code, `stream refused for node ${JSON.stringify(node.id)}: ${result.message}`);
         return false;
       }

@@ -174,6 +174,14 @@ describe('compose control plane (TLS, tokens from the bootstrap service)', () =>
       expect(status?.details).toContain(GHOST);
       expect(status?.details).toContain('names no workload in the mesh');
       expect(logs.lines.some((l) => l.includes(GHOST) && l.includes('names no workload in the mesh') && l.includes('"reason":"unknown_node"'))).toBe(true);
+      // The refused stream is not a proxy, but /debug/proxies still says which id was refused and why.
+      const body = (await (await fetch(`${p.plane.adminUrl}/debug/proxies`)).json()) as {
+        proxies: { nodeId: string }[];
+        refused: { nodeId: string; code: string; reason: string }[];
+      };
+      expect(body.proxies.some((x) => x.nodeId === GHOST)).toBe(false);
+      expect(body.refused[0]).toMatchObject({ nodeId: GHOST, code: 'PERMISSION_DENIED' });
+      expect(body.refused[0]!.reason).toContain('names no workload in the mesh');
     } finally {
       logs.restore();
     }
