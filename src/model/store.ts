@@ -10,7 +10,7 @@ import { combine, formatVersion, objectHash } from './content-hash.js';
 import { PersistentMap, type MapEditor } from './persistent-map.js';
 import { EMPTY_POLICIES, policyKey, type MeshPolicies } from './policies.js';
 import { globalServiceKey, type Endpoint, type GlobalService, type MeshDeclarations, type MeshSnapshot, type StaleCluster } from './snapshot.js';
-import { TopologyIndex, sameLabels } from './topology-index.js';
+import { TopologyIndex, sameEntries } from './topology-index.js';
 import { objectKey, spiffeId, type Cluster, type Gateway, type ObjectKey, type Service, type TopologyEvent, type Workload } from './types.js';
 
 /** One atomic step: new declarations (optional) and discovery events, applied together. */
@@ -37,20 +37,10 @@ function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
     a.locality.region === b.locality.region &&
     a.locality.zone === b.locality.zone &&
     a.locality.subzone === b.locality.subzone &&
-    sameLabels(a.labels, b.labels) &&
-    sameNumbers(a.targetPorts, b.targetPorts) &&
+    sameEntries(a.labels, b.labels) &&
+    sameEntries(a.targetPorts, b.targetPorts) &&
     a.inboundPort === b.inboundPort
   );
-}
-
-function sameNumbers(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): boolean {
-  let n = 0;
-  for (const k in a) {
-    n++;
-    if (a[k] !== b[k]) return false;
-  }
-  for (const _ in b) n--;
-  return n === 0;
 }
 
 function makeEndpoint(svc: Service, wk: ObjectKey, w: Workload, cluster: Cluster | undefined): Endpoint {

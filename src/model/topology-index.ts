@@ -167,8 +167,8 @@ export class TopologyIndex {
   }
 }
 
-/** Whether two label maps hold the same entries. */
-export function sameLabels(a: Labels, b: Labels): boolean {
+/** Whether two flat maps (labels, port overrides) hold the same entries. */
+export function sameEntries<V>(a: Readonly<Record<string, V>>, b: Readonly<Record<string, V>>): boolean {
   if (a === b) return true;
   let n = 0;
   for (const k in a) {

@@ -29,15 +29,8 @@ export interface XdsServerTlsOptions {
   readonly clock?: Clock;
 }
 
-/** What `/debug/certs` shows of the server certificate. */
-export interface ServerCertificateInfo {
-  readonly serial: string;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-  readonly rootId: string;
-  readonly dnsNames: readonly string[];
-  readonly ipAddresses: readonly string[];
-}
+/** What `/debug/certs` shows of the server certificate: everything but the PEM and the key. */
+export type ServerCertificateInfo = Omit<ServerCertificate, 'certificatePem' | 'privateKey'>;
 
 /** The xDS server's certificate and the trust bundle, as a grpc-js certificate provider. */
 export class XdsServerTls implements CertificateProvider {
