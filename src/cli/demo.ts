@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../config/duration.js';
 import { runDemo } from '../demo/run-demo.js';
+import { log } from '../log.js';
 
 interface DemoFlags {
   duration: string;
@@ -25,6 +26,8 @@ export async function runDemoCommand(flags: DemoFlags): Promise<number> {
   const d = parseDuration(flags.duration);
   if ('error' in d) throw new Error(`--duration: ${d.error}`);
   if (d.ms < 3000 || d.ms > 3_600_000) throw new Error(`--duration must be between 3s and 1h, got ${JSON.stringify(flags.duration)}`);
+  // The live view is the output; crossmesh's own logs only when asked for (CROSSMESH_LOG_LEVEL).
+  log.level = process.env.CROSSMESH_LOG_LEVEL ?? 'error';
   const abort = new AbortController();
   const onSignal = (): void => {
     if (abort.signal.aborted) process.exit(130);

@@ -79,7 +79,7 @@ export async function startProxylessServer(o: ProxylessServerOptions): Promise<P
  * A client of `xds:///<target>` (e.g. `reviews.default.svc.cluster.local:9080`). Its transport
  * security comes from the clusters crossmesh serves (certificate providers in the bootstrap).
  */
-export function proxylessClient(target: string, bootstrap?: ProxylessBootstrap): grpc.Client {
+export function proxylessClient(target: string, bootstrap?: ProxylessBootstrap, channelOptions: grpc.ChannelOptions = {}): grpc.Client {
   registerXds();
-  return new grpc.Client(`xds:///${target}`, new XdsChannelCredentials(grpc.credentials.createInsecure()), optionsFor(bootstrap, { 'grpc.use_local_subchannel_pool': 1 }));
+  return new grpc.Client(`xds:///${target}`, new XdsChannelCredentials(grpc.credentials.createInsecure()), optionsFor(bootstrap, { ...channelOptions }));
 }

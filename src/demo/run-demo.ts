@@ -124,7 +124,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const certDir = join(dir, 'certs', 'client');
     await writeWorkloadCertFiles(ca, { cluster: clientCluster.name, trustDomain: clientCluster.trustDomain, namespace: clientWorkload.namespace, serviceAccount: clientWorkload.serviceAccount }, certDir);
     const locality = clientWorkload.locality.region ? clientWorkload.locality : clientCluster.locality;
-    client = proxylessClient(TARGET, buildProxylessBootstrap({ nodeId: CLIENT_NODE, xdsAddress: plane.xdsAddress, certDir, locality }));
+    // Short reconnect backoff so a restarted locality is noticed within the demo's seconds.
+    client = proxylessClient(TARGET, buildProxylessBootstrap({ nodeId: CLIENT_NODE, xdsAddress: plane.xdsAddress, certDir, locality }), {
+      'grpc.initial_reconnect_backoff_ms': 250,
+      'grpc.max_reconnect_backoff_ms': 1000,
+    });
 
     o.out(`crossmesh demo: xDS ${plane.xdsAddress} (admin ${plane.adminUrl}), ${backends.length} gRPC workloads in ${config.clusters.length} clusters on loopback, ${gateways.length} east-west gateway(s)`);
     o.out(`client ${CLIENT_NODE} (${locality.region}/${locality.zone}) calls xds:///${TARGET}; TrafficPolicy "simple": 75% v3 (cluster2, via its gateway), 15% v1, 10% v2`);

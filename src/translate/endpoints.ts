@@ -85,6 +85,29 @@ function lbEndpoint(address: string, port: number, health: Health, weight: numbe
   };
 }
 
+/** Makes (or returns a shared) LbEndpoint; the same inputs must give equal content. */
+export type LbEndpointFactory = (address: string, port: number, health: Health, weight: number) => LbEndpoint;
+
+/**
+ * A factory sharing one deeply frozen LbEndpoint per distinct (address, port, health, weight): the
+ * assignments of one target for every placement hold the same endpoint objects, and frozen
+ * objects are validated and encoded once however many assignments contain them.
+ */
+export function sharedLbEndpoints(): LbEndpointFactory {
+  const memo = new Map<string, LbEndpoint>();
+  return (address, port, health, weight) => {
+    const key = `${address}|${port}|${health}|${weight}`;
+    let e = memo.get(key);
+    if (!e) memo.set(key, (e = deepFreeze(lbEndpoint(address, port, health, weight))));
+    return e;
+  };
+}
+
+function deepFreeze<T extends object>(o: T): T {
+  for (const v of Object.values(o)) if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) deepFreeze(v);
+  return Object.freeze(o);
+}
+
 /**
  * Builds the assignment named `clusterName` for `proxy`.
  * `gateways` maps a cluster name to its east-west gateway addresses. A gateway forwards only to its
@@ -97,6 +120,7 @@ export function buildClusterLoadAssignment(
   endpoints: readonly EndpointInput[],
   proxy: ProxyPlacement,
   gateways: ReadonlyMap<string, readonly NetworkGateway[]>,
+  makeLbEndpoint: LbEndpointFactory = lbEndpoint,
 ): ClusterLoadAssignment {
   const groups = new Map<string, Group>();
   const groupFor = (rank: number, locality: Locality): Group => {
@@ -116,7 +140,7 @@ export function buildClusterLoadAssignment(
   for (const ep of endpoints) {
     const rank = closenessRank(proxy, ep);
     if (ep.network === proxy.network) {
-      groupFor(rank, ep.locality).lbEndpoints.push(lbEndpoint(ep.address, ep.port, ep.health, 1));
+      groupFor(rank, ep.locality).lbEndpoints.push(makeLbEndpoint(ep.address, ep.port, ep.health, 1));
       continue;
     }
     const key = `${rank}\u0000${localityKey(ep.locality)}\u0000${ep.cluster}`;
@@ -134,7 +158,7 @@ export function buildClusterLoadAssignment(
     // A gateway fronting only unhealthy or draining endpoints must not attract traffic.
     const health: Health = r.serving > 0 ? 'HEALTHY' : 'UNHEALTHY';
     for (const gw of gws) {
-      groupFor(r.rank, r.locality).lbEndpoints.push(lbEndpoint(gw.address, gw.port, health, r.serving));
+      groupFor(r.rank, r.locality).lbEndpoints.push(makeLbEndpoint(gw.address, gw.port, health, r.serving));
     }
   }
 

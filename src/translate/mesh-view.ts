@@ -7,7 +7,7 @@
  */
 import { globalServiceKey, endpointPort, subsetMatches, type Endpoint, type MeshSnapshot } from '../model/snapshot.js';
 import type { Protocol } from '../model/types.js';
-import { buildClusterLoadAssignment, closenessRank, type ClusterLoadAssignment, type EndpointInput, type NetworkGateway, type ProxyPlacement } from './endpoints.js';
+import { buildClusterLoadAssignment, closenessRank, sharedLbEndpoints, type ClusterLoadAssignment, type EndpointInput, type NetworkGateway, type ProxyPlacement } from './endpoints.js';
 import { crossNetworkSni, globalHost, localHost, outboundClusterName } from './names.js';
 import { subsetsFromPolicies, type SubsetNeed } from './subsets.js';
 
@@ -63,6 +63,8 @@ export class MeshView {
   private sortedGlobals: string[] | undefined;
   private readonly memos = new Map<string, unknown>();
   private readonly targetMemos: Map<string, unknown>;
+  /** One LbEndpoint object per distinct endpoint for every assignment built from this view. */
+  private readonly lbEndpoints = sharedLbEndpoints();
 
   constructor(snapshot: MeshSnapshot, options: MeshViewOptions = {}) {
     this.snapshot = snapshot;
@@ -268,7 +270,7 @@ export class MeshView {
       cluster: ep.cluster,
       network: ep.network,
     }));
-    return buildClusterLoadAssignment(t.clusterName, inputs, placement, this.gatewaysByCluster());
+    return buildClusterLoadAssignment(t.clusterName, inputs, placement, this.gatewaysByCluster(), this.lbEndpoints);
   }
 }
 

@@ -81,7 +81,7 @@ function trafficEffect(view: MeshView, tp: TrafficPolicy, nodes: readonly Status
   for (const c of clusters) {
     const ctx = { cluster: c, sources: tp.sourceSelector.length ? [key] : [] };
     const targets = view.sidecarTargets(c).filter((t) => candidateSet.has(t.globalKey));
-    const routeCtx = routePolicyContext(view, ctx, view.sidecarTargets(c));
+    const available = () => view.memo(`status-available|${c}`, () => routePolicyContext(view, { cluster: c, sources: [] }, view.sidecarTargets(c)).available);
     const hit = { vhosts: [] as string[], clusters: [] as string[], services: new Set<string>() };
     for (const t of targets) {
       if (!applicableTrafficPolicies(view, ctx, t).includes(tp)) continue;
@@ -92,7 +92,7 @@ function trafficEffect(view: MeshView, tp: TrafficPolicy, nodes: readonly Status
         for (const d of tp.trafficShift?.destinations ?? []) {
           const name = destinationClusterName(view, c, d, t.port);
           if (typeof name !== 'string') problems.push(`trafficShift: ${name.problem}`);
-          else if (!routeCtx.available.has(name)) problems.push(`trafficShift: cluster ${name} is not available to sidecars in ${c}; its share goes to the other destinations`);
+          else if (!available().has(name)) problems.push(`trafficShift: cluster ${name} is not available to sidecars in ${c}; its share goes to the other destinations`);
         }
       }
       if (clusterFields.length) {

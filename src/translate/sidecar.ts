@@ -64,8 +64,8 @@ export function outboundClusterFor(view: MeshView, t: OutboundTarget): Resource 
 
 /** A target's outbound cluster with the TrafficPolicy settings (outlier detection, circuit breakers) applying from this scope. */
 function policyCluster(view: MeshView, scope: Scope, t: OutboundTarget): Resource {
-  const base = view.memo(`sidecar-outbound-cluster|${scope.cluster}|${t.clusterName}`, () => outboundClusterFor(view, t));
-  return withClusterPolicies(view, policyContextOf(scope), t, base);
+  // Memoized per cluster, policy sources and target, so scoped groups share objects (and their guard and encoding).
+  return view.memo(`sidecar-outbound-cluster|${scope.cluster}|${scope.policy?.sourcesKey ?? ''}|${t.clusterName}`, () => withClusterPolicies(view, policyContextOf(scope), t, outboundClusterFor(view, t)));
 }
 
 /** Outbound clusters of a cluster's sidecars with one policy scope, memoized on the view (shared by every CDS group with that scope). */

@@ -254,7 +254,36 @@ function checkMessageField(type: protobuf.Type, value: Decoded | undefined, rule
     checkAny(rules?.any as Rules | undefined, value, path, out, depth);
     return;
   }
+  if (frozenDepth === 0 && Object.isFrozen(value)) {
+    for (const v of frozenViolations(type, value)) out.push({ path: v.path ? `${path}.${v.path}` : path, message: v.message });
+    return;
+  }
   checkMessage(type, value, path, out, depth + 1);
+}
+
+/**
+ * Violations inside frozen sub-messages, per type, relative to the sub-message: a frozen object
+ * cannot change, so translators freeze what many resources share and it is checked once.
+ */
+const frozenMemo = new Map<protobuf.Type, WeakMap<object, readonly Violation[]>>();
+/** Inside a frozen sub-message being checked, nested frozen objects are checked inline (one memo entry per shared root). */
+let frozenDepth = 0;
+
+function frozenViolations(type: protobuf.Type, value: Decoded): readonly Violation[] {
+  let m = frozenMemo.get(type);
+  if (!m) frozenMemo.set(type, (m = new WeakMap()));
+  let v = m.get(value);
+  if (!v) {
+    const out: Violation[] = [];
+    frozenDepth++;
+    try {
+      checkMessage(type, value, '', out, 0);
+    } finally {
+      frozenDepth--;
+    }
+    m.set(value, (v = out));
+  }
+  return v;
 }
 
 function checkAny(rules: Rules | undefined, value: Decoded, path: string, out: Violation[], depth: number): void {

@@ -87,6 +87,7 @@ export function encodeResource(typeUrl: TypeUrl, name: string, message: object):
   if (memo && memo.typeUrl === typeUrl && memo.name === name) return memo;
   const type = typeFor(typeUrl);
   let any: Buffer;
+  encodings++;
   try {
     any = encodeObject(type, message, typeUrl);
   } catch (e) {
@@ -103,6 +104,13 @@ export function encodeResource(typeUrl: TypeUrl, name: string, message: object):
   }
   byObject.set(message, r);
   return r;
+}
+
+let encodings = 0;
+
+/** How many resources were actually encoded so far (not taken from the per-object memo): what tests and benchmarks count. */
+export function encodedCount(): number {
+  return encodings;
 }
 
 /** EncodedResource per message object (objects are immutable once handed over). */

