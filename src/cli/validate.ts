@@ -6,6 +6,8 @@ import type { Command } from 'commander';
 import { configPathsOrDefault } from '../config/default-mesh.js';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadConfig } from '../config/loader.js';
+import { originKey } from '../config/mesh-config.js';
+import { failoverConfigProblems } from '../translate/failover.js';
 
 export interface ValidateOutput {
   out(line: string): void;
@@ -36,6 +38,16 @@ export async function runValidate(paths: readonly string[] | undefined, io: Vali
     return 1;
   }
   const c = result.config;
+  // FailoverServices whose aggregate serve would refuse to push (self-containing, nested, cyclic, duplicate).
+  const failover = failoverConfigProblems(c.policies.failoverServices);
+  for (const p of failover) {
+    const at = c.origins.get(originKey('FailoverService', `${p.namespace}/${p.name}`));
+    io.err(`${at ? `${at.file}:${at.line}` : '(unknown file)'}: FailoverService ${p.name}: ${p.message}`);
+  }
+  if (failover.length) {
+    io.out(`invalid: ${plural(failover.length, 'error')}, ${plural(result.warnings.length, 'warning')}`);
+    return 1;
+  }
   const policies = c.policies.virtualMeshes.length + c.policies.trafficPolicies.length + c.policies.accessPolicies.length + c.policies.failoverServices.length;
   io.out(
     `valid: ${plural(c.files.length, 'file')}, ${plural(c.clusters.length, 'cluster')}, ${plural(c.services.length, 'service')}, ` +

@@ -65,3 +65,23 @@ test('without --config it validates the embedded default mesh', async () => {
   expect(c.err).toEqual([]);
   expect(c.out[0]).toMatch(/^valid: \d+ files, 3 clusters, 11 services, 17 workloads, 4 gateways, 9 policies; 0 warnings/);
 });
+
+test('a FailoverService whose aggregate would contain itself is an error naming where it is declared', async () => {
+  const file = tmp.write(
+    'mesh.yaml',
+    `${BASE_TOPOLOGY}---
+apiVersion: networking.smh.solo.io/v1alpha2
+kind: FailoverService
+metadata: {name: loop, namespace: default}
+spec:
+  hostname: reviews.default.svc.c1.global
+  port: {number: 9080, protocol: http}
+  backingServices:
+  - kubeService: {name: reviews, namespace: default, clusterName: c1}
+`,
+  );
+  const c = capture();
+  expect(await runValidate([file], c.io)).toBe(1);
+  expect(c.err).toEqual([`${file}:37: FailoverService loop: aggregate cluster "outbound|9080||reviews.default.svc.c1.global" would contain itself (a backing service's host is the FailoverService's hostname)`]);
+  expect(c.out).toEqual(['invalid: 1 error, 0 warnings']);
+});
