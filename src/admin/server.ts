@@ -8,6 +8,7 @@ import { register } from 'prom-client';
 import type { ConfigDump } from '../xds/config-dump.js';
 import type { ProxyStatus, StreamRefusal } from '../xds/stream.js';
 import { log } from '../log.js';
+import { dashboardRoutes } from './dashboard.js';
 
 /** What the admin server reads from the xDS server. */
 export interface XdsIntrospection {
@@ -54,6 +55,7 @@ function sendText(res: ServerResponse, status: number, body: string): void {
 /** Starts the admin server and resolves once it listens. */
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const routes = new Map<string, AdminHandler>();
+  for (const [path, handler] of dashboardRoutes()) routes.set(path, handler);
   routes.set('/healthz', (_req, res) => sendText(res, 200, 'ok'));
   routes.set('/readyz', (_req, res) =>
     options.isReady() ? sendText(res, 200, 'ready') : sendText(res, 503, 'not ready: no mesh snapshot has been set yet'),

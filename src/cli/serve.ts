@@ -174,7 +174,7 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
         configPaths: flags.config,
       });
       if (flags.insecureXds) log.warn({ xds: plane.xdsAddress }, 'xDS is served WITHOUT TLS and admits clients without credentials (--insecure-xds); development only');
-      process.stderr.write(`crossmesh: xDS on ${plane.xdsAddress} (${flags.insecureXds ? 'insecure' : 'TLS, CA root in ' + ca.directory}), admin on ${plane.adminUrl}\n`);
+      process.stderr.write(`crossmesh: xDS on ${plane.xdsAddress} (${flags.insecureXds ? 'insecure' : 'TLS, CA root in ' + ca.directory}), admin on ${plane.adminUrl} (dashboard at ${plane.adminUrl}/)\n`);
       let stopping = false;
       const stop = (signal: string): void => {
         if (stopping) {
