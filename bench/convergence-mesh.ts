@@ -1,7 +1,9 @@
 /**
  * The convergence benchmark's mesh: crossmesh (model store → mesh publisher → cache → xDS server,
  * in process) serving one cluster with an `echo` service of N XdsServer endpoints and M proxyless
- * clients that call it in a paced loop (CONVERGENCE_PACING_MS, default 50 ms between RPCs), each recording when it sent what to whom.
+ * clients that call it in a paced loop (CONVERGENCE_PACING_MS, default 50 ms between RPCs), each
+ * recording when it sent what to whom (failed RPCs included); the xDS server's ACK observer and
+ * per-stream state say when each client's EDS response was written and ACKed.
  */
 import type * as grpc from '@grpc/grpc-js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,7 +11,6 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CertificateAuthority } from '../src/ca/authority.js';
-import { startControlPlane, type ControlPlane } from '../src/cli/serve.js';
 import { loadConfig } from '../src/config/loader.js';
 import type { MeshConfig } from '../src/config/mesh-config.js';
 import { writeWorkloadCertFiles } from '../src/demo/cert-files.js';
@@ -21,6 +22,9 @@ import type { Workload } from '../src/model/types.js';
 import { buildProxylessBootstrap } from '../src/translate/proxyless-bootstrap.js';
 import { SnapshotCache } from '../src/xds/cache.js';
 import { MeshPublisher } from '../src/xds/mesh-publisher.js';
+import { XdsServer } from '../src/xds/server.js';
+import type { AckObserver } from '../src/xds/stream.js';
+import { ENDPOINT_TYPE, TYPE_SHORT_NAME } from '../src/xds/types.js';
 
 const LOCALITY = { region: 'us-east', zone: 'us-east-1a', subzone: '' };
 const PACING_MS = Number(process.env.CONVERGENCE_PACING_MS ?? 50);
@@ -61,15 +65,37 @@ spec: {address: 127.0.9.${1 + i}, labels: {app: client}, serviceAccount: client}
 
 interface Sent {
   readonly start: number;
+  readonly end: number;
+  /** The workload that answered; '' when the RPC failed. */
   readonly who: string;
+}
+
+/** One client in one repetition; all times in ms from the model change. */
+export interface ClientConvergence {
+  /**
+   * Start of the last RPC this client sent that the endpoint answered (0 if none was sent after
+   * the change): the moment it stopped sending there. Every RPC it started later went elsewhere.
+   */
+  readonly lastSentMs: number;
+  /** Start of its next RPC after that one (answered elsewhere or failed): the upper bound of the same moment. */
+  readonly nextSentMs: number;
+  /** When the server wrote the EDS response carrying the change on this client's ADS stream (NaN: not seen). */
+  readonly pushMs: number;
+  /** When the server received the client's ACK of that response (NaN: not seen). */
+  readonly ackMs: number;
 }
 
 /** One repetition's measurement. */
 export interface Convergence {
-  /** Per client: ms from the model change until it stopped sending to the endpoint. */
-  readonly perClientMs: number[];
+  readonly clients: ClientConvergence[];
   /** The cache's debounce window as measured on this change's batch. */
   readonly debounceMs: number;
+  /** performance.now() of the model change. */
+  readonly changedAt: number;
+  /** RPCs that failed (any client, any code) from the change until every client had stopped, times relative to it. */
+  readonly failures: { client: number; start: number; end: number; code: number }[];
+  /** ACKs received per resource type (short name) from the change until the end of the watch, summed over clients. */
+  readonly acksByType: Record<string, number>;
 }
 
 /** The running benchmark mesh. */
@@ -107,21 +133,30 @@ export async function startConvergenceMesh(o: { clients: number; endpoints: numb
   const cache = new SnapshotCache({ debounceMs: o.debounceMs });
   const publisher = MeshPublisher.attach(store, cache);
   const ca = await CertificateAuthority.open({ directory: join(dir, 'ca') });
-  let plane: ControlPlane | undefined;
+  let xds: XdsServer | undefined;
   const servers: ProxylessServer[] = [];
   const clients: grpc.Client[] = [];
   const logs: Sent[][] = [];
+  const failures: { client: number; start: number; end: number; code: number }[] = [];
+  const wallAtPerf = (perf: number): number => Date.now() - (performance.now() - perf);
   let running = true;
   const loops: Promise<void>[] = [];
   let stray = 0;
   let watching: string | undefined;
   let debounceSample: number | undefined;
+  // ACKs (performance.now()) per node, to tell a late push from a late client.
+  const acks: { nodeId: string; type: string; at: number }[] = [];
+  const onAck: AckObserver = (a) => {
+    acks.push({ nodeId: a.nodeId, type: TYPE_SHORT_NAME[a.typeUrl], at: performance.now() });
+  };
   const offChange = cache.onChange((batch) => {
     if (debounceSample === undefined && batch.length) debounceSample = performance.now() - Math.min(...batch.map((b) => b.since));
   });
   try {
-    plane = await startControlPlane({ cache, xdsPort: 0, adminPort: 0 });
-    const bootstrap = (node: string, certDir: string) => buildProxylessBootstrap({ nodeId: `cluster1/default/${node}`, xdsAddress: plane!.xdsAddress, certDir, locality: LOCALITY });
+    // The xDS server itself (not the whole `serve` plane) so that the bench can observe ACKs.
+    xds = new XdsServer({ cache, onAck });
+    const xdsAddress = `127.0.0.1:${await xds.listen('127.0.0.1', 0)}`;
+    const bootstrap = (node: string, certDir: string) => buildProxylessBootstrap({ nodeId: `cluster1/default/${node}`, xdsAddress, certDir, locality: LOCALITY });
     const echoCerts = join(dir, 'certs', 'echo');
     const clientCerts = join(dir, 'certs', 'client');
     await writeWorkloadCertFiles(ca, { cluster: 'cluster1', trustDomain: 'cluster1', namespace: 'default', serviceAccount: 'echo' }, echoCerts);
@@ -140,9 +175,12 @@ export async function startConvergenceMesh(o: { clients: number; endpoints: numb
             const start = performance.now();
             try {
               const a = await callWho(c, 1000);
-              log.push({ start, who: a.workload });
+              log.push({ start, end: performance.now(), who: a.workload });
               if (a.workload === watching) stray++;
-            } catch {
+            } catch (e) {
+              const end = performance.now();
+              log.push({ start, end, who: '' });
+              failures.push({ client: clients.indexOf(c), start, end, code: (e as { code?: number }).code ?? -1 });
               await new Promise((r) => setTimeout(r, 50));
             }
             await new Promise((r) => setTimeout(r, PACING_MS));
@@ -156,7 +194,8 @@ export async function startConvergenceMesh(o: { clients: number; endpoints: numb
     for (const s of servers) s.close();
     offChange();
     publisher.close();
-    await plane?.close();
+    await xds?.close(0);
+    cache.close();
     ca.close();
     await rm(dir, { recursive: true, force: true });
     throw e;
@@ -174,30 +213,50 @@ export async function startConvergenceMesh(o: { clients: number; endpoints: numb
       return stray;
     },
     async warmUp(timeoutMs) {
-      await waitUntil(() => logs.every((l) => new Set(l.map((s) => s.who)).size === o.endpoints), timeoutMs, 'every client answered by every endpoint');
+      await waitUntil(() => logs.every((l) => new Set(l.filter((s) => s.who !== '').map((s) => s.who)).size === o.endpoints), timeoutMs, 'every client answered by every endpoint');
     },
     async takeOutAndMeasure(i, timeoutMs) {
       const who = `echo-${i}`;
       debounceSample = undefined;
+      acks.length = 0;
       const t0 = performance.now();
+      const t0Wall = wallAtPerf(t0);
       store.applyEvents([{ kind: 'upsertWorkload', workload: { ...workloadOf(i), health: 'UNHEALTHY' } }]);
-      // Stopped: a client's last 6 RPCs, all started after the change, went elsewhere.
+      // Stopped: a client's last 6 RPCs, all started after the change, were answered, and not by the endpoint.
       const stopped = (l: Sent[]): boolean => {
         const tail = l.slice(-6);
-        return tail.length === 6 && tail.every((s) => s.start > t0 && s.who !== who);
+        return tail.length === 6 && tail.every((s) => s.start > t0 && s.who !== who && s.who !== '');
       };
       await waitUntil(() => logs.every(stopped), timeoutMs, `every client stopped sending to ${who}`);
-      const perClientMs = logs.map((l) => {
-        let last = -1;
-        for (let k = l.length - 1; k >= 0; k--) if (l[k]!.who === who) { last = k; break; }
-        const after = l.slice(last + 1).find((s) => s.start > t0);
-        return Math.max(0, (after?.start ?? t0) - t0);
-      });
+      const settled = performance.now();
       // Anything reaching the endpoint from here on is a client that went back to it.
       watching = who;
       await new Promise((r) => setTimeout(r, 200));
       watching = undefined;
-      return { perClientMs, debounceMs: debounceSample ?? Number.NaN };
+      const pushedAt = new Map<string, number>();
+      for (const st of xds!.activeStreams()) {
+        const eds = st.types.get(ENDPOINT_TYPE);
+        if (st.node && eds && eds.lastSentAt >= t0Wall) pushedAt.set(st.node.id, eds.lastSentAt - t0Wall);
+      }
+      const perClient = logs.map((l, c): ClientConvergence => {
+        // RPCs are sequential per client: the last one the endpoint answered is the last one sent there.
+        let last = -1;
+        for (let k = l.length - 1; k >= 0; k--) if (l[k]!.who === who) { last = k; break; }
+        const lastSent = last >= 0 ? l[last]!.start : t0;
+        const next = l.slice(last + 1).find((s) => s.start >= Math.max(lastSent, t0));
+        const node = `cluster1/default/client-${c}`;
+        const ack = acks.find((a) => a.nodeId === node && a.type === 'eds');
+        return {
+          lastSentMs: Math.max(0, lastSent - t0),
+          nextSentMs: Math.max(0, (next?.start ?? t0) - t0),
+          pushMs: pushedAt.get(node) ?? Number.NaN,
+          ackMs: ack ? ack.at - t0 : Number.NaN,
+        };
+      });
+      const acksByType: Record<string, number> = {};
+      for (const a of acks) if (a.nodeId.includes('/client-')) acksByType[a.type] = (acksByType[a.type] ?? 0) + 1;
+      const fails = failures.filter((f) => f.end > t0 && f.start < settled).map((f) => ({ ...f, start: f.start - t0, end: f.end - t0 }));
+      return { clients: perClient, debounceMs: debounceSample ?? Number.NaN, changedAt: t0, failures: fails, acksByType };
     },
     async restore(i, timeoutMs) {
       const who = `echo-${i}`;
@@ -212,7 +271,8 @@ export async function startConvergenceMesh(o: { clients: number; endpoints: numb
       for (const s of servers) s.close();
       offChange();
       publisher.close();
-      await plane?.close();
+      await xds?.close(0);
+      cache.close();
       ca.close();
       await rm(dir, { recursive: true, force: true });
     },
