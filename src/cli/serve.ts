@@ -8,7 +8,8 @@ import { SnapshotCache } from '../xds/cache.js';
 import { XdsServer } from '../xds/server.js';
 import type { Authenticator } from '../xds/stream.js';
 import type { ResourceRedactor } from '../xds/config-dump.js';
-import { startAdminServer, type AdminServer } from '../admin/server.js';
+import { startAdminServer, type AdminServer, type XdsIntrospection } from '../admin/server.js';
+import { proxylessPortAuthenticator } from '../xds/auth/proxyless-port.js';
 import { log } from '../log.js';
 import { startXdsSecurity, type XdsSecurity } from '../xds/auth/security.js';
 import { loadMeshConfig, openCliCa } from './token.js';
@@ -50,6 +51,8 @@ export interface ControlPlaneOptions {
   /** xDS transport credentials (default: insecure, the only mode until the TLS issue lands). */
   readonly xdsCredentials?: grpc.ServerCredentials;
   readonly loadMesh?: MeshLoader;
+  /** Plaintext port for proxyless gRPC clients (see src/xds/auth/proxyless-port.ts); not served when absent. */
+  readonly proxylessXdsPort?: number;
   readonly configPaths?: readonly string[];
   /** xDS security (TLS, authentication, SDS): supplies `authenticate` and `xdsCredentials` unless given, adds /debug/certs, closes with the plane. */
   readonly security?: XdsSecurity;
@@ -62,6 +65,8 @@ export interface ControlPlane {
   readonly admin: AdminServer;
   /** host:port the xDS server listens on. */
   readonly xdsAddress: string;
+  /** host:port of the plaintext proxyless port, when served. */
+  readonly proxylessXdsAddress?: string;
   readonly adminUrl: string;
   /** Stops the loader, then both servers; safe to call twice. */
   close(): Promise<void>;
@@ -71,17 +76,27 @@ export interface ControlPlane {
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const host = options.host ?? '127.0.0.1';
   const cache = options.cache ?? new SnapshotCache({ debounceMs: options.debounceMs ?? 100 });
+  let streamId = 0;
+  const streamIds = (): number => ++streamId;
   const xds = new XdsServer({
     cache,
+    streamIds,
     ...(options.authenticate ?? options.security ? { authenticate: options.authenticate ?? options.security!.authenticate } : {}),
     ...(options.redact ? { redact: options.redact } : {}),
   });
+  const proxylessXds =
+    options.proxylessXdsPort === undefined
+      ? undefined
+      : new XdsServer({ cache, streamIds, authenticate: proxylessPortAuthenticator(), ...(options.redact ? { redact: options.redact } : {}) });
+  const servers = proxylessXds ? [xds, proxylessXds] : [xds];
+  const hostPort = (port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
   let admin: AdminServer | undefined;
   let loader: MeshLoaderHandle | void = undefined;
   try {
     const xdsPort = await xds.listen(host, options.xdsPort ?? 18000, options.xdsCredentials ?? options.security?.credentials);
-    admin = await startAdminServer({ host, port: options.adminPort ?? 18080, xds, isReady: () => (loader && loader.ready ? loader.ready() : cache.isReady()) });
-    const xdsAddress = host.includes(':') ? `[${host}]:${xdsPort}` : `${host}:${xdsPort}`;
+    const proxylessPort = proxylessXds ? await proxylessXds.listen(host, options.proxylessXdsPort!, grpc.ServerCredentials.createInsecure()) : undefined;
+    admin = await startAdminServer({ host, port: options.adminPort ?? 18080, xds: introspectAll(servers), isReady: () => (loader && loader.ready ? loader.ready() : cache.isReady()) });
+    const xdsAddress = hostPort(xdsPort);
     options.security?.attach({ xds, admin });
     if (options.loadMesh) loader = await options.loadMesh({ cache, admin, configPaths: options.configPaths ?? [], ...(options.security ? { security: options.security } : {}) });
     let closing: Promise<void> | undefined;
@@ -91,11 +106,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       xds,
       admin: adminServer,
       xdsAddress,
+      ...(proxylessPort !== undefined ? { proxylessXdsAddress: hostPort(proxylessPort) } : {}),
       adminUrl: adminServer.url,
       close() {
         closing ??= (async () => {
           if (loader) await loader.close();
-          await xds.close();
+          await Promise.all(servers.map((s) => s.close()));
           await adminServer.close();
           options.security?.close();
           cache.close();
@@ -105,11 +121,20 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     };
   } catch (e) {
     if (loader) await loader.close();
-    await xds.close(0);
+    await Promise.all(servers.map((s) => s.close(0)));
     await admin?.close();
     if (!options.cache) cache.close();
     throw e;
   }
+}
+
+/** One view of several xDS servers over the same cache, for the admin server. */
+function introspectAll(servers: readonly XdsServer[]): XdsIntrospection {
+  return {
+    proxies: () => servers.flatMap((s) => s.proxies()),
+    refusals: () => servers.flatMap((s) => s.refusals()).sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0)),
+    configDump: (nodeId) => servers.map((s) => s.configDump(nodeId)).find((d) => d !== undefined),
+  };
 }
 
 function port(value: string, flag: string): number {
@@ -135,6 +160,7 @@ interface ServeFlags {
   xdsHostName: string[];
   namespace: string;
   allowUnauthenticatedProxyless?: boolean;
+  proxylessXdsPort?: string;
 }
 
 /** Adds `crossmesh serve`; `loadMesh` fills the cache (config → model → translate → cache). */
@@ -150,6 +176,7 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
     .option('--xds-host-name <name>', 'extra DNS name or IP in the xDS server certificate (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--namespace <ns>', 'namespace crossmesh runs in (server certificate name crossmesh.<ns>.svc)', 'crossmesh-system')
     .option('--ca-dir <dir>', 'CA directory (default: the VirtualMesh ca.directory, else .crossmesh/ca)')
+    .option('--proxyless-xds-port <port>', 'also serve plaintext xDS on this port for proxyless gRPC clients (grpc-js-xds cannot use TLS to its xDS server): only role=proxyless nodes without credentials, never secrets')
     .option('--allow-unauthenticated-proxyless', 'admit role=proxyless nodes without credentials (grpc-js-xds bootstraps carry none); they get no secrets')
     .option('--debounce-ms <ms>', 'window in which changes are batched into one push', '100')
     .action(async (flags: ServeFlags) => {
@@ -172,9 +199,11 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
         debounceMs: nonNegative(flags.debounceMs, '--debounce-ms'),
         loadMesh,
         configPaths: flags.config,
+        ...(flags.proxylessXdsPort !== undefined ? { proxylessXdsPort: port(flags.proxylessXdsPort, '--proxyless-xds-port') } : {}),
       });
       if (flags.insecureXds) log.warn({ xds: plane.xdsAddress }, 'xDS is served WITHOUT TLS and admits clients without credentials (--insecure-xds); development only');
       process.stderr.write(`crossmesh: xDS on ${plane.xdsAddress} (${flags.insecureXds ? 'insecure' : 'TLS, CA root in ' + ca.directory}), admin on ${plane.adminUrl} (dashboard at ${plane.adminUrl}/)\n`);
+      if (plane.proxylessXdsAddress) process.stderr.write(`crossmesh: plaintext xDS for proxyless gRPC clients on ${plane.proxylessXdsAddress} (role=proxyless only, no secrets)\n`);
       let stopping = false;
       const stop = (signal: string): void => {
         if (stopping) {

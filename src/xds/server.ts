@@ -22,6 +22,8 @@ export interface XdsServerOptions {
   readonly onAck?: AckObserver;
   /** Applied to every resource shown by config dumps (default: private keys in Secrets are redacted). */
   readonly redact?: ResourceRedactor;
+  /** Source of stream ids, shared by servers over one cache so ids stay unique on /debug/proxies. */
+  readonly streamIds?: () => number;
   /** Largest accepted request (default 4 MiB); larger ones end that stream with RESOURCE_EXHAUSTED. */
   readonly maxReceiveMessageBytes?: number;
   /** Extra grpc-js server options (keepalive etc.). */
@@ -64,12 +66,14 @@ export class XdsServer implements StreamHost {
   private readonly streamGroups = new Map<XdsStream, Set<string>>();
   private readonly unsubscribe: (() => void)[] = [];
   private streamCounter = 0;
+  private readonly streamIds: (() => number) | undefined;
   /** Most recent refusals first; bounded so a client retrying in a loop cannot grow memory. */
   private readonly refused: StreamRefusal[] = [];
 
   constructor(options: XdsServerOptions) {
     this.cache = options.cache;
     this.authenticate = options.authenticate;
+    this.streamIds = options.streamIds;
     this.onAck = options.onAck;
     this.redact = options.redact ?? redactPrivateKeys;
     this.server = new grpc.Server({
@@ -104,7 +108,7 @@ export class XdsServer implements StreamHost {
   }
 
   nextStreamId(): number {
-    return ++this.streamCounter;
+    return this.streamIds ? this.streamIds() : ++this.streamCounter;
   }
 
   private track(stream: XdsStream): void {

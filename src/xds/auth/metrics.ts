@@ -10,7 +10,9 @@ export type RefusalReason =
   | 'tokenreview_unavailable'
   | 'unknown_node'
   | 'identity_mismatch'
-  | 'model_not_loaded';
+  | 'model_not_loaded'
+  | 'plaintext_not_proxyless'
+  | 'credentials_over_plaintext';
 
 /** Streams refused by authentication or identity binding, by reason. */
 export const authRefusals = new Counter({ name: 'crossmesh_xds_auth_refusals_total', help: 'xDS streams refused by authentication or node identity binding, by reason', labelNames: ['reason'] });
