@@ -10,13 +10,19 @@
  *   matcher route with a fault.
  *
  * Rows: full translation time of all 1,000 proxies, scoped (enforced) against unscoped (the same
- * mesh and policies with enforcement off, measured in the same run); resources and encoded bytes
- * per proxy, scoped against unscoped (target: ≥ 10x smaller for a service with 10 dependencies).
+ * mesh and policies with enforcement off, measured in the same run), each the better of two runs
+ * into a fresh publisher and cache, wall clock and process CPU time (the machine may be shared);
+ * resources and encoded bytes per proxy, scoped against unscoped (target: ≥ 10x smaller for a
+ * service with 10 dependencies).
  */
+import { cpus, loadavg } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { AccessPolicy, MeshPolicies, TrafficPolicy } from '../../src/model/policies.js';
 import { RESOURCE_KINDS, type ResourceKind } from '../../src/translate/resources.js';
 import { SnapshotCache } from '../../src/xds/cache.js';
 import { MeshPublisher } from '../../src/xds/mesh-publisher.js';
+import { envoyRoot } from '../../src/xds/protos.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type NodeInfo, type TypeUrl } from '../../src/xds/types.js';
 import { buildTranslateMesh, ISSUE_SIZE } from '../translate-mesh.js';
 import type { BenchRow, BenchScenario } from '../types.js';
@@ -69,14 +75,22 @@ function trafficPolicies(): TrafficPolicy[] {
   return out;
 }
 
-function timed<T>(fn: () => T): { ms: number; value: T } {
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+function timed<T>(fn: () => T): { ms: number; cpuMs: number; value: T } {
+  const cpu = process.cpuUsage();
   const t = performance.now();
   const value = fn();
-  return { ms: performance.now() - t, value };
+  const ms = performance.now() - t;
+  const used = process.cpuUsage(cpu);
+  return { ms, cpuMs: (used.user + used.system) / 1000, value };
 }
 
 interface Run {
   readonly ms: number;
+  /** Process CPU time (user + system) over the same interval. */
+  readonly cpuMs: number;
   /** Resources per kind and encoded bytes of the sample proxy. */
   readonly resources: number;
   readonly bytes: number;
@@ -111,37 +125,58 @@ function publishAll(mesh: ReturnType<typeof buildTranslateMesh>): Run {
       resources += snap.resources.size;
       for (const r of snap.resources.values()) bytes += r.any.length;
     }
-    return { ms: full.ms, resources, bytes, groups: status.groups.length };
+    return { ms: full.ms, cpuMs: full.cpuMs, resources, bytes, groups: status.groups.length };
   } finally {
     publisher?.close();
     cache.close();
   }
 }
 
+/** Declares the benchmark's 500 TrafficPolicies and 500 AccessPolicies on `mesh`, access policy enforced or not. */
+export function declareBenchPolicies(mesh: ReturnType<typeof buildTranslateMesh>, mode: 'ENABLED' | 'DISABLED'): void {
+  const s = mesh.store.current;
+  const vm = s.policies.virtualMeshes[0]!;
+  const tp = trafficPolicies().sort((a, b) => (a.name < b.name ? -1 : 1));
+  const ap = accessPolicies().sort((a, b) => (a.name < b.name ? -1 : 1));
+  const policies: MeshPolicies = { ...s.policies, virtualMeshes: [{ ...vm, globalAccessPolicy: mode }], trafficPolicies: tp, accessPolicies: ap };
+  mesh.store.applyDeclarations({ clusters: [...s.clusters.values()], gateways: [...s.gateways.values()], policies });
+}
+
+/** Lets the current job end (so WeakRefs made during a run may be cleared) and collects garbage. */
+async function settle(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+}
+
+/** The better of two runs, each into a fresh publisher and cache (the first also pays one-time costs: proto plans, JIT). */
+async function bestOfTwo(mesh: ReturnType<typeof buildTranslateMesh>): Promise<Run> {
+  await settle();
+  const a = publishAll(mesh);
+  await settle();
+  const b = publishAll(mesh);
+  console.error(`    runs: ${a.ms.toFixed(0)} ms (cpu ${a.cpuMs.toFixed(0)}), ${b.ms.toFixed(0)} ms (cpu ${b.cpuMs.toFixed(0)})`);
+  return b.ms < a.ms ? b : a;
+}
+
 export const scenario: BenchScenario = {
   name: NAME,
   description: '3 x 2,000 x 10 mesh, 1,000 sidecars, 500 TrafficPolicies + 500 AccessPolicies, global access policy on: scoped vs unscoped translation time, resources and bytes per proxy',
   async run(): Promise<BenchRow[]> {
+    envoyRoot();
     const mesh = buildTranslateMesh(ISSUE_SIZE);
-    const s = mesh.store.current;
-    const vm = s.policies.virtualMeshes[0]!;
-    const declare = (mode: 'ENABLED' | 'DISABLED') => {
-      const policies: MeshPolicies = { ...s.policies, virtualMeshes: [{ ...vm, globalAccessPolicy: mode }], trafficPolicies: tp, accessPolicies: ap };
-      mesh.store.applyDeclarations({ clusters: [...s.clusters.values()], gateways: [...s.gateways.values()], policies });
-    };
-    const tp = trafficPolicies().sort((a, b) => (a.name < b.name ? -1 : 1));
-    const ap = accessPolicies().sort((a, b) => (a.name < b.name ? -1 : 1));
-
-    declare('DISABLED');
-    const unscoped = publishAll(mesh);
+    const load = loadavg()[0]!;
+    declareBenchPolicies(mesh, 'DISABLED');
+    const unscoped = await bestOfTwo(mesh);
     console.error(`  unscoped: ${unscoped.ms.toFixed(0)} ms, ${unscoped.groups} groups; sample proxy ${unscoped.resources} resources, ${(unscoped.bytes / 1e6).toFixed(2)} MB`);
-    declare('ENABLED');
-    const scoped = publishAll(mesh);
+    declareBenchPolicies(mesh, 'ENABLED');
+    const scoped = await bestOfTwo(mesh);
     console.error(`  scoped:   ${scoped.ms.toFixed(0)} ms, ${scoped.groups} groups; sample proxy ${scoped.resources} resources, ${(scoped.bytes / 1e3).toFixed(1)} kB`);
+    console.error(`  machine: ${cpus().length} cores, load average ${load.toFixed(1)} at start, ${loadavg()[0]!.toFixed(1)} at end`);
 
     const ratio = unscoped.bytes / scoped.bytes;
     return [
-      { scenario: NAME, metric: 'full translation, 1,000 sidecars, scoped (access enforced)', value: scoped.ms, baseline: unscoped.ms, unit: 'ms', target: '< 3000 ms', pass: scoped.ms < 3000 },
+      { scenario: NAME, metric: 'full translation, 1,000 sidecars, scoped (access enforced; baseline: unscoped)', value: scoped.ms, baseline: unscoped.ms, unit: 'ms', target: '< 3000 ms', pass: scoped.ms < 3000 },
+      { scenario: NAME, metric: 'same, process CPU time (user+sys, GC threads included)', value: scoped.cpuMs, baseline: unscoped.cpuMs, unit: 'ms' },
       { scenario: NAME, metric: 'resources per proxy (10 dependencies), scoped', value: scoped.resources, baseline: unscoped.resources, unit: 'resources' },
       { scenario: NAME, metric: 'encoded bytes per proxy (10 dependencies), scoped', value: scoped.bytes, baseline: unscoped.bytes, unit: 'bytes', target: `>= 10x smaller than unscoped (is ${ratio.toFixed(0)}x)`, pass: ratio >= 10 },
       { scenario: NAME, metric: 'cache groups, scoped', value: scoped.groups, baseline: unscoped.groups, unit: 'groups' },

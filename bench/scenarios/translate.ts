@@ -4,22 +4,29 @@
  * node id resolved by the cache's resolver.
  *
  * - full translation of all 1,000 proxies against encoding the same resources once with
- *   protobufjs alone (`messageType(...).encode(fromObject(...))`, each distinct resource object once);
+ *   protobufjs alone (`messageType(...).encode(fromObject(...))`, each resource distinct in
+ *   content once: what any control plane serving these proxies must encode at least, however it
+ *   shares objects). Both sides are measured twice and the better run is reported (the first run
+ *   of each also pays one-time costs: protobufjs code generation, encoder plans, JIT); the proto
+ *   files are loaded before either. Wall clock and process CPU time are both reported, with the
+ *   machine's load, because the machine may be shared;
  * - one endpoint change (a workload's health flips) until every affected proxy group holds the
  *   updated assignments and the cache has delivered its change batch, against encoding just those
  *   updated assignments with protobufjs alone;
  * - encoded bytes per proxy and type, against the bare protobufjs size of the same resources;
  * - computations done against one per proxy and kind (what sharing saved).
  */
+import { cpus, loadavg } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Workload } from '../../src/model/types.js';
 import { RESOURCE_KINDS, MESSAGE_OF_KIND, type Resource, type ResourceKind } from '../../src/translate/resources.js';
 import { SnapshotCache, type GroupChange } from '../../src/xds/cache.js';
+import type { EncodedResource } from '../../src/xds/codec.js';
 import { MeshPublisher } from '../../src/xds/mesh-publisher.js';
-import { messageType } from '../../src/xds/protos.js';
+import { envoyRoot, messageType } from '../../src/xds/protos.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type NodeInfo, type TypeUrl } from '../../src/xds/types.js';
-import { buildTranslateMesh, ISSUE_SIZE } from '../translate-mesh.js';
+import { buildTranslateMesh, ISSUE_SIZE, type TranslateMesh } from '../translate-mesh.js';
 import type { BenchRow, BenchScenario } from '../types.js';
 
 const CHANGES = 50;
@@ -55,10 +62,52 @@ function bareEncode(items: readonly (readonly [ResourceKind, Resource])[]): numb
   return bytes;
 }
 
-function timed<T>(fn: () => T): { ms: number; value: T } {
+function timed<T>(fn: () => T): { ms: number; cpuMs: number; value: T } {
+  const cpu = process.cpuUsage();
   const t = performance.now();
   const value = fn();
-  return { ms: performance.now() - t, value };
+  const ms = performance.now() - t;
+  const used = process.cpuUsage(cpu);
+  return { ms, cpuMs: (used.user + used.system) / 1000, value };
+}
+
+/** Lets the current job end (so WeakRefs made during a run may be cleared) and collects garbage. */
+async function settle(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+}
+
+interface FullRun {
+  readonly ms: number;
+  readonly cpuMs: number;
+  readonly cache: SnapshotCache;
+  readonly publisher: MeshPublisher;
+  readonly groups: ReadonlyMap<string, ReadonlyMap<TypeUrl, string>>;
+}
+
+/** Every sidecar resolved through a fresh cache (which computes its groups on first sight), timed. */
+async function translateAll(mesh: TranslateMesh): Promise<FullRun> {
+  await settle();
+  const cache = new SnapshotCache({ debounceMs: 60_000 });
+  let publisher: MeshPublisher | undefined;
+  try {
+    const r = timed(() => {
+      publisher = MeshPublisher.attach(mesh.store, cache);
+      const groups = new Map<string, ReadonlyMap<TypeUrl, string>>();
+      for (const id of mesh.sidecars) {
+        const g = cache.resolve(node(id), undefined);
+        if (g instanceof Error) throw new Error(`node ${id} did not resolve: ${g.message}`);
+        groups.set(id, g);
+      }
+      cache.flush();
+      return groups;
+    });
+    return { ms: r.ms, cpuMs: r.cpuMs, cache, publisher: publisher!, groups: r.value };
+  } catch (e) {
+    publisher?.close();
+    cache.close();
+    throw e;
+  }
 }
 
 export const scenario: BenchScenario = {
@@ -68,35 +117,31 @@ export const scenario: BenchScenario = {
     const built = timed(() => buildTranslateMesh(ISSUE_SIZE));
     const mesh = built.value;
     console.error(`  mesh built in ${built.ms.toFixed(0)} ms: ${mesh.workloads.length} endpoints, ${mesh.sidecars.length} sidecars`);
-    const cache = new SnapshotCache({ debounceMs: 60_000 });
-    let publisher: MeshPublisher | undefined;
+    envoyRoot();
+    const loadBefore = loadavg()[0]!;
+    // Two full translations, each into a fresh publisher and cache; the better one is reported and
+    // the second one's publisher and cache are kept for the rest of the scenario.
+    const first = await translateAll(mesh);
+    first.publisher.close();
+    first.cache.close();
+    const second = await translateAll(mesh);
+    const { cache, publisher: pub } = second;
+    const full = second.ms <= first.ms ? second : first;
+    console.error(`  full translation runs: ${first.ms.toFixed(0)} ms (cpu ${first.cpuMs.toFixed(0)}), ${second.ms.toFixed(0)} ms (cpu ${second.cpuMs.toFixed(0)})`);
     try {
-      gc();
-      // ---- full translation: every node resolved through the cache (computes groups on first sight) ----
-      const full = timed(() => {
-        publisher = MeshPublisher.attach(mesh.store, cache);
-        const groups = new Map<string, ReadonlyMap<TypeUrl, string>>();
-        for (const id of mesh.sidecars) {
-          const g = cache.resolve(node(id), undefined);
-          if (g instanceof Error) throw new Error(`node ${id} did not resolve: ${g.message}`);
-          groups.set(id, g);
-        }
-        cache.flush();
-        return groups;
-      });
-      const groupsOf = full.value;
-      const pub = publisher!;
+      const groupsOf = second.groups;
       const status = pub.status();
       const rejected = status.groups.reduce((n, g) => n + g.rejected.length, 0);
       if (rejected) throw new Error(`the guard rejected ${rejected} resources: ${JSON.stringify(status.groups.find((g) => g.rejected.length)?.rejected[0])}`);
       const stats = pub.stats();
       const computations = RESOURCE_KINDS.reduce((n, k) => n + stats.computations[k], 0);
       const groupCount = RESOURCE_KINDS.reduce((n, k) => n + stats.groups[k], 0);
-      console.error(`  full translation ${full.ms.toFixed(0)} ms; groups ${JSON.stringify(stats.groups)}`);
+      console.error(`  groups ${JSON.stringify(stats.groups)}`);
 
       // ---- encoded bytes per proxy and type, and the bare-encoding baseline ----
       const served = new Map<ResourceKind, number>(RESOURCE_KINDS.map((k) => [k, 0]));
-      const distinct = new Map<Resource, ResourceKind>();
+      // One message object per distinct content (the cache interns equal content into one EncodedResource).
+      const distinct = new Map<EncodedResource, [ResourceKind, Resource]>();
       const nodeOfGroup = new Map<string, string>();
       const groupBytes = new Map<string, number>();
       for (const id of mesh.sidecars) {
@@ -108,23 +153,31 @@ export const scenario: BenchScenario = {
           let bytes = groupBytes.get(group);
           if (bytes === undefined) {
             bytes = 0;
-            for (const r of cache.get(group, TYPE_OF[k]).resources.values()) bytes += r.any.length;
+            const set = cache.get(group, TYPE_OF[k]).resources;
+            for (const r of set.values()) bytes += r.any.length;
             groupBytes.set(group, bytes);
-            for (const r of own[k].values()) distinct.set(r, k);
+            for (const [name, r] of own[k]) {
+              const e = set.get(name);
+              if (e && !distinct.has(e)) distinct.set(e, [k, r]);
+            }
           }
           served.set(k, served.get(k)! + bytes);
         }
       }
-      const items = [...distinct].map(([r, k]) => [k, r] as const);
-      gc();
+      const items = [...distinct.values()];
       let bare = Infinity;
+      let bareCpu = Infinity;
       let bareBytes = 0;
       for (let i = 0; i < 2; i++) {
+        await settle();
         const b = timed(() => bareEncode(items));
-        bare = Math.min(bare, b.ms);
+        if (b.ms < bare) {
+          bare = b.ms;
+          bareCpu = b.cpuMs;
+        }
         bareBytes = b.value;
       }
-      const bareSize = new Map<Resource, number>(items.map(([k, r]) => [r, bareEncode([[k, r]])]));
+      const bareSize = new Map<EncodedResource, number>([...distinct].map(([e, item]) => [e, bareEncode([item])]));
       const bareByKind = new Map<ResourceKind, number>(RESOURCE_KINDS.map((k) => [k, 0]));
       const bareGroupBytes = new Map<string, number>();
       for (const id of mesh.sidecars) {
@@ -134,13 +187,13 @@ export const scenario: BenchScenario = {
           let bytes = bareGroupBytes.get(group);
           if (bytes === undefined) {
             bytes = 0;
-            for (const r of own[k].values()) bytes += bareSize.get(r)!;
+            for (const e of cache.get(group, TYPE_OF[k]).resources.values()) bytes += bareSize.get(e)!;
             bareGroupBytes.set(group, bytes);
           }
           bareByKind.set(k, bareByKind.get(k)! + bytes);
         }
       }
-      console.error(`  bare protobufjs encoding of ${items.length} distinct resources (${(bareBytes / 1e6).toFixed(1)} MB): ${bare.toFixed(0)} ms`);
+      console.error(`  bare protobufjs encoding of ${items.length} distinct resources (${(bareBytes / 1e6).toFixed(1)} MB): ${bare.toFixed(0)} ms (cpu ${bareCpu.toFixed(0)})`);
 
       // ---- one endpoint change at a time ----
       const batches: GroupChange[][] = [];
@@ -191,8 +244,10 @@ export const scenario: BenchScenario = {
       console.error(`  endpoint change: median ${med.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms; ${(updatedPerChange / CHANGES).toFixed(0)} updated assignments over ${edsGroups.size} EDS groups per change`);
 
       const n = mesh.sidecars.length;
+      console.error(`  machine: ${cpus().length} cores, load average ${loadBefore.toFixed(1)} at start, ${loadavg()[0]!.toFixed(1)} at end`);
       const rows: BenchRow[] = [
         { scenario: NAME, metric: `full translation, ${n} sidecars`, value: full.ms, unit: 'ms', baseline: bare, target: '< 3000 ms and < 3x bare encoding', pass: full.ms < 3000 && full.ms < 3 * bare },
+        { scenario: NAME, metric: 'full translation, process CPU time (GC threads included)', value: full.cpuMs, unit: 'ms', baseline: bareCpu },
         { scenario: NAME, metric: 'one endpoint change, median', value: med, unit: 'ms', baseline: bareMed, target: '< 20 ms', pass: med < 20 },
         { scenario: NAME, metric: 'one endpoint change, p99', value: p99, unit: 'ms', baseline: median(bareChange), target: '< 20 ms', pass: p99 < 20 },
       ];
@@ -202,7 +257,7 @@ export const scenario: BenchScenario = {
       rows.push({ scenario: NAME, metric: `computations (baseline: one per proxy and kind; ${groupCount} groups)`, value: computations, unit: 'count', baseline: n * RESOURCE_KINDS.length });
       return rows;
     } finally {
-      publisher?.close();
+      pub.close();
       cache.close();
     }
   },

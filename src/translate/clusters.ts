@@ -11,8 +11,11 @@ import { inboundClusterName } from './names.js';
 import type { Resource } from './resources.js';
 import { upstreamTlsTransportSocket } from './secrets.js';
 
-/** Connect timeout of every cluster (Istio's default). */
-export const CONNECT_TIMEOUT = { seconds: 10 };
+/** Connect timeout of every cluster (Istio's default). Frozen, like the other parts every cluster shares: checked and encoded once. */
+export const CONNECT_TIMEOUT: Readonly<{ seconds: number }> = Object.freeze({ seconds: 10 });
+
+const EDS_CLUSTER_CONFIG: Resource = Object.freeze({ eds_config: Object.freeze(adsConfigSource()) });
+const LOCALITY_WEIGHTED_LB: Resource = Object.freeze({ locality_weighted_lb_config: Object.freeze({}) });
 
 /** Whether a protocol runs over HTTP/2 upstream. */
 export function isHttp2(p: Protocol): boolean {
@@ -41,10 +44,10 @@ function edsBase(name: string): Resource {
   return {
     name,
     type: 'EDS',
-    eds_cluster_config: { eds_config: adsConfigSource() },
+    eds_cluster_config: EDS_CLUSTER_CONFIG,
     connect_timeout: CONNECT_TIMEOUT,
     lb_policy: 'ROUND_ROBIN',
-    common_lb_config: { locality_weighted_lb_config: {} },
+    common_lb_config: LOCALITY_WEIGHTED_LB,
   };
 }
 

@@ -61,10 +61,11 @@ export function httpConnectionManager(statPrefix: string, routes: RouteSource, p
 
 /** `typed_extension_protocol_options` that make Envoy speak HTTP/2 to the upstream (gRPC, h2c, h2). */
 export function http2ProtocolOptions(): Resource {
-  return {
-    'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-      '@type': HTTP_PROTOCOL_OPTIONS_TYPE,
-      explicit_http_config: { http2_protocol_options: {} },
-    },
-  };
+  return { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': HTTP2_OPTIONS };
 }
+
+// Shared by every HTTP/2 cluster: frozen, so it is checked and encoded once.
+const HTTP2_OPTIONS: Resource = Object.freeze({
+  '@type': HTTP_PROTOCOL_OPTIONS_TYPE,
+  explicit_http_config: Object.freeze({ http2_protocol_options: Object.freeze({}) }),
+});

@@ -7,7 +7,7 @@
  */
 import { globalServiceKey, endpointPort, subsetMatches, type Endpoint, type MeshSnapshot } from '../model/snapshot.js';
 import type { Protocol } from '../model/types.js';
-import { buildClusterLoadAssignment, closenessRank, sharedLbEndpoints, type ClusterLoadAssignment, type EndpointInput, type NetworkGateway, type ProxyPlacement } from './endpoints.js';
+import { assignmentFor, closenessRank, prepareEndpoints, sharedLbEndpoints, type ClusterLoadAssignment, type NetworkGateway, type PreparedEndpoints, type ProxyPlacement } from './endpoints.js';
 import { crossNetworkSni, globalHost, localHost, outboundClusterName } from './names.js';
 import { subsetsFromPolicies, type SubsetNeed } from './subsets.js';
 
@@ -65,6 +65,10 @@ export class MeshView {
   private readonly targetMemos: Map<string, unknown>;
   /** One LbEndpoint object per distinct endpoint for every assignment built from this view. */
   private readonly lbEndpoints = sharedLbEndpoints();
+  /** Per target object: its endpoints and the distinct places (cluster, network, locality) they sit in. */
+  private readonly targetPlaces = new WeakMap<OutboundTarget, TargetPlaces>();
+  /** Results derived from one object (a target), per kind: shared by every caller that holds the same object. */
+  private readonly objectMemos = new WeakMap<object, Map<string, unknown>>();
 
   constructor(snapshot: MeshSnapshot, options: MeshViewOptions = {}) {
     this.snapshot = snapshot;
@@ -84,6 +88,19 @@ export class MeshView {
     if (this.memos.has(key)) return this.memos.get(key) as T;
     const v = compute();
     this.memos.set(key, v);
+    return v;
+  }
+
+  /**
+   * Like `memo`, keyed by an object's identity and a kind: for data derived from a shared object
+   * (e.g. a target's outbound cluster, the same for every cluster whose sidecars see that target).
+   */
+  memoOn<T>(obj: object, kind: string, compute: () => T): T {
+    let m = this.objectMemos.get(obj);
+    if (!m) this.objectMemos.set(obj, (m = new Map()));
+    if (m.has(kind)) return m.get(kind) as T;
+    const v = compute();
+    m.set(kind, v);
     return v;
   }
 
@@ -234,6 +251,30 @@ export class MeshView {
 
   /** The endpoints behind a target: its clusters' endpoints of the service, filtered by the subset. */
   targetEndpoints(t: OutboundTarget): Endpoint[] {
+    return [...this.placesOf(t).endpoints];
+  }
+
+  /** A target's endpoints and the distinct places they sit in, computed once per target object. */
+  private placesOf(t: OutboundTarget): TargetPlaces {
+    let p = this.targetPlaces.get(t);
+    if (p) return p;
+    const endpoints = this.collectEndpoints(t);
+    const places: Endpoint[] = [];
+    const seen = new Set<string>();
+    for (const ep of endpoints) {
+      // What closenessRank and the network check read: endpoints alike in these rank alike from anywhere.
+      const k = `${ep.cluster}\u0000${ep.network}\u0000${ep.locality.region}\u0000${ep.locality.zone}`;
+      if (!seen.has(k)) {
+        seen.add(k);
+        places.push(ep);
+      }
+    }
+    p = { endpoints, places };
+    this.targetPlaces.set(t, p);
+    return p;
+  }
+
+  private collectEndpoints(t: OutboundTarget): Endpoint[] {
     const out: Endpoint[] = [];
     for (const c of t.clusters) {
       for (const ep of this.snapshot.endpoints.get(`${c}/${t.namespace}/${t.service}`) ?? []) {
@@ -245,7 +286,7 @@ export class MeshView {
 
   /** SPIFFE IDs of the workloads behind a target, sorted and unique (what upstream TLS accepts). */
   targetIdentities(t: OutboundTarget): string[] {
-    return [...new Set(this.targetEndpoints(t).map((e) => e.identity))].sort();
+    return [...new Set(this.placesOf(t).endpoints.map((e) => e.identity))].sort();
   }
 
   /**
@@ -254,24 +295,51 @@ export class MeshView {
    * for a service that only runs elsewhere) get the same object, so it is built and guarded once.
    */
   assignment(t: OutboundTarget, placement: ProxyPlacement): ClusterLoadAssignment {
-    const endpoints = this.targetEndpoints(t);
-    const ranks = endpoints.map((ep) => `${closenessRank(placement, ep)}${ep.network === placement.network ? '' : 'g'}`).join(',');
-    const key = `cla|${t.clusterName}|${ranks}`;
-    return this.memo(key, () => this.buildAssignment(t, endpoints, placement));
+    const { endpoints, places } = this.placesOf(t);
+    // The assignment depends on the placement only through how it ranks each place (cluster,
+    // network, region, zone) of the target's endpoints, and only through the order of those ranks
+    // (priorities are dense from 0): placements that order the places alike share one object.
+    let present = 0;
+    for (const ep of places) present |= 1 << closenessRank(placement, ep);
+    let key = 'cla|';
+    for (const ep of places) {
+      const bit = 1 << closenessRank(placement, ep);
+      key += `${bitCount(present & (bit - 1))}${ep.network === placement.network ? '' : 'g'},`;
+    }
+    return this.memoOn(t, key, () => assignmentFor(t.clusterName, this.prepared(t, endpoints), placement, this.gatewaysByCluster()));
   }
 
-  private buildAssignment(t: OutboundTarget, endpoints: readonly Endpoint[], placement: ProxyPlacement): ClusterLoadAssignment {
-    const inputs: EndpointInput[] = endpoints.map((ep) => ({
-      address: ep.address,
-      // Without transparent capture, peers reach the sidecar's inbound listener, not the app's port.
-      port: ep.inboundPort ?? endpointPort(ep, t.port)!,
-      health: ep.health,
-      locality: ep.locality,
-      cluster: ep.cluster,
-      network: ep.network,
-    }));
-    return buildClusterLoadAssignment(t.clusterName, inputs, placement, this.gatewaysByCluster(), this.lbEndpoints);
+  /** A target's endpoints prepared for building its assignment from every placement (once per target). */
+  private prepared(t: OutboundTarget, endpoints: readonly Endpoint[]): PreparedEndpoints {
+    return this.memoOn(t, 'prepared-endpoints', () =>
+      prepareEndpoints(
+        endpoints.map((ep) => ({
+          address: ep.address,
+          // Without transparent capture, peers reach the sidecar's inbound listener, not the app's port.
+          port: ep.inboundPort ?? endpointPort(ep, t.port)!,
+          health: ep.health,
+          locality: ep.locality,
+          cluster: ep.cluster,
+          network: ep.network,
+        })),
+        this.lbEndpoints,
+        true,
+      ),
+    );
   }
+}
+
+/** Number of set bits (ranks are small: closenessRank is below 8). */
+function bitCount(n: number): number {
+  let c = 0;
+  for (; n; n &= n - 1) c++;
+  return c;
+}
+
+/** A target's endpoints, and one endpoint standing for each distinct place (cluster, network, region, zone) among them. */
+interface TargetPlaces {
+  readonly endpoints: readonly Endpoint[];
+  readonly places: readonly Endpoint[];
 }
 
 function target(

@@ -16,7 +16,7 @@
 import { isHttp } from './clusters.js';
 import type { MeshView, OutboundTarget } from './mesh-view.js';
 import type { Resource } from './resources.js';
-import { routePolicyContext, trafficPolicyRoutes, type PolicyContext, type RoutePolicyContext } from './traffic-policy.js';
+import { applicableTrafficPolicies, routePolicyContext, trafficPolicyRoutes, type PolicyContext, type RoutePolicyContext } from './traffic-policy.js';
 
 /** Name of the outbound RouteConfiguration the 15001 listener loads over RDS. */
 export const OUTBOUND_ROUTE_NAME = 'outbound_http';
@@ -41,12 +41,17 @@ function domainCandidates(t: OutboundTarget, proxyNamespace: string): Candidate[
   return out;
 }
 
+/** The default route of a target: everything to its cluster, no route timeout (frozen, one per target per view). */
+function defaultRoutes(view: MeshView, t: OutboundTarget): Resource[] {
+  return view.memoOn(t, 'default-routes', () => Object.freeze([Object.freeze({ name: 'default', match: { prefix: '/' }, route: { cluster: t.clusterName, timeout: { seconds: 0 } } })]) as unknown as Resource[]);
+}
+
 /**
  * The routes of a target's virtual host: everything to its cluster, with no route timeout so
  * long-lived gRPC streams are not cut (TrafficPolicy translation replaces these with its own).
  */
 export function virtualHostRoutes(view: MeshView, t: OutboundTarget, policy?: RoutePolicyContext): Resource[] {
-  return (policy && trafficPolicyRoutes(view, policy, t)) ?? [{ name: 'default', match: { prefix: '/' }, route: { cluster: t.clusterName, timeout: { seconds: 0 } } }];
+  return (policy && trafficPolicyRoutes(view, policy, t)) ?? defaultRoutes(view, t);
 }
 
 /** Which outbound targets get a virtual host: HTTP-family ports, whole services (subsets are reached through routes). */
@@ -54,9 +59,17 @@ export function routedTargets(targets: readonly OutboundTarget[]): OutboundTarge
   return targets.filter((t) => t.subset === '' && isHttp(t.protocol));
 }
 
-/** The outbound RouteConfiguration for a sidecar in `proxyNamespace` seeing `targets`. */
-export function outboundRouteConfiguration(view: MeshView, targets: readonly OutboundTarget[], proxyNamespace: string, policy?: PolicyContext): Resource {
-  const policyCtx = policy && routePolicyContext(view, policy, targets);
+/** The routed targets (sorted by host, port) and the domains each one owns, for one namespace. */
+interface DomainPlan {
+  readonly routed: readonly OutboundTarget[];
+  readonly domains: readonly (readonly string[])[];
+  /** Per routed target, its virtual host with the default routes (built on first use). */
+  readonly defaultHosts: (Resource | undefined)[];
+  /** The configuration when every virtual host has its default routes (built on first use). */
+  defaultConfig?: Resource;
+}
+
+function domainPlan(targets: readonly OutboundTarget[], proxyNamespace: string): DomainPlan {
   const routed = routedTargets(targets).sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : a.port - b.port));
   const claims: { target: number; domain: string; tier: number }[] = [];
   routed.forEach((t, i) => {
@@ -68,12 +81,41 @@ export function outboundRouteConfiguration(view: MeshView, targets: readonly Out
   for (const c of claims) if (!owner.has(c.domain)) owner.set(c.domain, c.target);
   const domains: string[][] = routed.map(() => []);
   for (const [d, i] of owner) domains[i]!.push(d);
-  return {
-    name: OUTBOUND_ROUTE_NAME,
-    virtual_hosts: routed.map((t, i) => ({
-      name: `${t.host}:${t.port}`,
-      domains: domains[i]!.sort(),
-      routes: virtualHostRoutes(view, t, policyCtx),
-    })),
-  };
+  for (const d of domains) d.sort();
+  return { routed, domains, defaultHosts: new Array<Resource | undefined>(routed.length) };
+}
+
+/**
+ * A virtual host with a target's default routes depends only on the target and its domains, so
+ * it is one frozen object for every route configuration that has it (the namespaces'
+ * configurations differ in a few short domains; clusters that see the same services have the
+ * same ones): validated and encoded once.
+ */
+function defaultVirtualHost(view: MeshView, t: OutboundTarget, domains: readonly string[]): Resource {
+  // Frozen marks the shared unit the encoder and the guard cache; nothing else holds its parts.
+  return view.memoOn(t, `vhost|${domains.join(' ')}`, () => Object.freeze({ name: `${t.host}:${t.port}`, domains: Object.freeze([...domains]), routes: defaultRoutes(view, t) }));
+}
+
+/** The outbound RouteConfiguration for a sidecar in `proxyNamespace` seeing `targets`. */
+export function outboundRouteConfiguration(view: MeshView, targets: readonly OutboundTarget[], proxyNamespace: string, policy?: PolicyContext): Resource {
+  const plan = view.memoOn(targets, `domains|${proxyNamespace}`, () => domainPlan(targets, proxyNamespace));
+  const { routed, domains } = plan;
+  let policyCtx: RoutePolicyContext | undefined;
+  let allDefault = true;
+  const virtualHosts = routed.map((t, i) => {
+    // Most targets have no TrafficPolicy: their virtual host is the plan's shared one.
+    if (policy && applicableTrafficPolicies(view, policy, t).length > 0) {
+      policyCtx ??= routePolicyContext(view, policy, targets);
+      const routes = trafficPolicyRoutes(view, policyCtx, t);
+      if (routes) {
+        allDefault = false;
+        return { name: `${t.host}:${t.port}`, domains: [...domains[i]!], routes };
+      }
+    }
+    return (plan.defaultHosts[i] ??= defaultVirtualHost(view, t, domains[i]!));
+  });
+  // With default routes only, the configuration depends on the plan alone (the same namespace in
+  // clusters that see the same services): one object, judged and encoded once.
+  if (allDefault) return (plan.defaultConfig ??= { name: OUTBOUND_ROUTE_NAME, virtual_hosts: virtualHosts });
+  return { name: OUTBOUND_ROUTE_NAME, virtual_hosts: virtualHosts };
 }

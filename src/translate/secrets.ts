@@ -57,8 +57,17 @@ function sdsSecretConfig(name: string): Record<string, unknown> {
   return { name, sds_config: { ads: {}, resource_api_version: 'V3' } };
 }
 
+function deepFreeze<T extends object>(o: T): T {
+  for (const v of Object.values(o)) if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) deepFreeze(v);
+  return Object.freeze(o);
+}
+
+// Every TLS context references the same two secrets: frozen, so they are checked and encoded once.
+const DEFAULT_SDS = deepFreeze(sdsSecretConfig(DEFAULT_SECRET));
+const ROOTCA_SDS = deepFreeze(sdsSecretConfig(ROOTCA_SECRET));
+
 // Envoy's client default is already TLS 1.2, its server default is TLS 1.0: pin both to 1.2+.
-const TLS_PARAMS = { tls_minimum_protocol_version: 'TLSv1_2' };
+const TLS_PARAMS = Object.freeze({ tls_minimum_protocol_version: 'TLSv1_2' });
 
 function alpnField(alpn: readonly string[] | undefined): Record<string, unknown> {
   return alpn && alpn.length > 0 ? { alpn_protocols: [...alpn] } : {};
@@ -97,12 +106,12 @@ export function upstreamTlsContext(opts: UpstreamTlsOptions): Record<string, unk
   return {
     common_tls_context: {
       tls_params: TLS_PARAMS,
-      tls_certificate_sds_secret_configs: [sdsSecretConfig(DEFAULT_SECRET)],
+      tls_certificate_sds_secret_configs: [DEFAULT_SDS],
       combined_validation_context: {
         default_validation_context: {
           match_typed_subject_alt_names: ids.map((id) => ({ san_type: 'URI', matcher: { exact: id } })),
         },
-        validation_context_sds_secret_config: sdsSecretConfig(ROOTCA_SECRET),
+        validation_context_sds_secret_config: ROOTCA_SDS,
       },
       ...alpnField(opts.alpn),
     },
@@ -115,8 +124,8 @@ export function downstreamTlsContext(opts: DownstreamTlsOptions = {}): Record<st
   return {
     common_tls_context: {
       tls_params: TLS_PARAMS,
-      tls_certificate_sds_secret_configs: [sdsSecretConfig(DEFAULT_SECRET)],
-      validation_context_sds_secret_config: sdsSecretConfig(ROOTCA_SECRET),
+      tls_certificate_sds_secret_configs: [DEFAULT_SDS],
+      validation_context_sds_secret_config: ROOTCA_SDS,
       ...alpnField(opts.alpn),
     },
     // google.protobuf.BoolValue: protobufjs has no JSON wrapper for it, so the message form.

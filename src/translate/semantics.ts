@@ -74,8 +74,25 @@ function isSdsField(k: string): boolean {
   return k.length >= 17 && (k.endsWith('sds_secret_config') || k.endsWith('sds_secret_configs'));
 }
 
+/** Secrets referenced inside frozen sub-objects (shared by many resources, walked once). */
+const frozenSecrets = new WeakMap<object, readonly string[]>();
+const NO_SECRETS: readonly string[] = Object.freeze([]);
+
 /** Secret names referenced anywhere in a resource (`*_sds_secret_config(s)` fields). */
 export function referencedSecrets(r: unknown, out: Set<string> = new Set()): Set<string> {
+  if (typeof r === 'object' && r !== null && Object.isFrozen(r)) {
+    let names = frozenSecrets.get(r);
+    if (!names) {
+      const found = walkSecrets(r, new Set());
+      frozenSecrets.set(r, (names = found.size ? [...found] : NO_SECRETS));
+    }
+    for (const n of names) out.add(n);
+    return out;
+  }
+  return walkSecrets(r, out);
+}
+
+function walkSecrets(r: unknown, out: Set<string>): Set<string> {
   if (Array.isArray(r)) {
     for (let i = 0; i < r.length; i++) {
       const x: unknown = r[i];
@@ -106,27 +123,44 @@ function clustersOfAction(action: Obj): string[] {
   return out;
 }
 
-function routeConfigErrors(rc: Obj, clusters: ResourceMap, where: string): string[] {
-  const errors: string[] = [];
+/** What a route configuration says about itself, in order: its own errors and the clusters it routes to. */
+type RouteConfigFact = { readonly error: string } | { readonly vhost: string; readonly cluster: string };
+
+/** Facts per route configuration object (one configuration is often shared by many groups). */
+const routeConfigFacts = new WeakMap<object, readonly RouteConfigFact[]>();
+
+function routeConfigFactsOf(rc: Obj): readonly RouteConfigFact[] {
+  let facts = routeConfigFacts.get(rc);
+  if (facts) return facts;
+  const out: RouteConfigFact[] = [];
   const names = new Set<string>();
   const domains = new Map<string, string>();
   for (const vh of arr(rc.virtual_hosts)) {
     if (!isObj(vh)) continue;
     const vname = String(vh.name ?? '');
-    if (names.has(vname)) errors.push(`${where}virtual host name "${vname}" is used twice`);
+    if (names.has(vname)) out.push({ error: `virtual host name "${vname}" is used twice` });
     names.add(vname);
     for (const d of arr(vh.domains)) {
       const dom = String(d).toLowerCase();
       const other = domains.get(dom);
-      if (other !== undefined) errors.push(`${where}domain "${dom}" is in virtual hosts "${other}" and "${vname}"`);
+      if (other !== undefined) out.push({ error: `domain "${dom}" is in virtual hosts "${other}" and "${vname}"` });
       else domains.set(dom, vname);
     }
     for (const r of arr(vh.routes)) {
       if (!isObj(r) || !isObj(r.route)) continue;
-      for (const c of clustersOfAction(r.route)) {
-        if (!clusters.has(c)) errors.push(`${where}virtual host "${vname}" routes to cluster "${c}", which is not in the proxy's CDS`);
-      }
+      for (const c of clustersOfAction(r.route)) out.push({ vhost: vname, cluster: c });
     }
+  }
+  facts = out;
+  routeConfigFacts.set(rc, facts);
+  return facts;
+}
+
+function routeConfigErrors(rc: Obj, clusters: ResourceMap, where: string): string[] {
+  const errors: string[] = [];
+  for (const f of routeConfigFactsOf(rc)) {
+    if ('error' in f) errors.push(`${where}${f.error}`);
+    else if (!clusters.has(f.cluster)) errors.push(`${where}virtual host "${f.vhost}" routes to cluster "${f.cluster}", which is not in the proxy's CDS`);
   }
   return errors;
 }

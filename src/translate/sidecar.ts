@@ -12,7 +12,7 @@ import { byName, type Resource } from './resources.js';
 import { outboundRouteConfiguration } from './routes.js';
 import { failoverAggregates, sidecarUpstreamTargets, withFailoverOutliers, withFailoverRoutes } from './failover.js';
 import { policyContextOf, policyKeySuffix, scopedTargets, sidecarPolicyScope } from './policy-scope.js';
-import { outboundHttpFilters, withClusterPolicies } from './traffic-policy.js';
+import { applicableTrafficPolicies, outboundHttpFilters, withClusterPolicies } from './traffic-policy.js';
 import { endpointScope, scopeKey, type ClusterScope, type EndpointScope, type ListenerScope, type ProxyScopes, type RoleTranslator, type RouteScope, type Scope } from './scopes.js';
 
 /** The workload's service ports (sorted by namespace, service, port), with the needed subsets it belongs to. */
@@ -54,18 +54,26 @@ function inboundClusterPorts(ports: readonly InboundPort[]): { targetPort: numbe
 
 /** A sidecar's outbound cluster for a target, trusting the identities behind it (or none when it has no endpoints). */
 export function outboundClusterFor(view: MeshView, t: OutboundTarget): Resource {
-  const ids = view.targetIdentities(t);
-  if (ids.length === 0) {
-    const td = view.snapshot.clusters.get(t.clusters[0] ?? '')?.trustDomain ?? t.clusters[0] ?? 'cluster.local';
-    ids.push(noEndpointsIdentity(t, td));
-  }
-  return outboundCluster(t, ids);
+  // Depends only on the target and the snapshot: every cluster whose sidecars hold this target
+  // object (clusters that see the same clusters share one target list) shares the cluster object,
+  // and with it its guard verdict and encoding.
+  return view.memoOn(t, 'outbound-cluster', () => {
+    const ids = view.targetIdentities(t);
+    if (ids.length === 0) {
+      const td = view.snapshot.clusters.get(t.clusters[0] ?? '')?.trustDomain ?? t.clusters[0] ?? 'cluster.local';
+      ids.push(noEndpointsIdentity(t, td));
+    }
+    return outboundCluster(t, ids);
+  });
 }
 
 /** A target's outbound cluster with the TrafficPolicy settings (outlier detection, circuit breakers) applying from this scope. */
 function policyCluster(view: MeshView, scope: Scope, t: OutboundTarget): Resource {
-  // Memoized per cluster, policy sources and target, so scoped groups share objects (and their guard and encoding).
-  return view.memo(`sidecar-outbound-cluster|${scope.cluster}|${scope.policy?.sourcesKey ?? ''}|${t.clusterName}`, () => withClusterPolicies(view, policyContextOf(scope), t, outboundClusterFor(view, t)));
+  const base = outboundClusterFor(view, t);
+  const ctx = policyContextOf(scope);
+  // The shared cluster object itself when no policy applies; otherwise memoized per cluster, policy sources and target.
+  if (applicableTrafficPolicies(view, ctx, t).length === 0) return base;
+  return view.memoOn(t, `policy-cluster|${scope.cluster}|${scope.policy?.sourcesKey ?? ''}`, () => withClusterPolicies(view, ctx, t, base));
 }
 
 /** Outbound clusters of a cluster's sidecars with one policy scope, memoized on the view (shared by every CDS group with that scope). */
@@ -88,7 +96,9 @@ function build(view: MeshView, scope: Scope): Map<string, Resource> {
       return byName('routes', [withFailoverRoutes(view, scope.cluster, outboundRouteConfiguration(view, targets, scope.namespace, policyContextOf(scope)))]);
     case 'listeners': {
       const inbound = inboundListener(view, scope.cluster, scope.inbound);
-      return byName('listeners', [outboundHttpListener(outboundHttpFilters(view)), ...outboundTcpListeners(targets), ...(inbound ? [inbound] : [])]);
+      // The outbound listeners depend only on the snapshot and the target list: one object each for every group.
+      const outbound = view.memoOn(targets, 'sidecar-outbound-listeners', () => [view.memo('sidecar-outbound-http-listener', () => outboundHttpListener(outboundHttpFilters(view))), ...outboundTcpListeners(targets)]);
+      return byName('listeners', [...outbound, ...(inbound ? [inbound] : [])]);
     }
   }
 }

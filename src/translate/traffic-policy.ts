@@ -116,10 +116,14 @@ function sourceApplies(tp: TrafficPolicy, ctx: PolicyContext): boolean {
   return tp.sourceSelector.length === 0 || ctx.sources.includes(policyKey(tp));
 }
 
+const NO_POLICIES: readonly TrafficPolicy[] = Object.freeze([]);
+
 /** The TrafficPolicies applying to a target seen from a proxy, in key order. */
 export function applicableTrafficPolicies(view: MeshView, ctx: PolicyContext, t: Pick<OutboundTarget, 'globalKey' | 'hostCluster' | 'host'>): readonly TrafficPolicy[] {
+  const idx = trafficIndex(view);
+  // Most services have no policy at all: answer without building a memo key.
+  if (idx.everywhere.length === 0 && !idx.byService.has(t.globalKey)) return NO_POLICIES;
   return view.memo(`tp-applicable|${ctx.cluster}|${ctx.sources.join(',')}|${t.host}`, () => {
-    const idx = trafficIndex(view);
     const candidates = [...(idx.byService.get(t.globalKey) ?? []), ...idx.everywhere];
     if (candidates.length === 0) return [];
     const inst = instanceFor(view, t.globalKey, t.hostCluster ?? ctx.cluster);

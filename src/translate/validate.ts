@@ -178,7 +178,18 @@ function checkMessage(type: protobuf.Type, msg: Decoded, path: string, out: Viol
       const rep = rules?.repeated as Rules | undefined;
       if (rep) checkRepeated(rep, items, fpath, out);
       const itemRules = rep?.items as Rules | undefined;
-      items.forEach((item, i) => checkValue(field, item, itemRules, `${fpath}[${i}]`, out, depth));
+      const rt = field.resolvedType;
+      const plainMessages = itemRules === undefined && rt instanceof protobuf.Type && fullName(rt) !== 'google.protobuf.Any';
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i];
+        // A shared frozen item that was checked before costs a lookup, not a path string.
+        if (plainMessages && typeof item === 'object' && item !== null && Object.isFrozen(item)) {
+          const vs = frozenViolations(rt, item as Decoded, depth);
+          for (const v of vs) out.push({ path: v.path ? `${fpath}[${i}].${v.path}` : `${fpath}[${i}]`, message: v.message });
+          continue;
+        }
+        checkValue(field, item, itemRules, `${fpath}[${i}]`, out, depth);
+      }
       continue;
     }
     // PGV checks a oneof member (and a proto3 `optional` field) only when it is set.
@@ -254,8 +265,8 @@ function checkMessageField(type: protobuf.Type, value: Decoded | undefined, rule
     checkAny(rules?.any as Rules | undefined, value, path, out, depth);
     return;
   }
-  if (frozenDepth === 0 && Object.isFrozen(value)) {
-    for (const v of frozenViolations(type, value)) out.push({ path: v.path ? `${path}.${v.path}` : path, message: v.message });
+  if (Object.isFrozen(value)) {
+    for (const v of frozenViolations(type, value, depth)) out.push({ path: v.path ? `${path}.${v.path}` : path, message: v.message });
     return;
   }
   checkMessage(type, value, path, out, depth + 1);
@@ -263,24 +274,18 @@ function checkMessageField(type: protobuf.Type, value: Decoded | undefined, rule
 
 /**
  * Violations inside frozen sub-messages, per type, relative to the sub-message: a frozen object
- * cannot change, so translators freeze what many resources share and it is checked once.
+ * cannot change, so translators freeze what many resources share and it is checked once (frozen
+ * parts nested in it too: an endpoint shared by many locality groups, each shared by many assignments).
  */
 const frozenMemo = new Map<protobuf.Type, WeakMap<object, readonly Violation[]>>();
-/** Inside a frozen sub-message being checked, nested frozen objects are checked inline (one memo entry per shared root). */
-let frozenDepth = 0;
 
-function frozenViolations(type: protobuf.Type, value: Decoded): readonly Violation[] {
+function frozenViolations(type: protobuf.Type, value: Decoded, depth: number): readonly Violation[] {
   let m = frozenMemo.get(type);
   if (!m) frozenMemo.set(type, (m = new WeakMap()));
   let v = m.get(value);
   if (!v) {
     const out: Violation[] = [];
-    frozenDepth++;
-    try {
-      checkMessage(type, value, '', out, 0);
-    } finally {
-      frozenDepth--;
-    }
+    checkMessage(type, value, '', out, depth + 1);
     m.set(value, (v = out));
   }
   return v;

@@ -296,27 +296,24 @@ function scalarSize(code: S, v: unknown, f: FieldPlan): number {
 /**
  * Bytes of frozen sub-messages, per type: a frozen object cannot change, so translators freeze
  * the parts many resources share (e.g. one LbEndpoint in every placement's assignment) and each
- * is encoded once.
+ * is encoded once. Frozen parts nested in frozen parts are spliced too (an endpoint shared by
+ * many locality groups, each shared by many assignments).
  */
 const frozenBytes = new Map<protobuf.Type, WeakMap<object, Buffer>>();
 
-/** Depth of frozen sub-messages being encoded: inside one, nested frozen objects are written inline. */
-let frozenDepth = 0;
-
-function frozenMessage(sub: protobuf.Type, v: Obj): Buffer {
+function frozenMessage(sub: protobuf.Type, v: Obj, depth: number): Buffer {
   let m = frozenBytes.get(sub);
   if (!m) frozenBytes.set(sub, (m = new WeakMap()));
   let b = m.get(v);
   if (b) return b;
-  // Only reached from the size pass, so the nested encoding continues on the same cursors and
-  // gives back what it used.
+  // Only reached from a size pass, so the nested encoding continues on the same cursors and
+  // gives back what it used (re-entrant: a frozen part inside this one does the same).
   const baseSize = sizeCount;
   const baseBlobs = blobs.length;
   const saved = { out, pos, sizeRead, blobRead };
-  frozenDepth++;
   try {
     const p = planOf(sub);
-    const len = fieldsSize(p, v, 0, false);
+    const len = fieldsSize(p, v, depth + 1, false);
     b = Buffer.allocUnsafe(len);
     out = b;
     pos = 0;
@@ -324,7 +321,6 @@ function frozenMessage(sub: protobuf.Type, v: Obj): Buffer {
     blobRead = baseBlobs;
     writeFields(p, v);
   } finally {
-    frozenDepth--;
     sizeCount = baseSize;
     blobs.length = baseBlobs;
     ({ out, pos, sizeRead, blobRead } = saved);
@@ -335,8 +331,8 @@ function frozenMessage(sub: protobuf.Type, v: Obj): Buffer {
 
 function messageSize(sub: protobuf.Type, v: unknown, depth: number): number {
   if (!isObject(v)) throw new WireEncodeError(`object expected for ${sub.fullName.slice(1)}`);
-  if (frozenDepth === 0 && Object.isFrozen(v)) {
-    const len = frozenMessage(sub, v).length;
+  if (Object.isFrozen(v)) {
+    const len = frozenMessage(sub, v, depth).length;
     return varintSize(len) + len;
   }
   const slot = reserve();
@@ -562,7 +558,7 @@ function writeScalar(code: S, v: unknown, f: FieldPlan): void {
 }
 
 function writeMessage(sub: protobuf.Type, v: Obj): void {
-  if (frozenDepth === 0 && Object.isFrozen(v)) {
+  if (Object.isFrozen(v)) {
     const b = frozenBytes.get(sub)!.get(v)!;
     writeVarint(b.length);
     b.copy(out, pos);
