@@ -67,16 +67,7 @@ export interface WorkloadCertificate {
 }
 
 /** What `/debug/certs` shows of an issued certificate: never key material. */
-export interface IssuedCertificateInfo {
-  readonly spiffeId: string;
-  readonly cluster: string;
-  readonly serial: string;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-  readonly rotateAt: Date;
-  readonly keyAlgorithm: KeyAlgorithm;
-  readonly rootId: string;
-}
+export type IssuedCertificateInfo = Omit<WorkloadCertificate, 'certificateChainPem' | 'privateKey'>;
 
 /** A root in the trust bundle. */
 export interface TrustBundleRoot {

@@ -7,7 +7,8 @@
  */
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { objectKey } from '../model/types.js';
+import type { MeshConfig } from '../config/mesh-config.js';
+import { objectKey, type Locality } from '../model/types.js';
 import { buildEnvoyBootstrap, parseHostPort, type ProxyRole } from '../translate/bootstrap.js';
 import { buildProxylessBootstrap, type ProxylessBootstrap } from '../translate/proxyless-bootstrap.js';
 import { durationFlag, loadMeshConfig, mintToken, openCliCa, type CliOutput } from './token.js';
@@ -42,13 +43,7 @@ export async function buildBootstrapForNode(flags: BootstrapFlags): Promise<{ bo
   if (!Number.isInteger(adminPort) || adminPort < 1 || adminPort > 65535) throw new Error(`--admin-port must be a port number, got "${flags.adminPort}"`);
   const ttlMs = durationFlag(flags.tokenTtl, '--token-ttl');
   const config = await loadMeshConfig(flags.config);
-  const workload = config.workloads.find((w) => objectKey(w) === flags.node);
-  if (!workload) {
-    const known = config.workloads.map(objectKey).sort();
-    throw new Error(`--node ${flags.node} names no Workload in the configuration (${config.files.length} files); known nodes: ${known.slice(0, 8).join(', ')}${known.length > 8 ? ', ...' : ''}`);
-  }
-  const cluster = config.clusters.find((c) => c.name === workload.cluster);
-  const locality = workload.locality.region ? workload.locality : cluster?.locality;
+  const locality = localityOfNode(config, flags.node);
   const ca = await openCliCa(flags.caDir, config);
   try {
     const token = await mintToken(ca, { kind: 'node', nodeId: flags.node }, ttlMs);
@@ -79,6 +74,17 @@ function trustMeshRoot(bootstrap: Record<string, unknown>, inlineBundle: string 
   ctx.validation_context.match_typed_subject_alt_names = [{ san_type: 'DNS', matcher: { exact: serverName } }];
 }
 
+/** The locality of the Workload a node id names in the configuration; an error lists known nodes. */
+function localityOfNode(config: MeshConfig, nodeId: string): Locality | undefined {
+  const workload = config.workloads.find((w) => objectKey(w) === nodeId);
+  if (!workload) {
+    const known = config.workloads.map(objectKey).sort();
+    throw new Error(`--node ${nodeId} names no Workload in the configuration (${config.files.length} files); known nodes: ${known.slice(0, 8).join(', ')}${known.length > 8 ? ', ...' : ''}`);
+  }
+  const cluster = config.clusters.find((c) => c.name === workload.cluster);
+  return workload.locality.region ? workload.locality : cluster?.locality;
+}
+
 /**
  * The grpc-js-xds bootstrap of a proxyless node (role proxyless): no token (grpc-js-xds cannot send
  * one; its xDS transport is plaintext), certificates from the directory `crossmesh agent` writes.
@@ -86,13 +92,7 @@ function trustMeshRoot(bootstrap: Record<string, unknown>, inlineBundle: string 
 export async function buildProxylessBootstrapForNode(flags: BootstrapFlags): Promise<ProxylessBootstrap> {
   parseHostPort(flags.xdsAddress);
   const config = await loadMeshConfig(flags.config);
-  const workload = config.workloads.find((w) => objectKey(w) === flags.node);
-  if (!workload) {
-    const known = config.workloads.map(objectKey).sort();
-    throw new Error(`--node ${flags.node} names no Workload in the configuration (${config.files.length} files); known nodes: ${known.slice(0, 8).join(', ')}${known.length > 8 ? ', ...' : ''}`);
-  }
-  const cluster = config.clusters.find((c) => c.name === workload.cluster);
-  const locality = (workload.locality.region ? workload.locality : cluster?.locality) ?? { region: '', zone: '', subzone: '' };
+  const locality = localityOfNode(config, flags.node) ?? { region: '', zone: '', subzone: '' };
   return buildProxylessBootstrap({ nodeId: flags.node, xdsAddress: flags.xdsAddress, certDir: flags.certDir ?? '/run/crossmesh/certs', locality });
 }
 
