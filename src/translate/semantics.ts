@@ -16,7 +16,7 @@
  *
  * Pure. Resources are the keepCase JSON objects translators emit (nested Any as `{'@type': ...}`).
  */
-import { formatViolations, validateObject } from './validate.js';
+import { formatViolations, isSdsField, validateAndCollect } from './validate.js';
 import { HCM_NAME, HCM_TYPE, ROUTER_NAME, ROUTER_TYPE, TCP_PROXY_NAME, TCP_PROXY_TYPE } from './filters.js';
 import { DEFAULT_SECRET, ROOTCA_SECRET } from './secrets.js';
 import { MESSAGE_OF_KIND, RESOURCE_KINDS, emptyResources, resourceName, sortedMap, type ProxyResources, type Resource, type ResourceKind, type ResourceMap } from './resources.js';
@@ -69,30 +69,11 @@ function canonical(v: unknown): string {
   return JSON.stringify(v);
 }
 
-/** Whether a field name is one of the `*_sds_secret_config` / `*_sds_secret_configs` fields. */
-function isSdsField(k: string): boolean {
-  return k.length >= 17 && (k.endsWith('sds_secret_config') || k.endsWith('sds_secret_configs'));
-}
-
-/** Secrets referenced inside frozen sub-objects (shared by many resources, walked once). */
-const frozenSecrets = new WeakMap<object, readonly string[]>();
-const NO_SECRETS: readonly string[] = Object.freeze([]);
-
-/** Secret names referenced anywhere in a resource (`*_sds_secret_config(s)` fields). */
+/**
+ * Secret names referenced anywhere in a resource (`*_sds_secret_config(s)` fields). The guard
+ * collects them in its PGV walk instead (validate.ts); this untyped walk serves other callers.
+ */
 export function referencedSecrets(r: unknown, out: Set<string> = new Set()): Set<string> {
-  if (typeof r === 'object' && r !== null && Object.isFrozen(r)) {
-    let names = frozenSecrets.get(r);
-    if (!names) {
-      const found = walkSecrets(r, new Set());
-      frozenSecrets.set(r, (names = found.size ? [...found] : NO_SECRETS));
-    }
-    for (const n of names) out.add(n);
-    return out;
-  }
-  return walkSecrets(r, out);
-}
-
-function walkSecrets(r: unknown, out: Set<string>): Set<string> {
   if (Array.isArray(r)) {
     for (let i = 0; i < r.length; i++) {
       const x: unknown = r[i];
@@ -109,8 +90,15 @@ function walkSecrets(r: unknown, out: Set<string>): Set<string> {
   return out;
 }
 
-function secretErrors(r: Resource): string[] {
-  return [...referencedSecrets(r)].filter((n) => !ALLOWED_SECRETS.has(n)).map((n) => `references SDS secret "${n}"; only "${DEFAULT_SECRET}" and "${ROOTCA_SECRET}" are served`);
+function secretErrors(secrets: readonly string[]): string[] {
+  const errors: string[] = [];
+  const seen = new Set<string>();
+  for (const n of secrets) {
+    if (ALLOWED_SECRETS.has(n) || seen.has(n)) continue;
+    seen.add(n);
+    errors.push(`references SDS secret "${n}"; only "${DEFAULT_SECRET}" and "${ROOTCA_SECRET}" are served`);
+  }
+  return errors;
 }
 
 /** Clusters named by a route action, tcp_proxy or weighted cluster list. */
@@ -270,22 +258,33 @@ export function edsNameOf(c: Resource): string | undefined {
   return svc ?? String(c.name);
 }
 
-const pgvMemo: Record<ResourceKind, WeakMap<object, readonly string[]>> = {
+/** A resource's PGV violations (without the name prefix) and the secret names it references, from one walk. */
+interface ObjectFacts {
+  readonly pgv: readonly string[];
+  readonly secrets: readonly string[];
+}
+
+const factsMemo: Record<ResourceKind, WeakMap<object, ObjectFacts>> = {
   clusters: new WeakMap(),
   endpoints: new WeakMap(),
   listeners: new WeakMap(),
   routes: new WeakMap(),
 };
 
+function factsOf(kind: ResourceKind, name: string, r: Resource): ObjectFacts {
+  const memo = factsMemo[kind];
+  let f = memo.get(r);
+  if (!f) {
+    const { violations, secrets } = validateAndCollect(MESSAGE_OF_KIND[kind], r);
+    f = { pgv: violations.length ? formatViolations(name, violations).map((line) => line.slice(name.length + 2)) : [], secrets };
+    memo.set(r, f);
+  }
+  return f;
+}
+
 /** protoc-gen-validate violations of one resource (memoized per object: translators share unchanged objects). */
 export function pgvErrors(kind: ResourceKind, name: string, r: Resource): readonly string[] {
-  const memo = pgvMemo[kind];
-  let e = memo.get(r);
-  if (!e) {
-    e = formatViolations(name, validateObject(MESSAGE_OF_KIND[kind], r)).map((line) => line.slice(name.length + 2));
-    memo.set(r, e);
-  }
-  return e;
+  return factsOf(kind, name, r).pgv;
 }
 
 const localMemo: Record<ResourceKind, WeakMap<object, { readonly name: string; readonly errors: readonly string[] }>> = {
@@ -307,7 +306,8 @@ function localErrors(kind: ResourceKind, name: string, r: Resource): string[] {
   const errors: string[] = [];
   const own = resourceName(kind, r);
   if (own !== name) errors.push(`is published as "${name}" but names itself "${String(own)}"`);
-  errors.push(...pgvErrors(kind, name, r), ...secretErrors(r));
+  const facts = factsOf(kind, name, r);
+  errors.push(...facts.pgv, ...secretErrors(facts.secrets));
   if (kind === 'clusters') errors.push(...clusterErrors(r));
   memo.set(r, { name, errors });
   return [...errors];

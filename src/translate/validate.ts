@@ -38,11 +38,68 @@ export function validateEncoded(typeName: string, bytes: Uint8Array): Violation[
  * building message instances.
  */
 export function validateObject(typeName: string, obj: Record<string, unknown>): Violation[] {
+  return validateAndCollect(typeName, obj).violations;
+}
+
+/** PGV violations and SDS secret names of one resource. */
+export interface ObjectCheck {
+  readonly violations: Violation[];
+  /** Names referenced by `*_sds_secret_config(s)` fields, in walk order (repeats possible). */
+  readonly secrets: string[];
+}
+
+/**
+ * `validateObject` that also collects the secret names the resource references through
+ * `*_sds_secret_config(s)` fields, in the same walk (the guard needs both; one walk per resource).
+ */
+export function validateAndCollect(typeName: string, obj: Record<string, unknown>): ObjectCheck {
   const type = typeNamed(typeName);
   const out: Violation[] = [];
-  if (typeof obj !== 'object' || obj === null) return [{ path: '', message: `cannot be encoded as ${typeName}: object expected` }];
-  checkMessage(type, obj, '', out, 0);
-  return out;
+  const secrets: string[] = [];
+  if (typeof obj !== 'object' || obj === null) return { violations: [{ path: '', message: `cannot be encoded as ${typeName}: object expected` }], secrets };
+  const outer = collected;
+  collected = secrets;
+  try {
+    checkMessage(type, obj, '', out, 0);
+  } finally {
+    collected = outer;
+  }
+  return { violations: out, secrets };
+}
+
+/** Where the walk in progress puts the secret names it meets (set by validateAndCollect, swapped by the frozen memo). */
+let collected: string[] = [];
+
+/** Whether a field name is one of the `*_sds_secret_config` / `*_sds_secret_configs` fields. */
+export function isSdsField(k: string): boolean {
+  return k.length >= 17 && (k.endsWith('sds_secret_config') || k.endsWith('sds_secret_configs'));
+}
+
+function isPlainObj(v: unknown): v is Decoded {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+}
+
+function collectSdsValue(v: unknown): void {
+  if (Array.isArray(v)) {
+    for (const c of v) if (isPlainObj(c)) collected.push(String(c.name ?? ''));
+  } else if (isPlainObj(v)) collected.push(String(v.name ?? ''));
+}
+
+/** Untyped secret walk, for the parts the typed walk does not enter (skipped types, unknown Any payloads, too deep). */
+function collectUntyped(r: unknown): void {
+  if (Array.isArray(r)) {
+    for (let i = 0; i < r.length; i++) {
+      const x: unknown = r[i];
+      if (typeof x === 'object' && x !== null) collectUntyped(x);
+    }
+  } else if (isPlainObj(r)) {
+    for (const k in r) {
+      const v = r[k];
+      if (typeof v !== 'object' || v === null) continue;
+      if (isSdsField(k)) collectSdsValue(v);
+      collectUntyped(v);
+    }
+  }
 }
 
 const typesByName = new Map<string, protobuf.Type>();
@@ -88,6 +145,8 @@ function isSet(msg: Decoded, field: protobuf.Field): boolean {
 interface FieldPlan {
   readonly field: protobuf.Field;
   readonly rules: Rules | undefined;
+  /** A `*_sds_secret_config(s)` field: its secret names are collected. */
+  readonly sds: boolean;
 }
 
 /** What checking a message type involves: only the oneofs and fields that carry rules somewhere below. */
@@ -115,7 +174,7 @@ function needsCheck(type: protobuf.Type, inProgress: Set<protobuf.Type> = new Se
     return { needs: false, provisional: false };
   }
   inProgress.add(type);
-  let needs = type.oneofsArray.some((o) => o.options?.['(validate.required)'] === true);
+  let needs = type.oneofsArray.some((o) => o.options?.['(validate.required)'] === true) || type.fieldsArray.some((f) => isSdsField(f.name));
   let provisional = false;
   for (const field of type.fieldsArray) {
     if (needs) break;
@@ -141,7 +200,8 @@ function planOf(type: protobuf.Type): TypePlan {
     field.resolve();
     const rules = rulesOf(field);
     const rt = field.resolvedType;
-    if (rules || (rt instanceof protobuf.Type && needsCheck(rt).needs)) fields.push({ field, rules });
+    const sds = isSdsField(field.name);
+    if (rules || sds || (rt instanceof protobuf.Type && needsCheck(rt).needs)) fields.push({ field, rules, sds });
   }
   p = { skip, requiredOneofs: type.oneofsArray.filter((o) => o.options?.['(validate.required)'] === true), fields };
   plans.set(type, p);
@@ -151,10 +211,14 @@ function planOf(type: protobuf.Type): TypePlan {
 function checkMessage(type: protobuf.Type, msg: Decoded, path: string, out: Violation[], depth: number): void {
   if (depth > MAX_DEPTH) {
     out.push({ path, message: 'message nesting too deep' });
+    collectUntyped(msg);
     return;
   }
   const plan = planOf(type);
-  if (plan.skip) return;
+  if (plan.skip) {
+    collectUntyped(msg);
+    return;
+  }
 
   for (const oneof of plan.requiredOneofs) {
     if (!oneof.fieldsArray.some((f) => isSet(msg, f))) {
@@ -162,10 +226,11 @@ function checkMessage(type: protobuf.Type, msg: Decoded, path: string, out: Viol
     }
   }
 
-  for (const { field, rules } of plan.fields) {
+  for (const { field, rules, sds } of plan.fields) {
     const fpath = join(path, field.name);
     const present = isSet(msg, field);
     const value = msg[field.name];
+    if (sds && present) collectSdsValue(value);
 
     if (field.map) {
       const entries = present ? Object.entries(value as Record<string, unknown>) : [];
@@ -185,7 +250,7 @@ function checkMessage(type: protobuf.Type, msg: Decoded, path: string, out: Viol
         // A shared frozen item that was checked before costs a lookup, not a path string.
         if (plainMessages && typeof item === 'object' && item !== null && Object.isFrozen(item)) {
           const vs = frozenViolations(rt, item as Decoded, depth);
-          for (const v of vs) out.push({ path: v.path ? `${fpath}[${i}].${v.path}` : `${fpath}[${i}]`, message: v.message });
+          if (vs.length) for (const v of vs) out.push({ path: v.path ? `${fpath}[${i}].${v.path}` : `${fpath}[${i}]`, message: v.message });
           continue;
         }
         checkValue(field, item, itemRules, `${fpath}[${i}]`, out, depth);
@@ -250,7 +315,10 @@ function checkMessageField(type: protobuf.Type, value: Decoded | undefined, rule
     if (required) out.push({ path, message: 'is required' });
     return;
   }
-  if (msgRules?.skip === true) return;
+  if (msgRules?.skip === true) {
+    collectUntyped(value);
+    return;
+  }
 
   const wrapped = WRAPPERS[name];
   if (wrapped && rules) {
@@ -277,18 +345,32 @@ function checkMessageField(type: protobuf.Type, value: Decoded | undefined, rule
  * cannot change, so translators freeze what many resources share and it is checked once (frozen
  * parts nested in it too: an endpoint shared by many locality groups, each shared by many assignments).
  */
-const frozenMemo = new Map<protobuf.Type, WeakMap<object, readonly Violation[]>>();
+interface FrozenCheck {
+  readonly violations: readonly Violation[];
+  readonly secrets: readonly string[];
+}
+
+const frozenMemo = new Map<protobuf.Type, WeakMap<object, FrozenCheck>>();
+const NONE: readonly never[] = Object.freeze([]);
 
 function frozenViolations(type: protobuf.Type, value: Decoded, depth: number): readonly Violation[] {
   let m = frozenMemo.get(type);
   if (!m) frozenMemo.set(type, (m = new WeakMap()));
-  let v = m.get(value);
-  if (!v) {
+  let c = m.get(value);
+  if (!c) {
     const out: Violation[] = [];
-    checkMessage(type, value, '', out, depth + 1);
-    m.set(value, (v = out));
+    const outer = collected;
+    const secrets: string[] = [];
+    collected = secrets;
+    try {
+      checkMessage(type, value, '', out, depth + 1);
+    } finally {
+      collected = outer;
+    }
+    m.set(value, (c = { violations: out.length ? out : NONE, secrets: secrets.length ? secrets : NONE }));
   }
-  return v;
+  for (let i = 0; i < c.secrets.length; i++) collected.push(c.secrets[i]!);
+  return c.violations;
 }
 
 function checkAny(rules: Rules | undefined, value: Decoded, path: string, out: Violation[], depth: number): void {
@@ -299,11 +381,13 @@ function checkAny(rules: Rules | undefined, value: Decoded, path: string, out: V
   if (rules?.not_in && list(rules.not_in).includes(url)) out.push({ path, message: `type ${url} is not allowed` });
   if (!url.startsWith(TYPE_PREFIX)) {
     out.push({ path, message: `type_url "${url}" must start with ${TYPE_PREFIX}` });
+    if (packed) collectUntyped(value);
     return;
   }
   const inner = anyType(url);
   if (!inner) {
     out.push({ path, message: `unknown type ${url}` });
+    if (packed) collectUntyped(value);
     return;
   }
   let decoded: Decoded;
@@ -316,7 +400,18 @@ function checkAny(rules: Rules | undefined, value: Decoded, path: string, out: V
       return;
     }
   }
-  checkMessage(inner, decoded, `${path}<${url.slice(TYPE_PREFIX.length)}>`, out, depth + 1);
+  if (packed) {
+    checkMessage(inner, decoded, `${path}<${url.slice(TYPE_PREFIX.length)}>`, out, depth + 1);
+    return;
+  }
+  // Secrets are references in the object form; an already-encoded payload is not searched for them.
+  const outer = collected;
+  collected = [];
+  try {
+    checkMessage(inner, decoded, `${path}<${url.slice(TYPE_PREFIX.length)}>`, out, depth + 1);
+  } finally {
+    collected = outer;
+  }
 }
 
 const anyTypes = new Map<string, protobuf.Type | null>();
