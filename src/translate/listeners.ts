@@ -112,7 +112,21 @@ export function inboundServerNames(cluster: string, p: InboundPort): string[] {
   return [...names].sort();
 }
 
+/** What an inbound filter chain depends on besides the view and cluster. */
+function inboundPortKey(p: InboundPort): string {
+  return `${p.namespace}/${p.service}|${p.port}|${p.targetPort}|${p.protocol}|${p.subsets.join(',')}`;
+}
+
+/**
+ * The filter chain of an inbound port: one frozen object per cluster and port for every sidecar
+ * serving it (whatever else differs between their groups), so its RBAC filter and TLS context are
+ * judged and encoded once.
+ */
 function inboundChain(view: MeshView, cluster: string, p: InboundPort): Resource {
+  return view.memo(`inbound-chain|${cluster}|${inboundPortKey(p)}`, () => Object.freeze(buildInboundChain(view, cluster, p)));
+}
+
+function buildInboundChain(view: MeshView, cluster: string, p: InboundPort): Resource {
   const target = inboundClusterName(p.targetPort);
   const stat = `inbound_${p.port}_${p.service}.${p.namespace}`;
   const policy = inboundPolicyFilters(view, cluster, p);
@@ -133,7 +147,8 @@ function inboundChain(view: MeshView, cluster: string, p: InboundPort): Resource
   return {
     name: `inbound|${p.port}|${p.service}.${p.namespace}`,
     filter_chain_match: { server_names: inboundServerNames(cluster, p), transport_protocol: 'tls' },
-    transport_socket: downstreamTlsTransportSocket(alpn.length ? { alpn } : {}),
+    // The same for every port with the same ALPN: frozen, checked and encoded once.
+    transport_socket: view.memo(`inbound-tls|${alpn.join(',')}`, () => Object.freeze(downstreamTlsTransportSocket(alpn.length ? { alpn } : {}))),
     filters: [...policy.network, terminal],
   };
 }
@@ -141,11 +156,12 @@ function inboundChain(view: MeshView, cluster: string, p: InboundPort): Resource
 /** The inbound listener, or undefined when the workload serves no service port. */
 export function inboundListener(view: MeshView, cluster: string, ports: readonly InboundPort[]): Resource | undefined {
   if (ports.length === 0) return undefined;
-  return {
+  // One object per cluster and port list: sidecars serving the same ports share it (and its verdict and bytes).
+  return view.memo(`inbound-listener|${cluster}|${ports.map(inboundPortKey).join(' ')}`, () => ({
     name: INBOUND_LISTENER,
     address: { socket_address: { address: '0.0.0.0', port_value: INBOUND_PORT } },
     traffic_direction: 'INBOUND',
     listener_filters: [{ name: TLS_INSPECTOR_NAME, typed_config: { '@type': TLS_INSPECTOR_TYPE } }],
     filter_chains: ports.map((p) => inboundChain(view, cluster, p)),
-  };
+  }));
 }

@@ -32,9 +32,10 @@ export interface PolicyScope {
 const UNSCOPED: PolicyScope = Object.freeze({ sources: [], sourcesKey: '', servicesKey: '' });
 
 /** AccessPolicies that may select each global service (candidates), and those selecting every service. */
-function accessIndex(view: MeshView): { byService: ReadonlyMap<string, readonly AccessPolicy[]>; everywhere: readonly AccessPolicy[] } {
+function accessIndex(view: MeshView): { byService: ReadonlyMap<string, readonly AccessPolicy[]>; byPolicy: ReadonlyMap<AccessPolicy, readonly string[]>; everywhere: readonly AccessPolicy[] } {
   return view.memo('ap-index', () => {
     const byService = new Map<string, AccessPolicy[]>();
+    const byPolicy = new Map<AccessPolicy, string[]>();
     const everywhere: AccessPolicy[] = [];
     const globals = [...view.snapshot.globalServices.values()];
     for (const ap of view.snapshot.policies.accessPolicies) {
@@ -57,8 +58,9 @@ function accessIndex(view: MeshView): { byService: ReadonlyMap<string, readonly 
         if (!l) byService.set(k, (l = []));
         l.push(ap);
       }
+      byPolicy.set(ap, [...keys]);
     }
-    return { byService, everywhere };
+    return { byService, byPolicy, everywhere };
   });
 }
 
@@ -88,7 +90,8 @@ export function reachableServices(view: MeshView, identity: IdentityInstance, vi
   };
   const allowed = new Set(view.snapshot.policies.accessPolicies.filter((ap) => selectsIdentity(ap.sourceSelector, identity)));
   if (idx.everywhere.some((ap) => allowed.has(ap))) for (const gk of view.snapshot.globalServices.keys()) for (const ap of idx.everywhere) if (allowed.has(ap)) consider(gk, ap);
-  for (const [gk, aps] of idx.byService) for (const ap of aps) if (allowed.has(ap)) consider(gk, ap);
+  // From the allowed policies' candidates (the result is a set: the order it is found in does not matter).
+  for (const ap of allowed) for (const gk of idx.byPolicy.get(ap) ?? []) consider(gk, ap);
   return out;
 }
 

@@ -90,7 +90,9 @@ function computeAccess(view: MeshView, cluster: string, p: InboundPort): Inbound
       ignored.push({ policy: key, reason: `no principal: ${problems.join('; ') || 'its source selector names no identity'}` });
       continue;
     }
-    policies.set(key, { permissions: [isHttp(p.protocol) ? httpPermission(ap) : { any: true }], principals });
+    // An AccessPolicy's RBAC policy is the same on every port of its kind it selects: one frozen object, checked and encoded once.
+    const http = isHttp(p.protocol);
+    policies.set(key, view.memoOn(ap, `rbac-policy|${cluster}|${http}`, () => Object.freeze({ permissions: [http ? httpPermission(ap) : { any: true }], principals })));
   }
   return { enforced: true, policies: new Map([...policies].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))), ignored };
 }

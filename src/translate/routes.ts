@@ -16,7 +16,7 @@
 import { isHttp } from './clusters.js';
 import type { MeshView, OutboundTarget } from './mesh-view.js';
 import type { Resource } from './resources.js';
-import { applicableTrafficPolicies, routePolicyContext, trafficPolicyRoutes, type PolicyContext, type RoutePolicyContext } from './traffic-policy.js';
+import { applicableTrafficPolicies, routePolicyContext, sharedTrafficPolicyRoutes, trafficPolicyRoutes, type PolicyContext, type RoutePolicyContext } from './traffic-policy.js';
 
 /** Name of the outbound RouteConfiguration the 15001 listener loads over RDS. */
 export const OUTBOUND_ROUTE_NAME = 'outbound_http';
@@ -96,6 +96,14 @@ function defaultVirtualHost(view: MeshView, t: OutboundTarget, domains: readonly
   return view.memoOn(t, `vhost|${domains.join(' ')}`, () => Object.freeze({ name: `${t.host}:${t.port}`, domains: Object.freeze([...domains]), routes: defaultRoutes(view, t) }));
 }
 
+/**
+ * A virtual host with TrafficPolicy routes: one frozen object per shared routes array and domain
+ * list, so the route configurations of the many proxies that see a policy's target alike share it.
+ */
+function policyVirtualHost(view: MeshView, t: OutboundTarget, domains: readonly string[], routes: readonly Resource[]): Resource {
+  return view.memoOn(routes, `vhost|${domains.join(' ')}`, () => Object.freeze({ name: `${t.host}:${t.port}`, domains: Object.freeze([...domains]), routes }));
+}
+
 /** The outbound RouteConfiguration for a sidecar in `proxyNamespace` seeing `targets`. */
 export function outboundRouteConfiguration(view: MeshView, targets: readonly OutboundTarget[], proxyNamespace: string, policy?: PolicyContext): Resource {
   const plan = view.memoOn(targets, `domains|${proxyNamespace}`, () => domainPlan(targets, proxyNamespace));
@@ -106,10 +114,10 @@ export function outboundRouteConfiguration(view: MeshView, targets: readonly Out
     // Most targets have no TrafficPolicy: their virtual host is the plan's shared one.
     if (policy && applicableTrafficPolicies(view, policy, t).length > 0) {
       policyCtx ??= routePolicyContext(view, policy, targets);
-      const routes = trafficPolicyRoutes(view, policyCtx, t);
+      const routes = sharedTrafficPolicyRoutes(view, policyCtx, t);
       if (routes) {
         allDefault = false;
-        return { name: `${t.host}:${t.port}`, domains: [...domains[i]!], routes };
+        return policyVirtualHost(view, t, domains[i]!, routes);
       }
     }
     return (plan.defaultHosts[i] ??= defaultVirtualHost(view, t, domains[i]!));

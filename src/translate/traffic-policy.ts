@@ -383,6 +383,39 @@ export function trafficPolicyRoutes(view: MeshView, ctx: RoutePolicyContext, t: 
   return [...entries.map((e) => e.route), last];
 }
 
+/** Cluster names the routes of `t` may send to from this proxy (shift and mirror destinations), had or not. */
+function routeDestinationCandidates(view: MeshView, ctx: PolicyContext, t: OutboundTarget): readonly string[] {
+  return view.memoOn(t, `tp-dests|${ctx.cluster}|${ctx.sources.join(',')}`, () => {
+    const out = new Set<string>();
+    for (const tp of applicableTrafficPolicies(view, ctx, t)) {
+      for (const d of tp.trafficShift?.destinations ?? []) {
+        const c = destinationClusterName(view, ctx.cluster, d, t.port);
+        if (typeof c === 'string') out.add(c);
+      }
+      if (tp.mirror) {
+        const m = mirrorClusterName(view, ctx.cluster, tp.mirror, t.port);
+        if (typeof m === 'string') out.add(m);
+      }
+    }
+    return [...out].sort();
+  });
+}
+
+/**
+ * `trafficPolicyRoutes`, one frozen array for every proxy that gets the same routes: they depend
+ * only on the target, the proxy's cluster and policy sources, and which of the candidate
+ * destinations the proxy has, so route configurations of proxies with different dependencies
+ * share (and the guard and encoder judge and encode once) each policy virtual host.
+ */
+export function sharedTrafficPolicyRoutes(view: MeshView, ctx: RoutePolicyContext, t: OutboundTarget): readonly Resource[] | undefined {
+  let have = '';
+  for (const c of routeDestinationCandidates(view, ctx, t)) have += ctx.available.has(c) ? '1' : '0';
+  return view.memoOn(t, `tp-routes|${ctx.cluster}|${ctx.sources.join(',')}|${have}`, () => {
+    const routes = trafficPolicyRoutes(view, ctx, t);
+    return routes && Object.freeze(routes);
+  });
+}
+
 /**
  * The context a route configuration is built in: the proxy's policy facts and the clusters it has
  * (its targets, plus the sound FailoverService aggregates failover.ts gives sidecars of its cluster).
