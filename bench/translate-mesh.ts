@@ -5,6 +5,9 @@
  */
 import type { VirtualMesh } from '../src/model/policies.js';
 import { ModelStore } from '../src/model/store.js';
+import type { SnapshotCache } from '../src/xds/cache.js';
+import { MeshPublisher } from '../src/xds/mesh-publisher.js';
+import type { NodeInfo, TypeUrl } from '../src/xds/types.js';
 import type { Cluster, Gateway, Protocol, Service, Workload } from '../src/model/types.js';
 
 export interface TranslateMeshSize {
@@ -140,4 +143,26 @@ export function buildTranslateMesh(size: TranslateMeshSize = ISSUE_SIZE): Transl
     sidecars.push(`${clusterName(c)}/${namespaceOf(s, size)}/${workloadName(s, e)}`);
   }
   return { store, sidecars, workloads: all };
+}
+
+/** A sidecar's node as it would connect (the bench resolves nodes directly through the cache). */
+export function sidecarNode(id: string): NodeInfo {
+  return { id, cluster: '', metadata: {}, locality: { region: '', zone: '', sub_zone: '' }, userAgentName: 'bench', userAgentVersion: '' };
+}
+
+/**
+ * Attaches a publisher to `cache` and resolves every sidecar of the mesh, as 1,000 connecting
+ * proxies would: each resolution computes (or shares) its groups. `onPublisher` receives the
+ * publisher as soon as it exists, so the caller can close it if a resolution throws.
+ */
+export function publishSidecars(mesh: TranslateMesh, cache: SnapshotCache, onPublisher: (p: MeshPublisher) => void): Map<string, ReadonlyMap<TypeUrl, string>> {
+  onPublisher(MeshPublisher.attach(mesh.store, cache));
+  const groups = new Map<string, ReadonlyMap<TypeUrl, string>>();
+  for (const id of mesh.sidecars) {
+    const g = cache.resolve(sidecarNode(id), undefined);
+    if (g instanceof Error) throw new Error(`node ${id} did not resolve: ${g.message}`);
+    groups.set(id, g);
+  }
+  cache.flush();
+  return groups;
 }

@@ -23,8 +23,8 @@ import { RESOURCE_KINDS, type ResourceKind } from '../../src/translate/resources
 import { SnapshotCache } from '../../src/xds/cache.js';
 import { MeshPublisher } from '../../src/xds/mesh-publisher.js';
 import { envoyRoot } from '../../src/xds/protos.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type NodeInfo, type TypeUrl } from '../../src/xds/types.js';
-import { buildTranslateMesh, ISSUE_SIZE } from '../translate-mesh.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type TypeUrl } from '../../src/xds/types.js';
+import { buildTranslateMesh, ISSUE_SIZE, publishSidecars } from '../translate-mesh.js';
 import type { BenchRow, BenchScenario } from '../types.js';
 
 const NAME = 'policies';
@@ -34,10 +34,6 @@ const TYPE_OF: Readonly<Record<ResourceKind, TypeUrl>> = { clusters: CLUSTER_TYP
 
 const svc = (s: number) => `svc-${String(s % ISSUE_SIZE.servicesPerCluster).padStart(4, '0')}`;
 const ns = (s: number) => `ns-${(s % ISSUE_SIZE.servicesPerCluster) % ISSUE_SIZE.namespaces}`;
-
-function node(id: string): NodeInfo {
-  return { id, cluster: '', metadata: {}, locality: { region: '', zone: '', sub_zone: '' }, userAgentName: 'bench', userAgentVersion: '' };
-}
 
 function accessPolicies(): AccessPolicy[] {
   const out: AccessPolicy[] = [];
@@ -102,17 +98,7 @@ function publishAll(mesh: ReturnType<typeof buildTranslateMesh>): Run {
   const cache = new SnapshotCache({ debounceMs: 60_000 });
   let publisher: MeshPublisher | undefined;
   try {
-    const full = timed(() => {
-      publisher = MeshPublisher.attach(mesh.store, cache);
-      const groups = new Map<string, ReadonlyMap<TypeUrl, string>>();
-      for (const id of mesh.sidecars) {
-        const g = cache.resolve(node(id), undefined);
-        if (g instanceof Error) throw new Error(`node ${id} did not resolve: ${g.message}`);
-        groups.set(id, g);
-      }
-      cache.flush();
-      return groups;
-    });
+    const full = timed(() => publishSidecars(mesh, cache, (p) => (publisher = p)));
     const status = publisher!.status();
     const rejected = status.groups.flatMap((g) => g.rejected);
     if (rejected.length) throw new Error(`the guard rejected ${rejected.length} resources, e.g. ${JSON.stringify(rejected[0])}`);

@@ -25,8 +25,8 @@ import { SnapshotCache, type GroupChange } from '../../src/xds/cache.js';
 import type { EncodedResource } from '../../src/xds/codec.js';
 import { MeshPublisher } from '../../src/xds/mesh-publisher.js';
 import { envoyRoot, messageType } from '../../src/xds/protos.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type NodeInfo, type TypeUrl } from '../../src/xds/types.js';
-import { buildTranslateMesh, ISSUE_SIZE, type TranslateMesh } from '../translate-mesh.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type TypeUrl } from '../../src/xds/types.js';
+import { buildTranslateMesh, ISSUE_SIZE, publishSidecars, type TranslateMesh } from '../translate-mesh.js';
 import type { BenchRow, BenchScenario } from '../types.js';
 
 const CHANGES = 50;
@@ -37,10 +37,6 @@ const TYPE_OF: Readonly<Record<ResourceKind, TypeUrl>> = { clusters: CLUSTER_TYP
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-
-function node(id: string): NodeInfo {
-  return { id, cluster: '', metadata: {}, locality: { region: '', zone: '', sub_zone: '' }, userAgentName: 'bench', userAgentVersion: '' };
-}
 
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -91,17 +87,7 @@ async function translateAll(mesh: TranslateMesh): Promise<FullRun> {
   const cache = new SnapshotCache({ debounceMs: 60_000 });
   let publisher: MeshPublisher | undefined;
   try {
-    const r = timed(() => {
-      publisher = MeshPublisher.attach(mesh.store, cache);
-      const groups = new Map<string, ReadonlyMap<TypeUrl, string>>();
-      for (const id of mesh.sidecars) {
-        const g = cache.resolve(node(id), undefined);
-        if (g instanceof Error) throw new Error(`node ${id} did not resolve: ${g.message}`);
-        groups.set(id, g);
-      }
-      cache.flush();
-      return groups;
-    });
+    const r = timed(() => publishSidecars(mesh, cache, (p) => (publisher = p)));
     return { ms: r.ms, cpuMs: r.cpuMs, cache, publisher: publisher!, groups: r.value };
   } catch (e) {
     publisher?.close();
@@ -181,7 +167,6 @@ export const scenario: BenchScenario = {
       const bareByKind = new Map<ResourceKind, number>(RESOURCE_KINDS.map((k) => [k, 0]));
       const bareGroupBytes = new Map<string, number>();
       for (const id of mesh.sidecars) {
-        const own = pub.resourcesOf(id)!;
         for (const k of RESOURCE_KINDS) {
           const group = groupsOf.get(id)!.get(TYPE_OF[k])!;
           let bytes = bareGroupBytes.get(group);
