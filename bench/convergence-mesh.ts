@@ -152,6 +152,19 @@ export async function startConvergenceMesh(o: { clients: number; endpoints: numb
   const offChange = cache.onChange((batch) => {
     if (debounceSample === undefined && batch.length) debounceSample = performance.now() - Math.min(...batch.map((b) => b.since));
   });
+  /** Stops traffic, then everything started, in reverse order; used on failure and by close(). */
+  const teardown = async (): Promise<void> => {
+    running = false;
+    await Promise.all(loops);
+    for (const c of clients) c.close();
+    for (const s of servers) s.close();
+    offChange();
+    publisher.close();
+    await xds?.close(0);
+    cache.close();
+    ca.close();
+    await rm(dir, { recursive: true, force: true });
+  };
   try {
     // The xDS server itself (not the whole `serve` plane) so that the bench can observe ACKs.
     xds = new XdsServer({ cache, onAck });
@@ -189,15 +202,7 @@ export async function startConvergenceMesh(o: { clients: number; endpoints: numb
       );
     }
   } catch (e) {
-    running = false;
-    for (const c of clients) c.close();
-    for (const s of servers) s.close();
-    offChange();
-    publisher.close();
-    await xds?.close(0);
-    cache.close();
-    ca.close();
-    await rm(dir, { recursive: true, force: true });
+    await teardown();
     throw e;
   }
 
@@ -264,17 +269,6 @@ export async function startConvergenceMesh(o: { clients: number; endpoints: numb
       store.applyEvents([{ kind: 'upsertWorkload', workload: { ...workloadOf(i), health: 'HEALTHY' } }]);
       await waitUntil(() => logs.every((l) => sinceHit(l, who, t0)), timeoutMs, `every client sending to ${who} again`);
     },
-    async close() {
-      running = false;
-      await Promise.all(loops);
-      for (const c of clients) c.close();
-      for (const s of servers) s.close();
-      offChange();
-      publisher.close();
-      await xds?.close(0);
-      cache.close();
-      ca.close();
-      await rm(dir, { recursive: true, force: true });
-    },
+    close: teardown,
   };
 }

@@ -25,6 +25,7 @@ import { MeshPublisher } from '../../src/xds/mesh-publisher.js';
 import { envoyRoot } from '../../src/xds/protos.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type TypeUrl } from '../../src/xds/types.js';
 import { buildTranslateMesh, ISSUE_SIZE, publishSidecars } from '../translate-mesh.js';
+import { timed } from '../measure.js';
 import type { BenchRow, BenchScenario } from '../types.js';
 
 const NAME = 'policies';
@@ -73,15 +74,6 @@ function trafficPolicies(): TrafficPolicy[] {
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-
-function timed<T>(fn: () => T): { ms: number; cpuMs: number; value: T } {
-  const cpu = process.cpuUsage();
-  const t = performance.now();
-  const value = fn();
-  const ms = performance.now() - t;
-  const used = process.cpuUsage(cpu);
-  return { ms, cpuMs: (used.user + used.system) / 1000, value };
-}
 
 interface Run {
   readonly ms: number;

@@ -27,6 +27,7 @@ import { MeshPublisher } from '../../src/xds/mesh-publisher.js';
 import { envoyRoot, messageType } from '../../src/xds/protos.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type TypeUrl } from '../../src/xds/types.js';
 import { buildTranslateMesh, ISSUE_SIZE, publishSidecars, type TranslateMesh } from '../translate-mesh.js';
+import { timed } from '../measure.js';
 import type { BenchRow, BenchScenario } from '../types.js';
 
 const CHANGES = 50;
@@ -56,15 +57,6 @@ function bareEncode(items: readonly (readonly [ResourceKind, Resource])[]): numb
     bytes += t.encode(t.fromObject(r)).finish().length;
   }
   return bytes;
-}
-
-function timed<T>(fn: () => T): { ms: number; cpuMs: number; value: T } {
-  const cpu = process.cpuUsage();
-  const t = performance.now();
-  const value = fn();
-  const ms = performance.now() - t;
-  const used = process.cpuUsage(cpu);
-  return { ms, cpuMs: (used.user + used.system) / 1000, value };
 }
 
 /** Lets the current job end (so WeakRefs made during a run may be cleared) and collects garbage. */
