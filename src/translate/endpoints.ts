@@ -4,6 +4,7 @@
  * network's east-west gateway. Pure: the same inputs always give the same object.
  */
 import type { Health, Locality } from '../model/types.js';
+import { sharedPart } from './shared-part.js';
 
 /** Where the proxy that will receive the assignment runs. */
 export interface ProxyPlacement {
@@ -58,10 +59,6 @@ export function closenessRank(proxy: ProxyPlacement, where: { locality: Locality
   return tier * 2 + (where.cluster === proxy.cluster ? 0 : 1);
 }
 
-function localityKey(l: Locality): string {
-  return `${l.region}\u0000${l.zone}\u0000${l.subzone}`;
-}
-
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -97,7 +94,7 @@ export function sharedLbEndpoints(): LbEndpointFactory {
       // touched again (nothing else holds them), so they are not frozen one by one.
       e = lbEndpoint(address, port, health, weight);
       e.load_balancing_weight = weightMessage(e.load_balancing_weight.value);
-      memo.set(key, Object.freeze(e));
+      memo.set(key, sharedPart(e));
     }
     return e;
   };
@@ -109,41 +106,89 @@ interface Entry {
   readonly seq: number;
 }
 
-/** Endpoints that share a cluster, network and locality: they always rank alike and land in one group. */
-interface Place {
-  /** Order of first appearance in the input. */
-  readonly order: number;
+/** Where endpoints sit, as ranking reads it: endpoints that share a cluster, network and locality always rank alike. */
+interface PlaceKey {
   readonly cluster: string;
   readonly network: string;
   readonly locality: Locality;
   readonly localityKey: string;
-  /** The locality message of the place, frozen and shared by its groups when sharing. */
-  readonly localityMessage: LocalityLbEndpoints['locality'];
+}
+
+/** The endpoints of one target in one place. */
+interface Place {
   /** The place's endpoints as reached directly (same network), sorted by address, port, input order. */
   readonly direct: readonly Entry[];
   /** How many of them serve (weight of the gateway standing for them in another network). */
   readonly serving: number;
 }
 
+/** One locality group of a layout: a priority and the places (by index, reached directly or through a gateway) it holds. */
+interface LayoutGroup {
+  /** Index of this group among every group of the shape's layouts (a target keeps its built groups by it). */
+  readonly id: number;
+  readonly priority: number;
+  readonly places: readonly { readonly index: number; readonly remote: boolean }[];
+}
+
+/** How an assignment of a shape is laid out for one placement: its locality groups in order. */
+interface Layout {
+  /** Index among the shape's distinct layouts (a target keeps its built assignments by it). */
+  readonly id: number;
+  readonly groups: readonly LayoutGroup[];
+}
+
+/**
+ * The ordered places of a target's endpoints. Targets whose endpoints sit in the same places, in
+ * the same order, share one shape, so the ranking, grouping and ordering for a placement (the
+ * layout) is computed once per shape and placement, not once per target.
+ */
+interface Shape {
+  readonly places: readonly PlaceKey[];
+  /** Layouts by placement key; equal layouts are one object (and so one assignment per target). */
+  readonly byPlacement: Map<string, Layout>;
+  readonly layouts: Map<string, Layout>;
+  readonly groupIds: Map<string, number>;
+}
+
+/**
+ * Shapes and locality messages of every target prepared for one set of gateways (one mesh view):
+ * targets with endpoints in the same places share their layouts, and every assignment shares one
+ * frozen locality message per locality.
+ */
+export interface EndpointSharing {
+  readonly shapes: Map<string, Shape>;
+  readonly localities: Map<string, LocalityLbEndpoints['locality']>;
+  readonly makeLbEndpoint: LbEndpointFactory;
+}
+
+/** A sharing registry for one mesh view (its gateways never change). */
+export function endpointSharing(): EndpointSharing {
+  return { shapes: new Map(), localities: new Map(), makeLbEndpoint: sharedLbEndpoints() };
+}
+
 /**
  * A target's endpoints grouped once by place, to build its assignment for many placements: each
- * placement only ranks the places, and locality groups already built for the same places,
- * priority and network side are reused (frozen, so they are validated and encoded once).
+ * placement only picks a layout of the shape, and what was built for a layout (or one of its
+ * locality groups) is reused when shared (frozen, so it is validated and encoded once).
  */
 export interface PreparedEndpoints {
+  readonly shape: Shape;
   readonly places: readonly Place[];
+  /** One locality message per place (frozen and shared by every target when sharing). */
+  readonly localities: readonly LocalityLbEndpoints['locality'][];
   readonly inputs: number;
   readonly makeLbEndpoint: LbEndpointFactory;
-  /** Locality groups by `<priority>|<place order><g if through a gateway>,...`; absent = do not share. */
-  readonly groups?: Map<string, LocalityLbEndpoints>;
+  /** Built locality groups by layout group id and assignments by layout id; absent = do not share. */
+  readonly groups?: LocalityLbEndpoints[];
+  readonly assignments?: ClusterLoadAssignment[];
 }
 
 const WEIGHTS: { value: number }[] = [];
 
 /** A frozen `{value: n}`, one per small weight (endpoint counts), so each is checked and encoded once. */
 function weightMessage(n: number): { value: number } {
-  if (n >= 4096) return Object.freeze({ value: n });
-  return (WEIGHTS[n] ??= Object.freeze({ value: n }));
+  if (n >= 4096) return sharedPart({ value: n });
+  return (WEIGHTS[n] ??= sharedPart({ value: n }));
 }
 
 function compareEntries(a: Entry, b: Entry): number {
@@ -152,55 +197,125 @@ function compareEntries(a: Entry, b: Entry): number {
   return compareText(x.address, y.address) || x.port_value - y.port_value || a.seq - b.seq;
 }
 
-/** Groups `endpoints` by place; `share` makes the locality groups built from it shared and frozen. */
-export function prepareEndpoints(endpoints: readonly EndpointInput[], makeLbEndpoint: LbEndpointFactory = lbEndpoint, share = false): PreparedEndpoints {
-  const byKey = new Map<string, { order: number; ep: EndpointInput; localityKey: string; direct: Entry[]; serving: number }>();
-  endpoints.forEach((ep, seq) => {
-    const lk = localityKey(ep.locality);
-    const key = `${ep.cluster}\u0000${ep.network}\u0000${lk}`;
-    let p = byKey.get(key);
-    if (!p) byKey.set(key, (p = { order: byKey.size, ep, localityKey: lk, direct: [], serving: 0 }));
-    p.direct.push({ lb: makeLbEndpoint(ep.address, ep.port, ep.health, 1), seq });
-    if (isServing(ep.health)) p.serving += 1;
-  });
-  const places: Place[] = [...byKey.values()].map((p) => {
-    const l = p.ep.locality;
-    const localityMessage = { region: l.region, zone: l.zone, sub_zone: l.subzone };
-    return {
-      order: p.order,
-      cluster: p.ep.cluster,
-      network: p.ep.network,
-      locality: p.ep.locality,
-      localityKey: p.localityKey,
-      localityMessage: share ? Object.freeze(localityMessage) : localityMessage,
-      direct: p.direct.sort(compareEntries),
-      serving: p.serving,
-    };
-  });
-  return { places, inputs: endpoints.length, makeLbEndpoint, ...(share ? { groups: new Map() } : {}) };
+/** Sorts in place; a place holds a handful of endpoints, which an insertion sort orders without the work array `Array#sort` allocates. */
+function sortEntries(a: Entry[]): Entry[] {
+  if (a.length > 16) return a.sort(compareEntries);
+  for (let i = 1; i < a.length; i++) {
+    const x = a[i]!;
+    let j = i - 1;
+    while (j >= 0 && compareEntries(a[j]!, x) > 0) {
+      a[j + 1] = a[j]!;
+      j--;
+    }
+    a[j + 1] = x;
+  }
+  return a;
 }
 
-interface Group {
-  readonly rank: number;
-  readonly localityKey: string;
-  readonly locality: LocalityLbEndpoints['locality'];
-  readonly places: { readonly place: Place; readonly remote: boolean }[];
+/** Groups `endpoints` by place; with `sharing`, shapes, locality messages and built groups are shared and frozen. */
+export function prepareEndpoints(endpoints: readonly EndpointInput[], makeLbEndpoint: LbEndpointFactory = lbEndpoint, sharing?: EndpointSharing): PreparedEndpoints {
+  const make = sharing?.makeLbEndpoint ?? makeLbEndpoint;
+  const byKey = new Map<string, { key: PlaceKey; direct: Entry[]; serving: number }>();
+  let signature = '';
+  for (let seq = 0; seq < endpoints.length; seq++) {
+    const ep = endpoints[seq]!;
+    const localityKey = `${ep.locality.region}\u0000${ep.locality.zone}\u0000${ep.locality.subzone}`;
+    const key = `${ep.cluster}\u0000${ep.network}\u0000${localityKey}`;
+    let p = byKey.get(key);
+    if (!p) {
+      byKey.set(key, (p = { key: { cluster: ep.cluster, network: ep.network, locality: ep.locality, localityKey }, direct: [], serving: 0 }));
+      signature += `${key}\u0001`;
+    }
+    p.direct.push({ lb: make(ep.address, ep.port, ep.health, 1), seq });
+    if (isServing(ep.health)) p.serving += 1;
+  }
+  let shape = sharing?.shapes.get(signature);
+  if (!shape) {
+    shape = { places: [...byKey.values()].map((p) => p.key), byPlacement: new Map(), layouts: new Map(), groupIds: new Map() };
+    sharing?.shapes.set(signature, shape);
+  }
+  const places: Place[] = [];
+  const localities: LocalityLbEndpoints['locality'][] = [];
+  for (const p of byKey.values()) {
+    places.push({ direct: sortEntries(p.direct), serving: p.serving });
+    localities.push(localityMessage(p.key, sharing));
+  }
+  return { shape, places, localities, inputs: endpoints.length, makeLbEndpoint: make, ...(sharing ? { groups: [], assignments: [] } : {}) };
+}
+
+function localityMessage(key: PlaceKey, sharing: EndpointSharing | undefined): LocalityLbEndpoints['locality'] {
+  const l = key.locality;
+  if (!sharing) return { region: l.region, zone: l.zone, sub_zone: l.subzone };
+  let m = sharing.localities.get(key.localityKey);
+  if (!m) sharing.localities.set(key.localityKey, (m = sharedPart({ region: l.region, zone: l.zone, sub_zone: l.subzone })));
+  return m;
+}
+
+/**
+ * The layout of a shape for a placement: places ranked by closeness (unreachable ones left out),
+ * places of one locality at one rank merged, groups ordered by rank then locality, and ranks
+ * mapped onto contiguous priorities from 0 (Envoy and gRPC reject gaps).
+ */
+function layoutOf(shape: Shape, proxy: ProxyPlacement, gateways: ReadonlyMap<string, readonly NetworkGateway[]>, memo: boolean): Layout {
+  const placementKey = memo ? `${proxy.cluster}\u0000${proxy.network}\u0000${proxy.locality.region}\u0000${proxy.locality.zone}` : '';
+  if (memo) {
+    const hit = shape.byPlacement.get(placementKey);
+    if (hit) return hit;
+  }
+  const byLocality = new Map<string, { rank: number; localityKey: string; places: { index: number; remote: boolean }[] }>();
+  shape.places.forEach((place, index) => {
+    const remote = place.network !== proxy.network;
+    // An endpoint in another network is reached through its own cluster's gateway; without one it is unreachable.
+    if (remote && !gateways.get(place.cluster)?.length) return;
+    const rank = closenessRank(proxy, place);
+    const key = `${rank}\u0000${place.localityKey}`;
+    let g = byLocality.get(key);
+    if (!g) byLocality.set(key, (g = { rank, localityKey: place.localityKey, places: [] }));
+    g.places.push({ index, remote });
+  });
+  const ordered = [...byLocality.values()].sort((a, b) => a.rank - b.rank || compareText(a.localityKey, b.localityKey));
+  const groups: LayoutGroup[] = [];
+  let layoutKey = '';
+  let priority = -1;
+  let lastRank = -1;
+  for (const g of ordered) {
+    if (g.rank !== lastRank) {
+      priority++;
+      lastRank = g.rank;
+    }
+    let groupKey = `${priority}|`;
+    for (const { index, remote } of g.places) groupKey += remote ? `${index}g,` : `${index},`;
+    let id = shape.groupIds.get(groupKey);
+    if (id === undefined) shape.groupIds.set(groupKey, (id = shape.groupIds.size));
+    groups.push({ id, priority, places: g.places });
+    layoutKey += `${id};`;
+  }
+  let layout = shape.layouts.get(layoutKey);
+  if (!layout) {
+    layout = { id: shape.layouts.size, groups };
+    if (memo) shape.layouts.set(layoutKey, layout);
+  }
+  if (memo) shape.byPlacement.set(placementKey, layout);
+  return layout;
 }
 
 /** The endpoints of one locality group: direct ones, then one gateway endpoint per remote cluster, sorted. */
-function groupEndpoints(prepared: PreparedEndpoints, g: Group, gateways: ReadonlyMap<string, readonly NetworkGateway[]>): LbEndpoint[] {
+function groupEndpoints(prepared: PreparedEndpoints, g: LayoutGroup, gateways: ReadonlyMap<string, readonly NetworkGateway[]>): LbEndpoint[] {
+  // One place reached directly (the common case): its endpoints, already sorted.
+  if (g.places.length === 1 && !g.places[0]!.remote) return prepared.places[g.places[0]!.index]!.direct.map((e) => e.lb);
   const entries: Entry[] = [];
   // Remote-network endpoints are folded per cluster into gateway endpoints whose weight is the
   // number of serving endpoints behind them.
   const remote = new Map<string, number>();
-  let directPlaces = 0;
-  for (const { place, remote: viaGateway } of g.places) {
+  for (const { index, remote: viaGateway } of g.places) {
+    const place = prepared.places[index]!;
     if (!viaGateway) {
-      directPlaces++;
       for (const e of place.direct) entries.push(e);
-    } else remote.set(place.cluster, (remote.get(place.cluster) ?? 0) + place.serving);
+    } else {
+      const cluster = prepared.shape.places[index]!.cluster;
+      remote.set(cluster, (remote.get(cluster) ?? 0) + place.serving);
+    }
   }
-  if (directPlaces === 1 && remote.size === 0) return entries.map((e) => e.lb);
   let seq = prepared.inputs;
   for (const [cluster, serving] of remote) {
     // A gateway fronting only unhealthy or draining endpoints must not attract traffic.
@@ -210,61 +325,37 @@ function groupEndpoints(prepared: PreparedEndpoints, g: Group, gateways: Readonl
   return entries.sort(compareEntries).map((e) => e.lb);
 }
 
-function localityGroup(prepared: PreparedEndpoints, g: Group, priority: number, gateways: ReadonlyMap<string, readonly NetworkGateway[]>): LocalityLbEndpoints {
-  let key: string | undefined;
-  if (prepared.groups) {
-    key = `${priority}|`;
-    for (const { place, remote } of g.places) key += remote ? `${place.order}g,` : `${place.order},`;
-    const hit = prepared.groups.get(key);
-    if (hit) return hit;
-  }
+function localityGroup(prepared: PreparedEndpoints, g: LayoutGroup, gateways: ReadonlyMap<string, readonly NetworkGateway[]>): LocalityLbEndpoints {
+  const shared = prepared.groups;
+  const hit = shared?.[g.id];
+  if (hit) return hit;
   const lbEndpoints = groupEndpoints(prepared, g, gateways);
   let weight = 0;
   for (const e of lbEndpoints) if (isServing(e.health_status)) weight += e.load_balancing_weight.value;
-  const shared = key !== undefined;
-  const l: LocalityLbEndpoints = {
-    locality: shared ? g.locality : { ...g.locality },
-    lb_endpoints: lbEndpoints,
-    load_balancing_weight: shared ? weightMessage(Math.max(1, weight)) : { value: Math.max(1, weight) },
-    priority,
-  };
-  if (key === undefined) return l;
+  const locality = prepared.localities[g.places[0]!.index]!;
+  if (!shared) return { locality, lb_endpoints: lbEndpoints, load_balancing_weight: { value: Math.max(1, weight) }, priority: g.priority };
   // Endpoints, locality and weight are frozen shared objects already.
-  Object.freeze(l.lb_endpoints);
-  Object.freeze(l);
-  prepared.groups!.set(key, l);
+  const l = sharedPart({ locality, lb_endpoints: Object.freeze(lbEndpoints) as LbEndpoint[], load_balancing_weight: weightMessage(Math.max(1, weight)), priority: g.priority });
+  shared[g.id] = l;
   return l;
 }
 
 /**
  * The assignment named `clusterName` of prepared endpoints for `proxy` (see `buildClusterLoadAssignment`).
- * Pure: the same inputs always give equal content.
+ * Pure: the same inputs always give equal content; with sharing, the same object for placements
+ * that lay the target out alike.
  */
 export function assignmentFor(clusterName: string, prepared: PreparedEndpoints, proxy: ProxyPlacement, gateways: ReadonlyMap<string, readonly NetworkGateway[]>): ClusterLoadAssignment {
-  const groups = new Map<string, Group>();
-  for (const place of prepared.places) {
-    const remote = place.network !== proxy.network;
-    // An endpoint in another network is reached through its own cluster's gateway; without one it is unreachable.
-    if (remote && !gateways.get(place.cluster)?.length) continue;
-    const rank = closenessRank(proxy, place);
-    const key = `${rank}\u0000${place.localityKey}`;
-    let g = groups.get(key);
-    if (!g) groups.set(key, (g = { rank, localityKey: place.localityKey, locality: place.localityMessage, places: [] }));
-    g.places.push({ place, remote });
-  }
-  const ordered = [...groups.values()].sort((a, b) => a.rank - b.rank || compareText(a.localityKey, b.localityKey));
-  // Envoy and gRPC reject gaps in priorities, so distinct ranks map onto 0, 1, 2, ...
+  const shared = prepared.assignments;
+  const layout = layoutOf(prepared.shape, proxy, gateways, shared !== undefined);
+  const hit = shared?.[layout.id];
+  if (hit) return hit;
   const endpoints: LocalityLbEndpoints[] = [];
-  let priority = -1;
-  let lastRank = -1;
-  for (const g of ordered) {
-    if (g.rank !== lastRank) {
-      priority++;
-      lastRank = g.rank;
-    }
-    endpoints.push(localityGroup(prepared, g, priority, gateways));
-  }
-  return { cluster_name: clusterName, endpoints };
+  for (const g of layout.groups) endpoints.push(localityGroup(prepared, g, gateways));
+  if (!shared) return { cluster_name: clusterName, endpoints };
+  const cla = sharedPart({ cluster_name: clusterName, endpoints: Object.freeze(endpoints) as LocalityLbEndpoints[] });
+  shared[layout.id] = cla;
+  return cla;
 }
 
 /**

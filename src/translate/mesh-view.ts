@@ -7,7 +7,7 @@
  */
 import { globalServiceKey, endpointPort, subsetMatches, type Endpoint, type MeshSnapshot } from '../model/snapshot.js';
 import type { Protocol } from '../model/types.js';
-import { assignmentFor, closenessRank, prepareEndpoints, sharedLbEndpoints, type ClusterLoadAssignment, type NetworkGateway, type PreparedEndpoints, type ProxyPlacement } from './endpoints.js';
+import { assignmentFor, endpointSharing, prepareEndpoints, type ClusterLoadAssignment, type NetworkGateway, type PreparedEndpoints, type ProxyPlacement } from './endpoints.js';
 import { crossNetworkSni, globalHost, localHost, outboundClusterName } from './names.js';
 import { subsetsFromPolicies, type SubsetNeed } from './subsets.js';
 
@@ -63,10 +63,10 @@ export class MeshView {
   private sortedGlobals: string[] | undefined;
   private readonly memos = new Map<string, unknown>();
   private readonly targetMemos: Map<string, unknown>;
-  /** One LbEndpoint object per distinct endpoint for every assignment built from this view. */
-  private readonly lbEndpoints = sharedLbEndpoints();
-  /** Per target object: its endpoints and the distinct places (cluster, network, locality) they sit in. */
-  private readonly targetPlaces = new WeakMap<OutboundTarget, TargetPlaces>();
+  /** Endpoint objects, locality messages and assignment layouts shared by every assignment built from this view. */
+  private readonly endpointSharing = endpointSharing();
+  /** Per target object: its endpoints, and once an assignment is asked for, the endpoints prepared for building them. */
+  private readonly targetData = new WeakMap<OutboundTarget, TargetData>();
   /** Results derived from one object (a target), per kind: shared by every caller that holds the same object. */
   private readonly objectMemos = new WeakMap<object, Map<string, unknown>>();
 
@@ -251,27 +251,14 @@ export class MeshView {
 
   /** The endpoints behind a target: its clusters' endpoints of the service, filtered by the subset. */
   targetEndpoints(t: OutboundTarget): Endpoint[] {
-    return [...this.placesOf(t).endpoints];
+    return [...this.dataOf(t).endpoints];
   }
 
-  /** A target's endpoints and the distinct places they sit in, computed once per target object. */
-  private placesOf(t: OutboundTarget): TargetPlaces {
-    let p = this.targetPlaces.get(t);
-    if (p) return p;
-    const endpoints = this.collectEndpoints(t);
-    const places: Endpoint[] = [];
-    const seen = new Set<string>();
-    for (const ep of endpoints) {
-      // What closenessRank and the network check read: endpoints alike in these rank alike from anywhere.
-      const k = `${ep.cluster}\u0000${ep.network}\u0000${ep.locality.region}\u0000${ep.locality.zone}`;
-      if (!seen.has(k)) {
-        seen.add(k);
-        places.push(ep);
-      }
-    }
-    p = { endpoints, places };
-    this.targetPlaces.set(t, p);
-    return p;
+  /** A target's endpoints, computed once per target object. */
+  private dataOf(t: OutboundTarget): TargetData {
+    let d = this.targetData.get(t);
+    if (!d) this.targetData.set(t, (d = { endpoints: this.collectEndpoints(t), prepared: undefined }));
+    return d;
   }
 
   private collectEndpoints(t: OutboundTarget): Endpoint[] {
@@ -286,60 +273,37 @@ export class MeshView {
 
   /** SPIFFE IDs of the workloads behind a target, sorted and unique (what upstream TLS accepts). */
   targetIdentities(t: OutboundTarget): string[] {
-    return [...new Set(this.placesOf(t).endpoints.map((e) => e.identity))].sort();
+    return [...new Set(this.dataOf(t).endpoints.map((e) => e.identity))].sort();
   }
 
   /**
    * The target's ClusterLoadAssignment as seen from `placement` (locality priorities, gateways for
-   * other networks). Placements that rank every endpoint the same (e.g. every zone of a cluster,
-   * for a service that only runs elsewhere) get the same object, so it is built and guarded once.
+   * other networks). Placements that lay the target's endpoints out alike (e.g. every zone of a
+   * cluster, for a service that only runs elsewhere) get the same object, so it is built and guarded once.
    */
   assignment(t: OutboundTarget, placement: ProxyPlacement): ClusterLoadAssignment {
-    const { endpoints, places } = this.placesOf(t);
-    // The assignment depends on the placement only through how it ranks each place (cluster,
-    // network, region, zone) of the target's endpoints, and only through the order of those ranks
-    // (priorities are dense from 0): placements that order the places alike share one object.
-    let present = 0;
-    for (const ep of places) present |= 1 << closenessRank(placement, ep);
-    let key = 'cla|';
-    for (const ep of places) {
-      const bit = 1 << closenessRank(placement, ep);
-      key += `${bitCount(present & (bit - 1))}${ep.network === placement.network ? '' : 'g'},`;
-    }
-    return this.memoOn(t, key, () => assignmentFor(t.clusterName, this.prepared(t, endpoints), placement, this.gatewaysByCluster()));
-  }
-
-  /** A target's endpoints prepared for building its assignment from every placement (once per target). */
-  private prepared(t: OutboundTarget, endpoints: readonly Endpoint[]): PreparedEndpoints {
-    return this.memoOn(t, 'prepared-endpoints', () =>
-      prepareEndpoints(
-        endpoints.map((ep) => ({
-          address: ep.address,
-          // Without transparent capture, peers reach the sidecar's inbound listener, not the app's port.
-          port: ep.inboundPort ?? endpointPort(ep, t.port)!,
-          health: ep.health,
-          locality: ep.locality,
-          cluster: ep.cluster,
-          network: ep.network,
-        })),
-        this.lbEndpoints,
-        true,
-      ),
+    const d = this.dataOf(t);
+    d.prepared ??= prepareEndpoints(
+      d.endpoints.map((ep) => ({
+        address: ep.address,
+        // Without transparent capture, peers reach the sidecar's inbound listener, not the app's port.
+        port: ep.inboundPort ?? endpointPort(ep, t.port)!,
+        health: ep.health,
+        locality: ep.locality,
+        cluster: ep.cluster,
+        network: ep.network,
+      })),
+      undefined,
+      this.endpointSharing,
     );
+    return assignmentFor(t.clusterName, d.prepared, placement, this.gatewaysByCluster());
   }
 }
 
-/** Number of set bits (ranks are small: closenessRank is below 8). */
-function bitCount(n: number): number {
-  let c = 0;
-  for (; n; n &= n - 1) c++;
-  return c;
-}
-
-/** A target's endpoints, and one endpoint standing for each distinct place (cluster, network, region, zone) among them. */
-interface TargetPlaces {
+/** A target's endpoints, and the same prepared for building its assignments (once one is asked for). */
+interface TargetData {
   readonly endpoints: readonly Endpoint[];
-  readonly places: readonly Endpoint[];
+  prepared: PreparedEndpoints | undefined;
 }
 
 function target(

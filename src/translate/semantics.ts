@@ -19,6 +19,7 @@
 import { formatViolations, isSdsField, validateAndCollect } from './validate.js';
 import { HCM_NAME, HCM_TYPE, ROUTER_NAME, ROUTER_TYPE, TCP_PROXY_NAME, TCP_PROXY_TYPE } from './filters.js';
 import { DEFAULT_SECRET, ROOTCA_SECRET } from './secrets.js';
+import { partMemo } from './shared-part.js';
 import { MESSAGE_OF_KIND, RESOURCE_KINDS, emptyResources, resourceName, sortedMap, type ProxyResources, type Resource, type ResourceKind, type ResourceMap } from './resources.js';
 
 /** A resource the guard refused, with every reason. */
@@ -92,6 +93,7 @@ export function referencedSecrets(r: unknown, out: Set<string> = new Set()): Set
 
 function secretErrors(secrets: readonly string[]): string[] {
   const errors: string[] = [];
+  if (secrets.length === 0) return errors;
   const seen = new Set<string>();
   for (const n of secrets) {
     if (ALLOWED_SECRETS.has(n) || seen.has(n)) continue;
@@ -287,7 +289,14 @@ export function pgvErrors(kind: ResourceKind, name: string, r: Resource): readon
   return factsOf(kind, name, r).pgv;
 }
 
-const localMemo: Record<ResourceKind, WeakMap<object, { readonly name: string; readonly errors: readonly string[] }>> = {
+/** What was judged of a resource object from itself alone, under one name. */
+interface Judged {
+  readonly kind: ResourceKind;
+  readonly name: string;
+  readonly errors: readonly string[];
+}
+
+const localMemo: Record<ResourceKind, WeakMap<object, Judged>> = {
   clusters: new WeakMap(),
   endpoints: new WeakMap(),
   listeners: new WeakMap(),
@@ -300,16 +309,19 @@ const localMemo: Record<ResourceKind, WeakMap<object, { readonly name: string; r
  * same, a cluster every group of a cluster gets) is judged once.
  */
 function localErrors(kind: ResourceKind, name: string, r: Resource): string[] {
-  const memo = localMemo[kind];
-  const hit = memo.get(r);
-  if (hit && hit.name === name) return [...hit.errors];
+  // A shared part keeps its judgement in its own memo slot; other objects in a WeakMap per kind.
+  const slot = partMemo(r);
+  const hit = slot ? (slot.judged as Judged | undefined) : localMemo[kind].get(r);
+  if (hit && hit.name === name && hit.kind === kind) return hit.errors.length ? [...hit.errors] : [];
   const errors: string[] = [];
   const own = resourceName(kind, r);
   if (own !== name) errors.push(`is published as "${name}" but names itself "${String(own)}"`);
   const facts = factsOf(kind, name, r);
   errors.push(...facts.pgv, ...secretErrors(facts.secrets));
   if (kind === 'clusters') errors.push(...clusterErrors(r));
-  memo.set(r, { name, errors });
+  const judged: Judged = { kind, name, errors };
+  if (slot && slot.judged === undefined) slot.judged = judged;
+  else localMemo[kind].set(r, judged);
   return [...errors];
 }
 

@@ -6,6 +6,7 @@
  */
 import protobuf from 'protobufjs';
 import { envoyRoot } from '../xds/protos.js';
+import { partMemo } from './shared-part.js';
 
 /** One broken rule, with the field path inside the resource (e.g. `filter_chains[0].filters[1].name`). */
 export interface Violation {
@@ -14,6 +15,8 @@ export interface Violation {
 }
 
 type Rules = Record<string, unknown>;
+/** A violation while the walk is in progress: its path is relative to the value being checked and grows on the way up. */
+type Found = { path: string; message: string };
 type Decoded = Record<string, unknown>;
 
 const TYPE_PREFIX = 'type.googleapis.com/';
@@ -27,8 +30,8 @@ export function validateEncoded(typeName: string, bytes: Uint8Array): Violation[
   } catch (err) {
     return [{ path: '', message: `does not decode as ${typeName}: ${(err as Error).message}` }];
   }
-  const out: Violation[] = [];
-  checkMessage(type, msg as unknown as Decoded, '', out, 0);
+  const out: Found[] = [];
+  checkMessage(type, msg as unknown as Decoded, out, 0);
   return out;
 }
 
@@ -54,13 +57,13 @@ export interface ObjectCheck {
  */
 export function validateAndCollect(typeName: string, obj: Record<string, unknown>): ObjectCheck {
   const type = typeNamed(typeName);
-  const out: Violation[] = [];
+  const out: Found[] = [];
   const secrets: string[] = [];
   if (typeof obj !== 'object' || obj === null) return { violations: [{ path: '', message: `cannot be encoded as ${typeName}: object expected` }], secrets };
   const outer = collected;
   collected = secrets;
   try {
-    checkMessage(type, obj, '', out, 0);
+    checkMessage(type, obj, out, 0);
   } finally {
     collected = outer;
   }
@@ -131,14 +134,28 @@ function optionTrue(obj: protobuf.ReflectionObject, name: string): boolean {
   return obj.options?.[name] === true;
 }
 
-function join(path: string, name: string): string {
-  return path ? `${path}.${name}` : name;
+/**
+ * Puts `segment` (a field name, `[i]`, `["key"]` or `<type>`) in front of the paths of the
+ * violations found since `mark`: paths are assembled on the way up, and only when something failed,
+ * so a clean walk builds no path strings.
+ */
+function under(out: Found[], mark: number, segment: string): void {
+  for (let i = mark; i < out.length; i++) {
+    const v = out[i]!;
+    const p = v.path;
+    v.path = p === '' ? segment : p.charCodeAt(0) === 91 /* [ */ || p.charCodeAt(0) === 60 /* < */ ? segment + p : `${segment}.${p}`;
+  }
 }
 
 function isSet(msg: Decoded, field: protobuf.Field): boolean {
   if (!Object.prototype.hasOwnProperty.call(msg, field.name)) return false;
   const v = msg[field.name];
   return v !== null && v !== undefined;
+}
+
+function anySet(msg: Decoded, fields: readonly protobuf.Field[]): boolean {
+  for (let i = 0; i < fields.length; i++) if (isSet(msg, fields[i]!)) return true;
+  return false;
 }
 
 /** What checking a field involves, computed once per field. */
@@ -208,9 +225,9 @@ function planOf(type: protobuf.Type): TypePlan {
   return p;
 }
 
-function checkMessage(type: protobuf.Type, msg: Decoded, path: string, out: Violation[], depth: number): void {
+function checkMessage(type: protobuf.Type, msg: Decoded, out: Found[], depth: number): void {
   if (depth > MAX_DEPTH) {
-    out.push({ path, message: 'message nesting too deep' });
+    out.push({ path: '', message: 'message nesting too deep' });
     collectUntyped(msg);
     return;
   }
@@ -221,69 +238,72 @@ function checkMessage(type: protobuf.Type, msg: Decoded, path: string, out: Viol
   }
 
   for (const oneof of plan.requiredOneofs) {
-    if (!oneof.fieldsArray.some((f) => isSet(msg, f))) {
-      out.push({ path: join(path, oneof.name), message: `exactly one of ${oneof.fieldsArray.map((f) => f.name).join(', ')} is required` });
+    if (!anySet(msg, oneof.fieldsArray)) {
+      out.push({ path: oneof.name, message: `exactly one of ${oneof.fieldsArray.map((f) => f.name).join(', ')} is required` });
     }
   }
 
   for (const { field, rules, sds } of plan.fields) {
-    const fpath = join(path, field.name);
+    const mark = out.length;
     const present = isSet(msg, field);
     const value = msg[field.name];
     if (sds && present) collectSdsValue(value);
 
     if (field.map) {
-      const entries = present ? Object.entries(value as Record<string, unknown>) : [];
-      if (rules?.map) checkMap(rules.map as Rules, field, entries, fpath, out, depth);
-      for (const [k, v] of entries) checkValue(field, v, undefined, `${fpath}[${JSON.stringify(k)}]`, out, depth);
-      continue;
-    }
-    if (field.repeated) {
-      const items = present ? (value as unknown[]) : [];
+      const entries = present ? Object.entries(value as Record<string, unknown>) : (NONE as readonly [string, unknown][]);
+      if (rules?.map) checkMap(rules.map as Rules, field, entries, out);
+      for (const [k, v] of entries) {
+        const at = out.length;
+        checkValue(field, v, undefined, out, depth);
+        if (out.length > at) under(out, at, `[${JSON.stringify(k)}]`);
+      }
+    } else if (field.repeated) {
+      const items = present ? (value as unknown[]) : NONE;
       const rep = rules?.repeated as Rules | undefined;
-      if (rep) checkRepeated(rep, items, fpath, out);
+      if (rep) checkRepeated(rep, items, out);
       const itemRules = rep?.items as Rules | undefined;
       const rt = field.resolvedType;
       const plainMessages = itemRules === undefined && rt instanceof protobuf.Type && fullName(rt) !== 'google.protobuf.Any';
       for (let i = 0; i < items.length; i++) {
         const item = items[i];
-        // A shared frozen item that was checked before costs a lookup, not a path string.
+        const at = out.length;
+        // A shared frozen item that was checked before costs a lookup.
         if (plainMessages && typeof item === 'object' && item !== null && Object.isFrozen(item)) {
           const vs = frozenViolations(rt, item as Decoded, depth);
-          if (vs.length) for (const v of vs) out.push({ path: v.path ? `${fpath}[${i}].${v.path}` : `${fpath}[${i}]`, message: v.message });
-          continue;
-        }
-        checkValue(field, item, itemRules, `${fpath}[${i}]`, out, depth);
+          for (let j = 0; j < vs.length; j++) out.push({ path: vs[j]!.path, message: vs[j]!.message });
+        } else checkValue(field, item, itemRules, out, depth);
+        if (out.length > at) under(out, at, `[${i}]`);
       }
-      continue;
+    } else {
+      // PGV checks a oneof member (and a proto3 `optional` field) only when it is set.
+      if (!present && field.partOf) continue;
+      // A plain proto3 scalar that is not set reads as its default; rules still apply to it, as in PGV.
+      const effective = present ? value : field.resolvedType instanceof protobuf.Type ? undefined : field.defaultValue;
+      checkValue(field, effective, rules, out, depth);
     }
-    // PGV checks a oneof member (and a proto3 `optional` field) only when it is set.
-    if (!present && field.partOf) continue;
-    // A plain proto3 scalar that is not set reads as its default; rules still apply to it, as in PGV.
-    const effective = present ? value : field.resolvedType instanceof protobuf.Type ? undefined : field.defaultValue;
-    checkValue(field, effective, rules, fpath, out, depth);
+    if (out.length > mark) under(out, mark, field.name);
   }
 }
 
-function checkValue(field: protobuf.Field, value: unknown, rules: Rules | undefined, path: string, out: Violation[], depth: number): void {
+function checkValue(field: protobuf.Field, value: unknown, rules: Rules | undefined, out: Found[], depth: number): void {
   const rt = field.resolvedType;
   if (rt instanceof protobuf.Type) {
-    checkMessageField(rt, value as Decoded | undefined, rules, path, out, depth);
+    checkMessageField(rt, value as Decoded | undefined, rules, out, depth);
     return;
   }
   if (rt instanceof protobuf.Enum) {
     if (typeof value === 'string') {
       const n = rt.values[value];
       if (n === undefined) {
-        out.push({ path, message: `"${value}" is not a ${rt.name} value` });
+        out.push({ path: '', message: `"${value}" is not a ${rt.name} value` });
         return;
       }
-      if (rules?.enum) checkEnum(rules.enum as Rules, rt, n, path, out);
-    } else if (rules?.enum) checkEnum(rules.enum as Rules, rt, Number(value ?? 0), path, out);
+      if (rules?.enum) checkEnum(rules.enum as Rules, rt, n, out);
+    } else if (rules?.enum) checkEnum(rules.enum as Rules, rt, Number(value ?? 0), out);
     return;
   }
   if (!rules) return;
-  checkScalar(field.type, rules, value, path, out);
+  checkScalar(field.type, rules, value, out);
 }
 
 const WRAPPERS: Record<string, string> = {
@@ -307,12 +327,12 @@ function fullName(t: protobuf.Type): string {
   return n;
 }
 
-function checkMessageField(type: protobuf.Type, value: Decoded | undefined, rules: Rules | undefined, path: string, out: Violation[], depth: number): void {
+function checkMessageField(type: protobuf.Type, value: Decoded | undefined, rules: Rules | undefined, out: Found[], depth: number): void {
   const name = fullName(type);
   const msgRules = rules?.message as Rules | undefined;
   const required = msgRules?.required === true || (rules?.duration as Rules | undefined)?.required === true || (rules?.any as Rules | undefined)?.required === true || (rules?.timestamp as Rules | undefined)?.required === true;
   if (value === undefined || value === null) {
-    if (required) out.push({ path, message: 'is required' });
+    if (required) out.push({ path: '', message: 'is required' });
     return;
   }
   if (msgRules?.skip === true) {
@@ -322,22 +342,23 @@ function checkMessageField(type: protobuf.Type, value: Decoded | undefined, rule
 
   const wrapped = WRAPPERS[name];
   if (wrapped && rules) {
-    checkScalar(wrapped, rules, value.value ?? (wrapped === 'string' ? '' : wrapped === 'bool' ? false : 0), path, out);
+    checkScalar(wrapped, rules, value.value ?? (wrapped === 'string' ? '' : wrapped === 'bool' ? false : 0), out);
     return;
   }
   if (name === 'google.protobuf.Duration') {
-    if (rules?.duration) checkDuration(rules.duration as Rules, value, path, out);
+    if (rules?.duration) checkDuration(rules.duration as Rules, value, out);
     return;
   }
   if (name === 'google.protobuf.Any') {
-    checkAny(rules?.any as Rules | undefined, value, path, out, depth);
+    checkAny(rules?.any as Rules | undefined, value, out, depth);
     return;
   }
   if (Object.isFrozen(value)) {
-    for (const v of frozenViolations(type, value, depth)) out.push({ path: v.path ? `${path}.${v.path}` : path, message: v.message });
+    const vs = frozenViolations(type, value, depth);
+    for (let j = 0; j < vs.length; j++) out.push({ path: vs[j]!.path, message: vs[j]!.message });
     return;
   }
-  checkMessage(type, value, path, out, depth + 1);
+  checkMessage(type, value, out, depth + 1);
 }
 
 /**
@@ -352,41 +373,55 @@ interface FrozenCheck {
 
 const frozenMemo = new Map<protobuf.Type, WeakMap<object, FrozenCheck>>();
 const NONE: readonly never[] = Object.freeze([]);
+/** The check of a part with no violations and no secrets (most of them): one object for all. */
+const CLEAN: FrozenCheck = Object.freeze({ violations: NONE, secrets: NONE });
 
 function frozenViolations(type: protobuf.Type, value: Decoded, depth: number): readonly Violation[] {
-  let m = frozenMemo.get(type);
-  if (!m) frozenMemo.set(type, (m = new WeakMap()));
-  let c = m.get(value);
+  // A shared part keeps its check in its own memo slot (the first type it is checked as).
+  const memo = partMemo(value);
+  let m: WeakMap<object, FrozenCheck> | undefined;
+  let c: FrozenCheck | undefined;
+  if (memo !== undefined && memo.checkedAs === type) c = memo.check as FrozenCheck;
+  else if (memo === undefined || memo.checkedAs !== undefined) {
+    m = frozenMemo.get(type);
+    if (!m) frozenMemo.set(type, (m = new WeakMap()));
+    c = m.get(value);
+  }
   if (!c) {
-    const out: Violation[] = [];
+    const out: Found[] = [];
     const outer = collected;
     const secrets: string[] = [];
     collected = secrets;
     try {
-      checkMessage(type, value, '', out, depth + 1);
+      checkMessage(type, value, out, depth + 1);
     } finally {
       collected = outer;
     }
-    m.set(value, (c = { violations: out.length ? out : NONE, secrets: secrets.length ? secrets : NONE }));
+    c = out.length || secrets.length ? { violations: out.length ? out : NONE, secrets: secrets.length ? secrets : NONE } : CLEAN;
+    if (m) m.set(value, c);
+    else {
+      memo!.checkedAs = type;
+      memo!.check = c;
+    }
   }
   for (let i = 0; i < c.secrets.length; i++) collected.push(c.secrets[i]!);
   return c.violations;
 }
 
-function checkAny(rules: Rules | undefined, value: Decoded, path: string, out: Violation[], depth: number): void {
+function checkAny(rules: Rules | undefined, value: Decoded, out: Found[], depth: number): void {
   // Object form `{'@type': url, ...fields}` (what translators emit), or decoded `{type_url, value}`.
   const packed = typeof value['@type'] === 'string' && value['@type'] !== '';
   const url = packed ? String(value['@type']) : String(value.type_url ?? '');
-  if (rules?.in && !list(rules.in).includes(url)) out.push({ path, message: `type ${url} is not one of ${list(rules.in).join(', ')}` });
-  if (rules?.not_in && list(rules.not_in).includes(url)) out.push({ path, message: `type ${url} is not allowed` });
+  if (rules?.in && !list(rules.in).includes(url)) out.push({ path: '', message: `type ${url} is not one of ${list(rules.in).join(', ')}` });
+  if (rules?.not_in && list(rules.not_in).includes(url)) out.push({ path: '', message: `type ${url} is not allowed` });
   if (!url.startsWith(TYPE_PREFIX)) {
-    out.push({ path, message: `type_url "${url}" must start with ${TYPE_PREFIX}` });
+    out.push({ path: '', message: `type_url "${url}" must start with ${TYPE_PREFIX}` });
     if (packed) collectUntyped(value);
     return;
   }
   const inner = anyType(url);
   if (!inner) {
-    out.push({ path, message: `unknown type ${url}` });
+    out.push({ path: '', message: `unknown type ${url}` });
     if (packed) collectUntyped(value);
     return;
   }
@@ -396,22 +431,23 @@ function checkAny(rules: Rules | undefined, value: Decoded, path: string, out: V
     try {
       decoded = inner.decode((value.value as Uint8Array) ?? new Uint8Array()) as unknown as Decoded;
     } catch (err) {
-      out.push({ path, message: `payload does not decode as ${url}: ${(err as Error).message}` });
+      out.push({ path: '', message: `payload does not decode as ${url}: ${(err as Error).message}` });
       return;
     }
   }
-  if (packed) {
-    checkMessage(inner, decoded, `${path}<${url.slice(TYPE_PREFIX.length)}>`, out, depth + 1);
-    return;
+  const mark = out.length;
+  if (packed) checkMessage(inner, decoded, out, depth + 1);
+  else {
+    // Secrets are references in the object form; an already-encoded payload is not searched for them.
+    const outer = collected;
+    collected = [];
+    try {
+      checkMessage(inner, decoded, out, depth + 1);
+    } finally {
+      collected = outer;
+    }
   }
-  // Secrets are references in the object form; an already-encoded payload is not searched for them.
-  const outer = collected;
-  collected = [];
-  try {
-    checkMessage(inner, decoded, `${path}<${url.slice(TYPE_PREFIX.length)}>`, out, depth + 1);
-  } finally {
-    collected = outer;
-  }
+  if (out.length > mark) under(out, mark, `<${url.slice(TYPE_PREFIX.length)}>`);
 }
 
 const anyTypes = new Map<string, protobuf.Type | null>();
@@ -449,10 +485,10 @@ function list(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [v];
 }
 
-function checkRange(n: number, r: Rules, path: string, out: Violation[], fmt: (x: number) => string = String, conv: (x: unknown) => number = toNumber): void {
-  if (r.const !== undefined && n !== conv(r.const)) out.push({ path, message: `must equal ${fmt(conv(r.const))}` });
-  if (r.in !== undefined && !list(r.in).map(conv).includes(n)) out.push({ path, message: `must be one of ${list(r.in).map((x) => fmt(conv(x))).join(', ')}` });
-  if (r.not_in !== undefined && list(r.not_in).map(conv).includes(n)) out.push({ path, message: `must not be ${fmt(n)}` });
+function checkRange(n: number, r: Rules, out: Found[], fmt: (x: number) => string = String, conv: (x: unknown) => number = toNumber): void {
+  if (r.const !== undefined && n !== conv(r.const)) out.push({ path: '', message: `must equal ${fmt(conv(r.const))}` });
+  if (r.in !== undefined && !list(r.in).map(conv).includes(n)) out.push({ path: '', message: `must be one of ${list(r.in).map((x) => fmt(conv(x))).join(', ')}` });
+  if (r.not_in !== undefined && list(r.not_in).map(conv).includes(n)) out.push({ path: '', message: `must not be ${fmt(n)}` });
   const hasLo = r.gt !== undefined || r.gte !== undefined;
   const hasHi = r.lt !== undefined || r.lte !== undefined;
   if (!hasLo && !hasHi) return;
@@ -463,49 +499,66 @@ function checkRange(n: number, r: Rules, path: string, out: Violation[], fmt: (x
   const aboveLo = hasLo ? (loIncl ? n >= lo : n > lo) : true;
   const belowHi = hasHi ? (hiIncl ? n <= hi : n < hi) : true;
   if (aboveLo && belowHi) return;
-  const describe = (joiner: string) =>
-    [hasLo && `${loIncl ? '>=' : '>'} ${fmt(lo)}`, hasHi && `${hiIncl ? '<=' : '<'} ${fmt(hi)}`].filter(Boolean).join(joiner);
+  const bounds = [hasLo && `${loIncl ? '>=' : '>'} ${fmt(lo)}`, hasHi && `${hiIncl ? '<=' : '<'} ${fmt(hi)}`].filter(Boolean);
   if (hasLo && hasHi && hi < lo) {
     // PGV: an upper bound below the lower bound means "outside the range".
-    if (!(aboveLo || belowHi)) out.push({ path, message: `must be ${describe(' or ')}, got ${fmt(n)}` });
+    if (!(aboveLo || belowHi)) out.push({ path: '', message: `must be ${bounds.join(' or ')}, got ${fmt(n)}` });
   } else {
-    out.push({ path, message: `must be ${describe(' and ')}, got ${fmt(n)}` });
+    out.push({ path: '', message: `must be ${bounds.join(' and ')}, got ${fmt(n)}` });
   }
 }
 
-function checkDuration(r: Rules, value: Decoded, path: string, out: Violation[]): void {
+function checkDuration(r: Rules, value: Decoded, out: Found[]): void {
   const n = durationNanos(value);
   const nanos = toNumber(value.nanos);
-  if (Math.abs(nanos) > 999_999_999) out.push({ path, message: 'nanos out of range' });
-  const conv = (x: unknown) => durationNanos(x as Rules);
-  checkRange(n, r, path, out, (x) => `${x / 1e9}s`, conv);
+  if (Math.abs(nanos) > 999_999_999) out.push({ path: '', message: 'nanos out of range' });
+  checkRange(n, r, out, formatSeconds, durationOfRule);
 }
 
-function checkEnum(r: Rules, en: protobuf.Enum, n: number, path: string, out: Violation[]): void {
-  if (r.defined_only === true && !Object.values(en.values).includes(n)) out.push({ path, message: `${n} is not a defined ${en.name} value` });
-  checkRange(n, { const: r.const, in: r.in, not_in: r.not_in }, path, out);
+function formatSeconds(nanos: number): string {
+  return `${nanos / 1e9}s`;
 }
 
-function checkRepeated(r: Rules, items: unknown[], path: string, out: Violation[]): void {
-  if (r.min_items !== undefined && items.length < toNumber(r.min_items)) out.push({ path, message: `needs at least ${toNumber(r.min_items)} item(s), has ${items.length}` });
-  if (r.max_items !== undefined && items.length > toNumber(r.max_items)) out.push({ path, message: `allows at most ${toNumber(r.max_items)} item(s), has ${items.length}` });
+function durationOfRule(x: unknown): number {
+  return durationNanos(x as Rules);
+}
+
+const definedValues = new Map<protobuf.Enum, ReadonlySet<number>>();
+
+function checkEnum(r: Rules, en: protobuf.Enum, n: number, out: Found[]): void {
+  if (r.defined_only === true) {
+    let defined = definedValues.get(en);
+    if (!defined) definedValues.set(en, (defined = new Set(Object.values(en.values))));
+    if (!defined.has(n)) out.push({ path: '', message: `${n} is not a defined ${en.name} value` });
+  }
+  // Only const/in/not_in apply to enums (not the numeric bounds).
+  if (r.const !== undefined || r.in !== undefined || r.not_in !== undefined) checkRange(n, { const: r.const, in: r.in, not_in: r.not_in }, out);
+}
+
+function checkRepeated(r: Rules, items: readonly unknown[], out: Found[]): void {
+  if (r.min_items !== undefined && items.length < toNumber(r.min_items)) out.push({ path: '', message: `needs at least ${toNumber(r.min_items)} item(s), has ${items.length}` });
+  if (r.max_items !== undefined && items.length > toNumber(r.max_items)) out.push({ path: '', message: `allows at most ${toNumber(r.max_items)} item(s), has ${items.length}` });
   if (r.unique === true) {
     const seen = new Set<string>();
     for (const it of items) {
       const key = JSON.stringify(it);
-      if (seen.has(key)) out.push({ path, message: `items must be unique, ${key} repeats` });
+      if (seen.has(key)) out.push({ path: '', message: `items must be unique, ${key} repeats` });
       seen.add(key);
     }
   }
 }
 
-function checkMap(r: Rules, field: protobuf.MapField | protobuf.Field, entries: [string, unknown][], path: string, out: Violation[], _depth: number): void {
-  if (r.min_pairs !== undefined && entries.length < toNumber(r.min_pairs)) out.push({ path, message: `needs at least ${toNumber(r.min_pairs)} entr(ies)` });
-  if (r.max_pairs !== undefined && entries.length > toNumber(r.max_pairs)) out.push({ path, message: `allows at most ${toNumber(r.max_pairs)} entr(ies)` });
+function checkMap(r: Rules, field: protobuf.MapField | protobuf.Field, entries: readonly [string, unknown][], out: Found[]): void {
+  if (r.min_pairs !== undefined && entries.length < toNumber(r.min_pairs)) out.push({ path: '', message: `needs at least ${toNumber(r.min_pairs)} entr(ies)` });
+  if (r.max_pairs !== undefined && entries.length > toNumber(r.max_pairs)) out.push({ path: '', message: `allows at most ${toNumber(r.max_pairs)} entr(ies)` });
   const keyRules = r.keys as Rules | undefined;
   if (keyRules) {
     const keyType = (field as protobuf.MapField).keyType;
-    for (const [k] of entries) checkScalar(keyType, keyRules, keyType === 'string' ? k : Number(k), `${path}[${JSON.stringify(k)}]`, out);
+    for (const [k] of entries) {
+      const at = out.length;
+      checkScalar(keyType, keyRules, keyType === 'string' ? k : Number(k), out);
+      if (out.length > at) under(out, at, `[${JSON.stringify(k)}]`);
+    }
   }
 }
 
@@ -513,58 +566,61 @@ const HEADER_NAME_STRICT = /^:?[0-9a-zA-Z!#$%&'*+\-.^_|~`]+$/;
 const HEADER_VALUE_STRICT = /^[^\u0000-\u0008\u000A-\u001F\u007F]*$/;
 const HEADER_LOOSE = /^[^\u0000\u000A\u000D]*$/;
 
-function checkScalar(type: string, rules: Rules, value: unknown, path: string, out: Violation[]): void {
+function checkScalar(type: string, rules: Rules, value: unknown, out: Found[]): void {
   const r = rules[type === 'float' ? 'float' : type] as Rules | undefined;
   if (!r) return;
   switch (type) {
     case 'string':
-      checkString(r, String(value ?? ''), path, out);
+      checkString(r, String(value ?? ''), out);
       return;
     case 'bytes': {
       const b = typeof value === 'string' ? Buffer.from(value, 'base64') : ((value as Uint8Array | undefined) ?? new Uint8Array());
-      if (r.min_len !== undefined && b.length < toNumber(r.min_len)) out.push({ path, message: `needs at least ${toNumber(r.min_len)} byte(s)` });
-      if (r.max_len !== undefined && b.length > toNumber(r.max_len)) out.push({ path, message: `allows at most ${toNumber(r.max_len)} byte(s)` });
+      if (r.min_len !== undefined && b.length < toNumber(r.min_len)) out.push({ path: '', message: `needs at least ${toNumber(r.min_len)} byte(s)` });
+      if (r.max_len !== undefined && b.length > toNumber(r.max_len)) out.push({ path: '', message: `allows at most ${toNumber(r.max_len)} byte(s)` });
       return;
     }
     case 'bool':
-      if (r.const !== undefined && Boolean(value) !== r.const) out.push({ path, message: `must be ${String(r.const)}` });
+      if (r.const !== undefined && Boolean(value) !== r.const) out.push({ path: '', message: `must be ${String(r.const)}` });
       return;
     default:
       if (r.ignore_empty === true && toNumber(value) === 0) return;
-      checkRange(toNumber(value), r, path, out);
+      checkRange(toNumber(value), r, out);
   }
 }
 
-function checkString(r: Rules, s: string, path: string, out: Violation[]): void {
+function fail(out: Found[], message: string): void {
+  out.push({ path: '', message });
+}
+
+function checkString(r: Rules, s: string, out: Found[]): void {
   if (r.ignore_empty === true && s === '') return;
   const chars = r.len !== undefined || r.min_len !== undefined || r.max_len !== undefined ? codePoints(s) : 0;
   const bytes = r.min_bytes !== undefined || r.max_bytes !== undefined ? Buffer.byteLength(s, 'utf8') : 0;
-  const push = (message: string) => out.push({ path, message });
-  if (r.const !== undefined && s !== r.const) push(`must equal "${String(r.const)}"`);
-  if (r.len !== undefined && chars !== toNumber(r.len)) push(`must be exactly ${toNumber(r.len)} characters`);
-  if (r.min_len !== undefined && chars < toNumber(r.min_len)) push(s === '' ? 'must not be empty' : `must be at least ${toNumber(r.min_len)} characters`);
-  if (r.max_len !== undefined && chars > toNumber(r.max_len)) push(`must be at most ${toNumber(r.max_len)} characters`);
-  if (r.min_bytes !== undefined && bytes < toNumber(r.min_bytes)) push(`must be at least ${toNumber(r.min_bytes)} bytes`);
-  if (r.max_bytes !== undefined && bytes > toNumber(r.max_bytes)) push(`must be at most ${toNumber(r.max_bytes)} bytes`);
-  if (typeof r.prefix === 'string' && !s.startsWith(r.prefix)) push(`must start with "${r.prefix}"`);
-  if (typeof r.suffix === 'string' && !s.endsWith(r.suffix)) push(`must end with "${r.suffix}"`);
-  if (typeof r.contains === 'string' && !s.includes(r.contains)) push(`must contain "${r.contains}"`);
-  if (typeof r.not_contains === 'string' && s.includes(r.not_contains)) push(`must not contain "${r.not_contains}"`);
-  if (r.in !== undefined && !list(r.in).includes(s)) push(`must be one of ${list(r.in).join(', ')}`);
-  if (r.not_in !== undefined && list(r.not_in).includes(s)) push(`must not be "${s}"`);
+  if (r.const !== undefined && s !== r.const) fail(out, `must equal "${String(r.const)}"`);
+  if (r.len !== undefined && chars !== toNumber(r.len)) fail(out, `must be exactly ${toNumber(r.len)} characters`);
+  if (r.min_len !== undefined && chars < toNumber(r.min_len)) fail(out, s === '' ? 'must not be empty' : `must be at least ${toNumber(r.min_len)} characters`);
+  if (r.max_len !== undefined && chars > toNumber(r.max_len)) fail(out, `must be at most ${toNumber(r.max_len)} characters`);
+  if (r.min_bytes !== undefined && bytes < toNumber(r.min_bytes)) fail(out, `must be at least ${toNumber(r.min_bytes)} bytes`);
+  if (r.max_bytes !== undefined && bytes > toNumber(r.max_bytes)) fail(out, `must be at most ${toNumber(r.max_bytes)} bytes`);
+  if (typeof r.prefix === 'string' && !s.startsWith(r.prefix)) fail(out, `must start with "${r.prefix}"`);
+  if (typeof r.suffix === 'string' && !s.endsWith(r.suffix)) fail(out, `must end with "${r.suffix}"`);
+  if (typeof r.contains === 'string' && !s.includes(r.contains)) fail(out, `must contain "${r.contains}"`);
+  if (typeof r.not_contains === 'string' && s.includes(r.not_contains)) fail(out, `must not contain "${r.not_contains}"`);
+  if (r.in !== undefined && !list(r.in).includes(s)) fail(out, `must be one of ${list(r.in).join(', ')}`);
+  if (r.not_in !== undefined && list(r.not_in).includes(s)) fail(out, `must not be "${s}"`);
   if (typeof r.pattern === 'string') {
     const re = patternOf(r.pattern);
-    if (re && !re.test(s)) push(`must match ${r.pattern}`);
+    if (re && !re.test(s)) fail(out, `must match ${r.pattern}`);
   }
   if (r.well_known_regex === 'HTTP_HEADER_NAME') {
-    if (!(r.strict === false ? HEADER_LOOSE : HEADER_NAME_STRICT).test(s)) push('is not a valid HTTP header name');
+    if (!(r.strict === false ? HEADER_LOOSE : HEADER_NAME_STRICT).test(s)) fail(out, 'is not a valid HTTP header name');
   } else if (r.well_known_regex === 'HTTP_HEADER_VALUE') {
-    if (!(r.strict === false ? HEADER_LOOSE : HEADER_VALUE_STRICT).test(s)) push('is not a valid HTTP header value');
+    if (!(r.strict === false ? HEADER_LOOSE : HEADER_VALUE_STRICT).test(s)) fail(out, 'is not a valid HTTP header value');
   }
-  if (r.hostname === true && s !== '' && !/^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/.test(s)) push('is not a valid hostname');
-  if ((r.ip === true || r.address === true) && s !== '' && !isIp(s) && !(r.address === true && /^[a-zA-Z0-9.-]+$/.test(s))) push('is not a valid IP address');
-  if (r.ipv4 === true && !/^(\d{1,3})(\.\d{1,3}){3}$/.test(s)) push('is not a valid IPv4 address');
-  if (r.uri === true && !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(s)) push('is not a valid absolute URI');
+  if (r.hostname === true && s !== '' && !/^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/.test(s)) fail(out, 'is not a valid hostname');
+  if ((r.ip === true || r.address === true) && s !== '' && !isIp(s) && !(r.address === true && /^[a-zA-Z0-9.-]+$/.test(s))) fail(out, 'is not a valid IP address');
+  if (r.ipv4 === true && !/^(\d{1,3})(\.\d{1,3}){3}$/.test(s)) fail(out, 'is not a valid IPv4 address');
+  if (r.uri === true && !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(s)) fail(out, 'is not a valid absolute URI');
 }
 
 /** Length in Unicode code points (what PGV's string lengths count), without allocating. */

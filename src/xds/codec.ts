@@ -6,9 +6,10 @@
  * `{'@type': 'type.googleapis.com/...', ...fields}`. google.protobuf.Struct values are the one
  * exception to keepCase (protobufjs defines them): `{fields: {k: {stringValue: 'v'}}}`.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import type protobuf from 'protobufjs';
 import { messageType } from './protos.js';
+import { partMemo } from '../translate/shared-part.js';
 import { encodeObject, WireEncodeError } from './wire-encoder.js';
 import { messageNameOf, type NodeInfo, type TypeUrl } from './types.js';
 
@@ -83,7 +84,9 @@ function str(field: number, value: string): Field[] {
  * the very same EncodedResource, so every group and stream holds one Buffer per distinct resource.
  */
 export function encodeResource(typeUrl: TypeUrl, name: string, message: object): EncodedResource {
-  const memo = byObject.get(message);
+  // A shared part keeps its encoding in its own memo slot; other objects in a WeakMap.
+  const slot = partMemo(message);
+  const memo = slot ? (slot.resource as EncodedResource | undefined) : byObject.get(message);
   if (memo && memo.typeUrl === typeUrl && memo.name === name) return memo;
   const type = typeFor(typeUrl);
   let any: Buffer;
@@ -94,7 +97,7 @@ export function encodeResource(typeUrl: TypeUrl, name: string, message: object):
     const detail = e instanceof WireEncodeError ? (e.path && !e.message.startsWith('unknown field') ? `${e.path}: ${e.message}` : e.message.replace(/^unknown field "[^"]*"/, `unknown field "${e.path}"`)) : e instanceof Error ? e.message : String(e);
     throw new Error(`cannot encode ${messageNameOf(typeUrl)} "${name}": ${detail}`);
   }
-  const version = createHash('sha256').update(any).digest('hex').slice(0, 16);
+  const version = hash('sha256', any, 'hex').slice(0, 16);
   const key = `${typeUrl}\u0000${name}\u0000${version}`;
   let r = interned.get(key)?.deref();
   if (!r) {
@@ -102,7 +105,8 @@ export function encodeResource(typeUrl: TypeUrl, name: string, message: object):
     r = edsServiceName === undefined ? { typeUrl, name, version, any } : { typeUrl, name, version, any, edsServiceName };
     intern(key, r);
   }
-  byObject.set(message, r);
+  if (slot && slot.resource === undefined) slot.resource = r;
+  else byObject.set(message, r);
   return r;
 }
 

@@ -78,5 +78,10 @@ export function envoyRoot(): protobuf.Root {
 
 /** Looks up a message type by its full name, e.g. `envoy.config.cluster.v3.Cluster`. */
 export function messageType(fullName: string): protobuf.Type {
-  return envoyRoot().lookupType(fullName);
+  // protobufjs walks the namespace tree on every lookup; the encoder and guard ask per resource.
+  let t = typesByName.get(fullName);
+  if (!t) typesByName.set(fullName, (t = envoyRoot().lookupType(fullName)));
+  return t;
 }
+
+const typesByName = new Map<string, protobuf.Type>();

@@ -9,6 +9,7 @@
  * where a message belongs.
  */
 import protobuf from 'protobufjs';
+import { partMemo } from '../translate/shared-part.js';
 
 type Obj = Record<string, unknown>;
 
@@ -216,16 +217,43 @@ function base64Bytes(s: string): Uint8Array {
   return buf;
 }
 
+// ---- output memory ----
+
+/**
+ * Encodings are cut from 64 KiB slabs: Node's own pool is 8 KiB, so tens of megabytes of small
+ * encodings (a translation of a large mesh) would allocate thousands of pools. A slab lives as
+ * long as any encoding cut from it; 64 KiB keeps what one long-lived survivor can pin small.
+ */
+const SLAB_SIZE = 64 * 1024;
+let slab = Buffer.allocUnsafeSlow(0);
+let slabUsed = 0;
+
+function allocate(n: number): Buffer {
+  if (n > SLAB_SIZE / 8) return Buffer.allocUnsafeSlow(n);
+  if (slabUsed + n > slab.length) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const b = slab.subarray(slabUsed, slabUsed + n);
+  slabUsed += n;
+  return b;
+}
+
 // ---- the two passes share these cursors (encoding is synchronous and not re-entrant) ----
 
 /** Sizes computed by the first pass, consumed in the same order by the second. */
 let sizes = new Int32Array(1 << 14);
 let sizeCount = 0;
 let sizeRead = 0;
-/** Byte payloads of the first pass (base64 `bytes`, frozen parts' cached encodings), consumed in order by the second. */
+/**
+ * Byte payloads of the first pass (base64 `bytes`, frozen parts' cached encodings), consumed in
+ * order by the second; `blobCount` is the fill (the array keeps its storage between encodings).
+ */
 const blobs: Uint8Array[] = [];
+let blobCount = 0;
 let blobRead = 0;
-let out: Buffer = Buffer.alloc(0);
+const NO_OUTPUT = Buffer.alloc(0);
+let out: Buffer = NO_OUTPUT;
 let pos = 0;
 
 function reserve(): number {
@@ -285,7 +313,7 @@ function scalarSize(code: S, v: unknown, f: FieldPlan): number {
       if (typeof v === 'string') b = base64Bytes(v);
       else if (isObject(v) && typeof v.length === 'number') b = v as unknown as Uint8Array;
       else throw new WireEncodeError('bytes expected (Uint8Array or base64 string)');
-      blobs.push(b);
+      blobs[blobCount++] = b;
       return varintSize(b.length) + b.length;
     }
     default:
@@ -299,22 +327,32 @@ function scalarSize(code: S, v: unknown, f: FieldPlan): number {
  * is encoded once. Frozen parts nested in frozen parts are spliced too (an endpoint shared by
  * many locality groups, each shared by many assignments).
  */
-const frozenBytes = new Map<protobuf.Type, WeakMap<object, Buffer>>();
+const frozenBytes = new Map<protobuf.Type, WeakMap<object, Uint8Array>>();
 
-function frozenMessage(sub: protobuf.Type, v: Obj, depth: number): Buffer {
-  let m = frozenBytes.get(sub);
-  if (!m) frozenBytes.set(sub, (m = new WeakMap()));
-  let b = m.get(v);
-  if (b) return b;
+function frozenMessage(sub: protobuf.Type, v: Obj, depth: number): Uint8Array {
+  // A shared part keeps its bytes in its own memo slot (the first type it is encoded as).
+  const memo = partMemo(v);
+  if (memo !== undefined && memo.encodedAs === sub) return memo.bytes!;
+  let m: WeakMap<object, Uint8Array> | undefined;
+  if (memo === undefined || memo.encodedAs !== undefined) {
+    m = frozenBytes.get(sub);
+    if (!m) frozenBytes.set(sub, (m = new WeakMap()));
+    const b = m.get(v);
+    if (b) return b;
+  }
+  let b: Buffer;
   // Only reached from a size pass, so the nested encoding continues on the same cursors and
   // gives back what it used (re-entrant: a frozen part inside this one does the same).
   const baseSize = sizeCount;
-  const baseBlobs = blobs.length;
-  const saved = { out, pos, sizeRead, blobRead };
+  const baseBlobs = blobCount;
+  const savedOut = out;
+  const savedPos = pos;
+  const savedSizeRead = sizeRead;
+  const savedBlobRead = blobRead;
   try {
     const p = planOf(sub);
     const len = fieldsSize(p, v, depth + 1, false);
-    b = Buffer.allocUnsafe(len);
+    b = allocate(len);
     out = b;
     pos = 0;
     sizeRead = baseSize;
@@ -322,10 +360,17 @@ function frozenMessage(sub: protobuf.Type, v: Obj, depth: number): Buffer {
     writeFields(p, v);
   } finally {
     sizeCount = baseSize;
-    blobs.length = baseBlobs;
-    ({ out, pos, sizeRead, blobRead } = saved);
+    blobCount = baseBlobs;
+    out = savedOut;
+    pos = savedPos;
+    sizeRead = savedSizeRead;
+    blobRead = savedBlobRead;
   }
-  m.set(v, b);
+  if (m) m.set(v, b);
+  else {
+    memo!.encodedAs = sub;
+    memo!.bytes = b;
+  }
   return b;
 }
 
@@ -334,7 +379,7 @@ function messageSize(sub: protobuf.Type, v: unknown, depth: number): number {
   if (Object.isFrozen(v)) {
     // Handed to the write pass in order, like bytes fields: one cache lookup per frozen part, not two.
     const b = frozenMessage(sub, v, depth);
-    blobs.push(b);
+    blobs[blobCount++] = b;
     return varintSize(b.length) + b.length;
   }
   const slot = reserve();
@@ -644,7 +689,7 @@ export function encodeObject(type: protobuf.Type, obj: object, anyTypeUrl?: stri
   if (!isObject(obj)) throw new WireEncodeError(`object expected for ${p.name}`);
   sizeCount = 0;
   sizeRead = 0;
-  blobs.length = 0;
+  blobCount = 0;
   blobRead = 0;
   try {
     let total: number;
@@ -660,7 +705,7 @@ export function encodeObject(type: protobuf.Type, obj: object, anyTypeUrl?: stri
     } else {
       total = fieldsSize(p, obj as Obj, 0, false);
     }
-    out = Buffer.allocUnsafe(total);
+    out = allocate(total);
     pos = 0;
     if (anyTypeUrl !== undefined) {
       out[pos++] = (1 << 3) | 2;
@@ -671,9 +716,11 @@ export function encodeObject(type: protobuf.Type, obj: object, anyTypeUrl?: stri
     writeFields(p, obj as Obj);
     if (pos !== total) throw new Error(`internal error: wrote ${pos} bytes of ${total} for ${p.name}`);
     const result = out;
-    out = Buffer.alloc(0);
+    out = NO_OUTPUT;
     return result;
   } finally {
-    blobs.length = 0;
+    // Stale entries are overwritten by the next encoding; a large one's are let go.
+    if (blobCount > 4096) blobs.length = 0;
+    blobCount = 0;
   }
 }

@@ -148,3 +148,46 @@ describe('buildClusterLoadAssignment', () => {
     }
   });
 });
+
+describe('MeshView.assignment (shared layouts and parts)', () => {
+  it('equals the unshared builder for every target and placement over generated meshes, and reuses one object per layout', async () => {
+    const { generateMesh } = await import('./mesh-generator.js');
+    const { MeshView } = await import('../../src/translate/mesh-view.js');
+    const { endpointPort } = await import('../../src/model/snapshot.js');
+    let compared = 0;
+    let reused = 0;
+    for (let seed = 1; seed <= 30; seed++) {
+      const snap = generateMesh(seed * 104729).store.current;
+      const view = new MeshView(snap);
+      const gateways = view.gatewaysByCluster();
+      // Every cluster's placement, plus other zones of its region (they lay some targets out alike).
+      const placements: ProxyPlacement[] = [];
+      for (const c of snap.clusters.values()) {
+        for (const zone of [c.locality.zone, `${c.locality.zone}-x`]) placements.push({ cluster: c.name, network: c.network, locality: { ...c.locality, zone } });
+      }
+      for (const c of snap.clusters.values()) {
+        for (const t of view.sidecarTargets(c.name)) {
+          const inputs: EndpointInput[] = view.targetEndpoints(t).map((e) => ({
+            address: e.address, port: e.inboundPort ?? endpointPort(e, t.port)!, health: e.health, locality: e.locality, cluster: e.cluster, network: e.network,
+          }));
+          const seen = new Map<string, unknown>();
+          for (const p of placements) {
+            const shared = view.assignment(t, p);
+            const plain = buildClusterLoadAssignment(t.clusterName, inputs, p, gateways);
+            expect(JSON.parse(JSON.stringify(shared)), `${t.clusterName} from ${p.cluster}/${p.locality.zone}`).toEqual(JSON.parse(JSON.stringify(plain)));
+            expect(Object.isFrozen(shared)).toBe(true);
+            // Equal content for the same target is one object (built, guarded and encoded once).
+            const key = JSON.stringify(plain);
+            if (seen.has(key)) {
+              expect(seen.get(key)).toBe(shared);
+              reused++;
+            } else seen.set(key, shared);
+            compared++;
+          }
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(1000);
+    expect(reused).toBeGreaterThan(100);
+  });
+});

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { formatViolations, validateObject } from '../../src/translate/validate.js';
 import { messageType } from '../../src/xds/protos.js';
 import { buildClusterLoadAssignment } from '../../src/translate/endpoints.js';
+import { sharedPart } from '../../src/translate/shared-part.js';
 
 const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER = 'envoy.extensions.filters.http.router.v3.Router';
@@ -57,6 +58,31 @@ describe('validateObject (protoc-gen-validate rules from Envoy protos)', () => {
     };
     const v = validateObject('envoy.config.endpoint.v3.ClusterLoadAssignment', cla);
     expect(v.map((x) => x.path).sort()).toEqual(['endpoints[0].lb_endpoints[0].load_balancing_weight', 'endpoints[0].priority']);
+  });
+
+  it('reports a broken shared part at every place it appears, checking it once', () => {
+    // One frozen endpoint (weight 0) in two locality groups; the second walk finds its memo.
+    const bad = sharedPart({ endpoint: { address: { socket_address: { address: '1.2.3.4', port_value: 80 } } }, load_balancing_weight: sharedPart({ value: 0 }) });
+    const good = sharedPart({ endpoint: { address: { socket_address: { address: '1.2.3.5', port_value: 80 } } } });
+    const group = (lb: object[], priority: number) => sharedPart({ locality: {}, priority, lb_endpoints: lb });
+    const cla = { cluster_name: 'c', endpoints: [group([good, bad], 0), group([bad], 1)] };
+    const first = validateObject('envoy.config.endpoint.v3.ClusterLoadAssignment', cla);
+    const again = validateObject('envoy.config.endpoint.v3.ClusterLoadAssignment', { cluster_name: 'd', endpoints: [group([bad, good], 0)] });
+    expect(first).toEqual([
+      { path: 'endpoints[0].lb_endpoints[1].load_balancing_weight', message: 'must be >= 1, got 0' },
+      { path: 'endpoints[1].lb_endpoints[0].load_balancing_weight', message: 'must be >= 1, got 0' },
+    ]);
+    expect(again).toEqual([{ path: 'endpoints[0].lb_endpoints[0].load_balancing_weight', message: 'must be >= 1, got 0' }]);
+    // The memoized violations are not rewritten by the paths of the places they were reported at.
+    expect(validateObject('envoy.config.endpoint.v3.LbEndpoint', bad)).toEqual([{ path: 'load_balancing_weight', message: 'must be >= 1, got 0' }]);
+  });
+
+  it('names map keys and Any payload types in paths', () => {
+    const v = validateObject('envoy.config.cluster.v3.Cluster', {
+      ...goodCluster,
+      typed_extension_protocol_options: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions', explicit_http_config: { http2_protocol_options: { max_concurrent_streams: 0 } } } },
+    });
+    expect(v).toEqual([{ path: 'typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]<envoy.extensions.upstreams.http.v3.HttpProtocolOptions>.explicit_http_config.http2_protocol_options.max_concurrent_streams', message: 'must be >= 1 and <= 2147483647, got 0' }]);
   });
 
   it('rejects undefined enum values', () => {

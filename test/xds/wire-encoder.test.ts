@@ -8,6 +8,7 @@ import { resolveProxy, translateProxy } from '../../src/translate/index.js';
 import { MESSAGE_OF_KIND, RESOURCE_KINDS, type Resource, type ResourceKind } from '../../src/translate/resources.js';
 import { messageType } from '../../src/xds/protos.js';
 import { encodeObject, WireEncodeError } from '../../src/xds/wire-encoder.js';
+import { sharedPart } from '../../src/translate/shared-part.js';
 import { defaultMeshStore } from '../translate/default-mesh.js';
 
 const PROXIES: readonly [string, 'sidecar' | 'gateway'][] = [
@@ -90,5 +91,30 @@ describe('encodeObject', () => {
     const cla = (e: object, p: number) => ({ cluster_name: 'c', endpoints: [{ priority: p, lb_endpoints: [e, e] }] });
     for (const p of [0, 1]) expect(encodeObject(t, cla(shared, p)).equals(encodeObject(t, cla(plain, p)))).toBe(true);
     expect(encodeObject(t, cla(shared, 1)).equals(protobufjs('endpoints', cla(plain, 1)))).toBe(true);
+  });
+
+  it('keeps a shared part\'s bytes per type: one object encoded as two message types gives each its own bytes', () => {
+    // {value: 50} is a UInt32Value (varint) as a weight and an envoy.type.v3.Percent (double) as a panic threshold.
+    const v = sharedPart({ value: 50 });
+    const clusters = messageType(MESSAGE_OF_KIND.clusters);
+    const endpoints = messageType(MESSAGE_OF_KIND.endpoints);
+    const cla = { cluster_name: 'c', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: 80 } } }, load_balancing_weight: v }] }] };
+    const cluster = { name: 'c', common_lb_config: { healthy_panic_threshold: v } };
+    for (let i = 0; i < 2; i++) {
+      expect(encodeObject(endpoints, cla).equals(protobufjs('endpoints', cla))).toBe(true);
+      expect(encodeObject(clusters, cluster).equals(protobufjs('clusters', cluster))).toBe(true);
+    }
+  });
+
+  it('cuts many encodings from shared slabs without one overwriting another', () => {
+    const t = messageType(MESSAGE_OF_KIND.endpoints);
+    const made: [object, Buffer][] = [];
+    // About 1 MB of small and a few large encodings: several slabs, and buffers larger than a slab's share.
+    for (let i = 0; i < 20_000; i++) {
+      const n = i % 997 === 0 ? 400 : 1 + (i % 3);
+      const cla = { cluster_name: `c${i}`, endpoints: [{ lb_endpoints: Array.from({ length: n }, (_, j) => ({ endpoint: { address: { socket_address: { address: `10.${i % 250}.${j % 250}.1`, port_value: 1 + j } } } })) }] };
+      made.push([cla, encodeObject(t, cla)]);
+    }
+    for (const [cla, bytes] of made) expect(bytes.equals(protobufjs('endpoints', cla))).toBe(true);
   });
 });
