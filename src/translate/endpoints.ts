@@ -85,17 +85,19 @@ export type LbEndpointFactory = (address: string, port: number, health: Health, 
  * objects are validated and encoded once however many assignments contain them.
  */
 export function sharedLbEndpoints(): LbEndpointFactory {
-  const memo = new Map<string, LbEndpoint>();
+  // By address (a string the model already holds, so no key is built), then a short list.
+  const memo = new Map<string, LbEndpoint[]>();
   return (address, port, health, weight) => {
-    const key = `${address}|${port}|${health}|${weight}`;
-    let e = memo.get(key);
-    if (!e) {
-      // Frozen marks the shared unit the encoder and the guard cache; its parts are never
-      // touched again (nothing else holds them), so they are not frozen one by one.
-      e = lbEndpoint(address, port, health, weight);
-      e.load_balancing_weight = weightMessage(e.load_balancing_weight.value);
-      memo.set(key, sharedPart(e));
+    let list = memo.get(address);
+    if (!list) memo.set(address, (list = []));
+    for (const e of list) {
+      if (e.endpoint.address.socket_address.port_value === port && e.health_status === health && e.load_balancing_weight.value === Math.max(1, weight)) return e;
     }
+    // Frozen marks the shared unit the encoder and the guard cache; its parts are never
+    // touched again (nothing else holds them), so they are not frozen one by one.
+    const e = lbEndpoint(address, port, health, weight);
+    e.load_balancing_weight = weightMessage(e.load_balancing_weight.value);
+    list.push(sharedPart(e));
     return e;
   };
 }
@@ -120,6 +122,13 @@ interface Place {
   readonly direct: readonly Entry[];
   /** How many of them serve (weight of the gateway standing for them in another network). */
   readonly serving: number;
+  /**
+   * When sharing: the locality groups of this place alone by priority, reached directly or
+   * through its cluster's gateway, shared by every target with the same endpoints in the same
+   * place (a service's mesh-wide and per-cluster hosts) or as many behind the same gateway.
+   */
+  readonly directGroups?: LocalityLbEndpoints[];
+  readonly gatewayGroups?: LocalityLbEndpoints[];
 }
 
 /** One locality group of a layout: a priority and the places (by index, reached directly or through a gateway) it holds. */
@@ -158,12 +167,29 @@ interface Shape {
 export interface EndpointSharing {
   readonly shapes: Map<string, Shape>;
   readonly localities: Map<string, LocalityLbEndpoints['locality']>;
+  /** Locality groups of one place alone by priority, per place content (locality and endpoints, or locality, cluster and count behind its gateway). */
+  readonly placeGroups: Map<string, LocalityLbEndpoints[]>;
   readonly makeLbEndpoint: LbEndpointFactory;
+  /** A small number per shared LbEndpoint, to name a place's content briefly. */
+  readonly endpointIds: Map<LbEndpoint, number>;
 }
 
 /** A sharing registry for one mesh view (its gateways never change). */
 export function endpointSharing(): EndpointSharing {
-  return { shapes: new Map(), localities: new Map(), makeLbEndpoint: sharedLbEndpoints() };
+  const endpointIds = new Map<LbEndpoint, number>();
+  const make = sharedLbEndpoints();
+  const makeLbEndpoint: LbEndpointFactory = (address, port, health, weight) => {
+    const e = make(address, port, health, weight);
+    if (!endpointIds.has(e)) endpointIds.set(e, endpointIds.size);
+    return e;
+  };
+  return { shapes: new Map(), localities: new Map(), placeGroups: new Map(), makeLbEndpoint, endpointIds };
+}
+
+function placeGroups(sharing: EndpointSharing, key: string): LocalityLbEndpoints[] {
+  let g = sharing.placeGroups.get(key);
+  if (!g) sharing.placeGroups.set(key, (g = []));
+  return g;
 }
 
 /**
@@ -237,10 +263,17 @@ export function prepareEndpoints(endpoints: readonly EndpointInput[], makeLbEndp
   const places: Place[] = [];
   const localities: LocalityLbEndpoints['locality'][] = [];
   for (const p of byKey.values()) {
-    places.push({ direct: sortEntries(p.direct), serving: p.serving });
+    const direct = sortEntries(p.direct);
+    if (sharing) {
+      let directKey = `d${p.key.localityKey}\u0001`;
+      for (const e of direct) directKey += `${sharing.endpointIds.get(e.lb)!},`;
+      const gatewayKey = `g${p.key.localityKey}\u0001${p.key.cluster}\u0001${p.serving}`;
+      places.push({ direct, serving: p.serving, directGroups: placeGroups(sharing, directKey), gatewayGroups: placeGroups(sharing, gatewayKey) });
+    } else places.push({ direct, serving: p.serving });
     localities.push(localityMessage(p.key, sharing));
   }
-  return { shape, places, localities, inputs: endpoints.length, makeLbEndpoint: make, ...(sharing ? { groups: [], assignments: [] } : {}) };
+  if (!sharing) return { shape, places, localities, inputs: endpoints.length, makeLbEndpoint: make };
+  return { shape, places, localities, inputs: endpoints.length, makeLbEndpoint: make, groups: [], assignments: [] };
 }
 
 function localityMessage(key: PlaceKey, sharing: EndpointSharing | undefined): LocalityLbEndpoints['locality'] {
@@ -329,6 +362,16 @@ function localityGroup(prepared: PreparedEndpoints, g: LayoutGroup, gateways: Re
   const shared = prepared.groups;
   const hit = shared?.[g.id];
   if (hit) return hit;
+  // A group of one place is the same content for every target with that place's endpoints (or as
+  // many behind the same gateway): one object across targets.
+  let byPriority: LocalityLbEndpoints[] | undefined;
+  if (shared && g.places.length === 1) {
+    const only = g.places[0]!;
+    const place = prepared.places[only.index]!;
+    byPriority = only.remote ? place.gatewayGroups! : place.directGroups!;
+    const same = byPriority[g.priority];
+    if (same) return (shared[g.id] = same);
+  }
   const lbEndpoints = groupEndpoints(prepared, g, gateways);
   let weight = 0;
   for (const e of lbEndpoints) if (isServing(e.health_status)) weight += e.load_balancing_weight.value;
@@ -337,6 +380,7 @@ function localityGroup(prepared: PreparedEndpoints, g: LayoutGroup, gateways: Re
   // Endpoints, locality and weight are frozen shared objects already.
   const l = sharedPart({ locality, lb_endpoints: Object.freeze(lbEndpoints) as LbEndpoint[], load_balancing_weight: weightMessage(Math.max(1, weight)), priority: g.priority });
   shared[g.id] = l;
+  if (byPriority) byPriority[g.priority] = l;
   return l;
 }
 

@@ -289,6 +289,8 @@ export function pgvErrors(kind: ResourceKind, name: string, r: Resource): readon
   return factsOf(kind, name, r).pgv;
 }
 
+const NO_ERRORS: readonly string[] = Object.freeze([]);
+
 /** What was judged of a resource object from itself alone, under one name. */
 interface Judged {
   readonly kind: ResourceKind;
@@ -308,26 +310,31 @@ const localMemo: Record<ResourceKind, WeakMap<object, Judged>> = {
  * object and name: an object shared by many groups (an assignment several placements rank the
  * same, a cluster every group of a cluster gets) is judged once.
  */
-function localErrors(kind: ResourceKind, name: string, r: Resource): string[] {
+function localErrors(kind: ResourceKind, name: string, r: Resource): readonly string[] {
   // A shared part keeps its judgement in its own memo slot; other objects in a WeakMap per kind.
   const slot = partMemo(r);
   const hit = slot ? (slot.judged as Judged | undefined) : localMemo[kind].get(r);
-  if (hit && hit.name === name && hit.kind === kind) return hit.errors.length ? [...hit.errors] : [];
+  if (hit && hit.name === name && hit.kind === kind) return hit.errors;
   const errors: string[] = [];
   const own = resourceName(kind, r);
   if (own !== name) errors.push(`is published as "${name}" but names itself "${String(own)}"`);
   const facts = factsOf(kind, name, r);
   errors.push(...facts.pgv, ...secretErrors(facts.secrets));
   if (kind === 'clusters') errors.push(...clusterErrors(r));
-  const judged: Judged = { kind, name, errors };
+  const judged: Judged = { kind, name, errors: errors.length ? errors : NO_ERRORS };
   if (slot && slot.judged === undefined) slot.judged = judged;
   else localMemo[kind].set(r, judged);
-  return [...errors];
+  return judged.errors;
 }
 
 function addressOf(l: Obj): string | undefined {
   const sa = isObj(l.address) && isObj(l.address.socket_address) ? l.address.socket_address : undefined;
   return sa ? `${String(sa.address)}:${String(sa.port_value ?? 0)}` : undefined;
+}
+
+/** `a` followed by `b`; `a` itself (possibly a memoized, shared list) when `b` adds nothing. */
+function joined(a: readonly string[], b: readonly string[]): readonly string[] {
+  return b.length === 0 ? a : [...a, ...b];
 }
 
 /** Whether a map's keys are in ascending order (translators emit sorted maps; re-sorting 8,000 names per group is waste). */
@@ -353,37 +360,37 @@ export function guardResources(candidate: ProxyResources, options: GuardOptions 
 
   for (const kind of RESOURCE_KINDS) {
     if (!judged.has(kind)) continue;
+    const cand = candidate[kind];
     const out = new Map<string, Resource>();
-    const errorsOf = new Map<string, string[]>();
-    for (const [name, r] of candidate[kind]) errorsOf.set(name, localErrors(kind, name, r));
-    // Intra-kind and cross-kind references, against what is accepted so far.
+    // Aggregate clusters are checked against the clusters accepted so far (built only when one is present).
     let sameKindUniverse: Map<string, Resource> | undefined;
-    if (kind === 'clusters') {
-      sameKindUniverse = new Map([...candidate[kind]].filter(([n]) => errorsOf.get(n)!.length === 0));
-      for (const [n, r] of previous[kind]) if (!sameKindUniverse.has(n) && candidate[kind].has(n)) sameKindUniverse.set(n, r);
+    if (kind === 'clusters' && [...cand.values()].some((c) => isObj(c.cluster_type))) {
+      sameKindUniverse = new Map([...cand].filter(([n, r]) => localErrors(kind, n, r).length === 0));
+      for (const [n, r] of previous[kind]) if (!sameKindUniverse.has(n) && cand.has(n)) sameKindUniverse.set(n, r);
     }
     const bound = new Map<string, string>();
-    for (const [name, r] of candidate[kind]) {
-      const errors = errorsOf.get(name)!;
-      if (sameKindUniverse) errors.push(...aggregateErrors(name, r, sameKindUniverse));
+    for (const [name, r] of cand) {
+      // Shared with the memo: copied before anything is added.
+      let errors = localErrors(kind, name, r);
+      if (sameKindUniverse) errors = joined(errors, aggregateErrors(name, r, sameKindUniverse));
       if (kind === 'endpoints') {
         const c = accepted.clusters.get(name);
-        if (!c) errors.push(`has no cluster named "${name}" in the proxy's CDS`);
-        else if (edsNameOf(c) !== name) errors.push(`cluster "${name}" does not load this assignment over EDS`);
+        if (!c) errors = joined(errors, [`has no cluster named "${name}" in the proxy's CDS`]);
+        else if (edsNameOf(c) !== name) errors = joined(errors, [`cluster "${name}" does not load this assignment over EDS`]);
       }
-      if (kind === 'routes') errors.push(...routeConfigErrors(r, accepted.clusters, ''));
+      if (kind === 'routes') errors = joined(errors, routeConfigErrors(r, accepted.clusters, ''));
       if (kind === 'listeners') {
-        errors.push(...listenerErrors(r, accepted.clusters, accepted.routes));
+        errors = joined(errors, listenerErrors(r, accepted.clusters, accepted.routes));
         const addr = addressOf(r);
         if (addr !== undefined && errors.length === 0) {
           const other = bound.get(addr);
-          if (other !== undefined) errors.push(`binds ${addr}, already bound by listener "${other}"`);
+          if (other !== undefined) errors = joined(errors, [`binds ${addr}, already bound by listener "${other}"`]);
           else bound.set(addr, name);
         }
       }
       if (errors.length === 0) out.set(name, r);
       else {
-        rejected.push({ kind, name, errors });
+        rejected.push({ kind, name, errors: [...errors] });
         const prev = previous[kind].get(name);
         if (prev) out.set(name, prev);
       }

@@ -9,6 +9,7 @@ import { inboundListener, outboundHttpListener, outboundTcpListeners, type Inbou
 import type { MeshView, OutboundTarget } from './mesh-view.js';
 import type { ProxyContext } from './proxy.js';
 import { byName, type Resource } from './resources.js';
+import { sharedPart } from './shared-part.js';
 import { outboundRouteConfiguration } from './routes.js';
 import { failoverAggregates, sidecarUpstreamTargets, withFailoverOutliers, withFailoverRoutes } from './failover.js';
 import { policyContextOf, policyKeySuffix, scopedTargets, sidecarPolicyScope } from './policy-scope.js';
@@ -56,14 +57,14 @@ function inboundClusterPorts(ports: readonly InboundPort[]): { targetPort: numbe
 export function outboundClusterFor(view: MeshView, t: OutboundTarget): Resource {
   // Depends only on the target and the snapshot: every cluster whose sidecars hold this target
   // object (clusters that see the same clusters share one target list) shares the cluster object,
-  // and with it its guard verdict and encoding.
+  // and with it its guard verdict and encoding (kept in its memo slot).
   return view.memoOn(t, 'outbound-cluster', () => {
     const ids = view.targetIdentities(t);
     if (ids.length === 0) {
       const td = view.snapshot.clusters.get(t.clusters[0] ?? '')?.trustDomain ?? t.clusters[0] ?? 'cluster.local';
       ids.push(noEndpointsIdentity(t, td));
     }
-    return outboundCluster(t, ids);
+    return sharedPart(outboundCluster(t, ids));
   });
 }
 

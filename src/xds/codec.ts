@@ -98,12 +98,12 @@ export function encodeResource(typeUrl: TypeUrl, name: string, message: object):
     throw new Error(`cannot encode ${messageNameOf(typeUrl)} "${name}": ${detail}`);
   }
   const version = hash('sha256', any, 'hex').slice(0, 16);
-  const key = `${typeUrl}\u0000${name}\u0000${version}`;
-  let r = interned.get(key)?.deref();
-  if (!r) {
+  let r = interned.get(version)?.deref();
+  if (!r || r.typeUrl !== typeUrl || r.name !== name) {
     const edsServiceName = typeUrl.endsWith('.Cluster') ? edsNameOf(name, message as Record<string, unknown>) : undefined;
-    r = edsServiceName === undefined ? { typeUrl, name, version, any } : { typeUrl, name, version, any, edsServiceName };
-    intern(key, r);
+    const made: EncodedResource = edsServiceName === undefined ? { typeUrl, name, version, any } : { typeUrl, name, version, any, edsServiceName };
+    if (!r) intern(version, made);
+    r = made;
   }
   if (slot && slot.resource === undefined) slot.resource = r;
   else byObject.set(message, r);
@@ -119,7 +119,11 @@ export function encodedCount(): number {
 
 /** EncodedResource per message object (objects are immutable once handed over). */
 const byObject = new WeakMap<object, EncodedResource>();
-/** EncodedResource per type, name and version, held weakly: a resource no group holds any more is forgotten. */
+/**
+ * EncodedResource per version, held weakly: a resource no group holds any more is forgotten. The
+ * version hashes the Any bytes, which carry the type URL and the resource's own name, so it alone
+ * tells equal resources apart (a hit is still checked for type and name).
+ */
 const interned = new Map<string, WeakRef<EncodedResource>>();
 let internSweepAt = 1024;
 
