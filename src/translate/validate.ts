@@ -158,12 +158,22 @@ function anySet(msg: Decoded, fields: readonly protobuf.Field[]): boolean {
   return false;
 }
 
-/** What checking a field involves, computed once per field. */
+/** What checking a field involves, computed once per field (the walk reads these, not protobufjs's getters). */
 interface FieldPlan {
   readonly field: protobuf.Field;
+  readonly name: string;
   readonly rules: Rules | undefined;
   /** A `*_sds_secret_config(s)` field: its secret names are collected. */
   readonly sds: boolean;
+  readonly map: boolean;
+  readonly repeated: boolean;
+  /** A member of a oneof (or a proto3 `optional`): checked only when set. */
+  readonly partOf: boolean;
+  readonly messageType: protobuf.Type | undefined;
+  /** Repeated messages without item rules (not Any): a frozen item's check is memoized. */
+  readonly plainMessages: boolean;
+  readonly repeatedRules: Rules | undefined;
+  readonly itemRules: Rules | undefined;
 }
 
 /** What checking a message type involves: only the oneofs and fields that carry rules somewhere below. */
@@ -218,7 +228,23 @@ function planOf(type: protobuf.Type): TypePlan {
     const rules = rulesOf(field);
     const rt = field.resolvedType;
     const sds = isSdsField(field.name);
-    if (rules || sds || (rt instanceof protobuf.Type && needsCheck(rt).needs)) fields.push({ field, rules, sds });
+    if (!(rules || sds || (rt instanceof protobuf.Type && needsCheck(rt).needs))) continue;
+    const messageType = rt instanceof protobuf.Type ? rt : undefined;
+    const repeatedRules = rules?.repeated as Rules | undefined;
+    const itemRules = repeatedRules?.items as Rules | undefined;
+    fields.push({
+      field,
+      name: field.name,
+      rules,
+      sds,
+      map: field.map,
+      repeated: field.repeated,
+      partOf: field.partOf !== null && field.partOf !== undefined,
+      messageType,
+      plainMessages: itemRules === undefined && messageType !== undefined && fullName(messageType) !== 'google.protobuf.Any',
+      repeatedRules,
+      itemRules,
+    });
   }
   p = { skip, requiredOneofs: type.oneofsArray.filter((o) => o.options?.['(validate.required)'] === true), fields };
   plans.set(type, p);
@@ -243,47 +269,48 @@ function checkMessage(type: protobuf.Type, msg: Decoded, out: Found[], depth: nu
     }
   }
 
-  for (const { field, rules, sds } of plan.fields) {
+  const fields = plan.fields;
+  for (let f = 0; f < fields.length; f++) {
+    const fp = fields[f]!;
+    const field = fp.field;
     const mark = out.length;
-    const present = isSet(msg, field);
-    const value = msg[field.name];
-    if (sds && present) collectSdsValue(value);
+    const value = msg[fp.name];
+    const present = value !== undefined && value !== null && hasOwn.call(msg, fp.name);
+    if (fp.sds && present) collectSdsValue(value);
 
-    if (field.map) {
+    if (fp.map) {
       const entries = present ? Object.entries(value as Record<string, unknown>) : (NONE as readonly [string, unknown][]);
-      if (rules?.map) checkMap(rules.map as Rules, field, entries, out);
+      if (fp.rules?.map) checkMap(fp.rules.map as Rules, field, entries, out);
       for (const [k, v] of entries) {
         const at = out.length;
         checkValue(field, v, undefined, out, depth);
         if (out.length > at) under(out, at, `[${JSON.stringify(k)}]`);
       }
-    } else if (field.repeated) {
+    } else if (fp.repeated) {
       const items = present ? (value as unknown[]) : NONE;
-      const rep = rules?.repeated as Rules | undefined;
-      if (rep) checkRepeated(rep, items, out);
-      const itemRules = rep?.items as Rules | undefined;
-      const rt = field.resolvedType;
-      const plainMessages = itemRules === undefined && rt instanceof protobuf.Type && fullName(rt) !== 'google.protobuf.Any';
+      if (fp.repeatedRules) checkRepeated(fp.repeatedRules, items, out);
       for (let i = 0; i < items.length; i++) {
         const item = items[i];
         const at = out.length;
         // A shared frozen item that was checked before costs a lookup.
-        if (plainMessages && typeof item === 'object' && item !== null && Object.isFrozen(item)) {
-          const vs = frozenViolations(rt, item as Decoded, depth);
+        if (fp.plainMessages && typeof item === 'object' && item !== null && Object.isFrozen(item)) {
+          const vs = frozenViolations(fp.messageType!, item as Decoded, depth);
           for (let j = 0; j < vs.length; j++) out.push({ path: vs[j]!.path, message: vs[j]!.message });
-        } else checkValue(field, item, itemRules, out, depth);
+        } else checkValue(field, item, fp.itemRules, out, depth);
         if (out.length > at) under(out, at, `[${i}]`);
       }
     } else {
       // PGV checks a oneof member (and a proto3 `optional` field) only when it is set.
-      if (!present && field.partOf) continue;
+      if (!present && fp.partOf) continue;
       // A plain proto3 scalar that is not set reads as its default; rules still apply to it, as in PGV.
-      const effective = present ? value : field.resolvedType instanceof protobuf.Type ? undefined : field.defaultValue;
-      checkValue(field, effective, rules, out, depth);
+      const effective = present ? value : fp.messageType ? undefined : field.defaultValue;
+      checkValue(field, effective, fp.rules, out, depth);
     }
-    if (out.length > mark) under(out, mark, field.name);
+    if (out.length > mark) under(out, mark, fp.name);
   }
 }
+
+const hasOwn = Object.prototype.hasOwnProperty;
 
 function checkValue(field: protobuf.Field, value: unknown, rules: Rules | undefined, out: Found[], depth: number): void {
   const rt = field.resolvedType;
