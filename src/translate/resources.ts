@@ -46,7 +46,10 @@ function compareText(a: string, b: string): number {
 /** A Map of resources keyed by their own names, sorted by name (deterministic iteration and output). */
 export function byName(kind: ResourceKind, resources: Iterable<Resource>): Map<string, Resource> {
   const list = [...resources].map((r) => [String(resourceName(kind, r)), r] as [string, Resource]);
-  list.sort(([a], [b]) => compareText(a, b));
+  // Translators mostly hand resources over in name order already (target lists are sorted).
+  let sorted = true;
+  for (let i = 1; i < list.length && sorted; i++) sorted = compareText(list[i - 1]![0], list[i]![0]) < 0;
+  if (!sorted) list.sort(([a], [b]) => compareText(a, b));
   return new Map(list);
 }
 

@@ -261,32 +261,9 @@ export function edsNameOf(c: Resource): string | undefined {
 }
 
 /** A resource's PGV violations (without the name prefix) and the secret names it references, from one walk. */
-interface ObjectFacts {
-  readonly pgv: readonly string[];
-  readonly secrets: readonly string[];
-}
-
-const factsMemo: Record<ResourceKind, WeakMap<object, ObjectFacts>> = {
-  clusters: new WeakMap(),
-  endpoints: new WeakMap(),
-  listeners: new WeakMap(),
-  routes: new WeakMap(),
-};
-
-function factsOf(kind: ResourceKind, name: string, r: Resource): ObjectFacts {
-  const memo = factsMemo[kind];
-  let f = memo.get(r);
-  if (!f) {
-    const { violations, secrets } = validateAndCollect(MESSAGE_OF_KIND[kind], r);
-    f = { pgv: violations.length ? formatViolations(name, violations).map((line) => line.slice(name.length + 2)) : [], secrets };
-    memo.set(r, f);
-  }
-  return f;
-}
-
-/** protoc-gen-validate violations of one resource (memoized per object: translators share unchanged objects). */
-export function pgvErrors(kind: ResourceKind, name: string, r: Resource): readonly string[] {
-  return factsOf(kind, name, r).pgv;
+function factsOf(kind: ResourceKind, name: string, r: Resource): { readonly pgv: readonly string[]; readonly secrets: readonly string[] } {
+  const { violations, secrets } = validateAndCollect(MESSAGE_OF_KIND[kind], r);
+  return { pgv: violations.length ? formatViolations(name, violations).map((line) => line.slice(name.length + 2)) : [], secrets };
 }
 
 const NO_ERRORS: readonly string[] = Object.freeze([]);

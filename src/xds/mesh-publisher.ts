@@ -363,7 +363,8 @@ export class MeshPublisher {
     try {
       if (mode === 'set') {
         this.cache.setResources(g.key, TYPE_OF_KIND[g.kind], resources);
-        g.published = new Map(resources);
+        // The guard made this map for this call: the group keeps it (and patches it in place below).
+        g.published = resources instanceof Map ? resources : new Map(resources);
       } else {
         this.cache.upsertResources(g.key, TYPE_OF_KIND[g.kind], resources);
         // Updated in place: an existing name keeps its (sorted) position; a new one forces a re-sort.
