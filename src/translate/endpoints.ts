@@ -241,28 +241,43 @@ function sortEntries(a: Entry[]): Entry[] {
 /** Groups `endpoints` by place; with `sharing`, shapes, locality messages and built groups are shared and frozen. */
 export function prepareEndpoints(endpoints: readonly EndpointInput[], makeLbEndpoint: LbEndpointFactory = lbEndpoint, sharing?: EndpointSharing): PreparedEndpoints {
   const make = sharing?.makeLbEndpoint ?? makeLbEndpoint;
-  const byKey = new Map<string, { key: PlaceKey; direct: Entry[]; serving: number }>();
-  let signature = '';
+  // A target's endpoints sit in a handful of places: a scan over those found so far compares the
+  // fields themselves and builds no key per endpoint (a map takes over past a few dozen places).
+  const found: { key: PlaceKey; direct: Entry[]; serving: number }[] = [];
+  let byKey: Map<string, (typeof found)[number]> | undefined;
   for (let seq = 0; seq < endpoints.length; seq++) {
     const ep = endpoints[seq]!;
-    const localityKey = `${ep.locality.region}\u0000${ep.locality.zone}\u0000${ep.locality.subzone}`;
-    const key = `${ep.cluster}\u0000${ep.network}\u0000${localityKey}`;
-    let p = byKey.get(key);
+    const l = ep.locality;
+    let p: (typeof found)[number] | undefined;
+    if (byKey) p = byKey.get(`${ep.cluster}\u0000${ep.network}\u0000${l.region}\u0000${l.zone}\u0000${l.subzone}`);
+    else {
+      for (let i = 0; i < found.length; i++) {
+        const k = found[i]!.key;
+        if (k.cluster === ep.cluster && k.network === ep.network && k.locality.region === l.region && k.locality.zone === l.zone && k.locality.subzone === l.subzone) {
+          p = found[i];
+          break;
+        }
+      }
+    }
     if (!p) {
-      byKey.set(key, (p = { key: { cluster: ep.cluster, network: ep.network, locality: ep.locality, localityKey }, direct: [], serving: 0 }));
-      signature += `${key}\u0001`;
+      const localityKey = `${l.region}\u0000${l.zone}\u0000${l.subzone}`;
+      found.push((p = { key: { cluster: ep.cluster, network: ep.network, locality: l, localityKey }, direct: [], serving: 0 }));
+      if (byKey) byKey.set(`${ep.cluster}\u0000${ep.network}\u0000${localityKey}`, p);
+      else if (found.length > 32) byKey = new Map(found.map((f) => [`${f.key.cluster}\u0000${f.key.network}\u0000${f.key.localityKey}`, f]));
     }
     p.direct.push({ lb: make(ep.address, ep.port, ep.health, 1), seq });
     if (isServing(ep.health)) p.serving += 1;
   }
+  let signature = '';
+  for (const p of found) signature += `${p.key.cluster}\u0000${p.key.network}\u0000${p.key.localityKey}\u0001`;
   let shape = sharing?.shapes.get(signature);
   if (!shape) {
-    shape = { places: [...byKey.values()].map((p) => p.key), byPlacement: new Map(), layouts: new Map(), groupIds: new Map() };
+    shape = { places: found.map((p) => p.key), byPlacement: new Map(), layouts: new Map(), groupIds: new Map() };
     sharing?.shapes.set(signature, shape);
   }
   const places: Place[] = [];
   const localities: LocalityLbEndpoints['locality'][] = [];
-  for (const p of byKey.values()) {
+  for (const p of found) {
     const direct = sortEntries(p.direct);
     if (sharing) {
       let directKey = `d${p.key.localityKey}\u0001`;

@@ -84,6 +84,8 @@ const enum K {
 
 interface FieldPlan {
   readonly name: string;
+  /** Field number: fields are written in this order, as protobufjs does. */
+  readonly id: number;
   readonly kind: K;
   /** Value type (for maps: the value's). */
   readonly code: S;
@@ -148,20 +150,18 @@ function planField(field: protobuf.Field): FieldPlan {
   if (field.map) {
     const keyCode = SCALAR_CODES[(field as unknown as protobuf.MapField).keyType]!;
     const tag = ((field.id << 3) | 2) >>> 0;
-    return { name: field.name, kind: K.MAP, code, tag, tagSize: varintSize(tag), keyCode, valueTag: (16 | wireTypeOf(code)) >>> 0, ...extra };
+    return { name: field.name, id: field.id, kind: K.MAP, code, tag, tagSize: varintSize(tag), keyCode, valueTag: (16 | wireTypeOf(code)) >>> 0, ...extra };
   }
   const packed = field.repeated && field.packed && code !== S.STRING && code !== S.BYTES && code !== S.MESSAGE;
   const kind = !field.repeated ? K.SINGLE : packed ? K.PACKED : K.REPEATED;
   const tag = ((field.id << 3) | (packed ? 2 : wireTypeOf(code))) >>> 0;
-  return { name: field.name, kind, code, tag, tagSize: varintSize(tag), ...extra };
+  return { name: field.name, id: field.id, kind, code, tag, tagSize: varintSize(tag), ...extra };
 }
 
 function planOf(type: protobuf.Type): TypePlan {
   let p = plans.get(type);
   if (p) return p;
-  const fields = type.fieldsArray.map(planField);
-  const ids = new Map(type.fieldsArray.map((f) => [f.name, f.id]));
-  fields.sort((a, b) => ids.get(a.name)! - ids.get(b.name)!);
+  const fields = type.fieldsArray.map(planField).sort((a, b) => a.id - b.id);
   const name = type.fullName.slice(1);
   p = { name, isAny: name === 'google.protobuf.Any', root: type.root as protobuf.Root, fields, byName: new Map(fields.map((f) => [f.name, f])) };
   plans.set(type, p);
@@ -252,6 +252,15 @@ let sizeRead = 0;
 const blobs: Uint8Array[] = [];
 let blobCount = 0;
 let blobRead = 0;
+/**
+ * The fields present in each object, in id order: the size pass lays one object's out together
+ * (its children's after them) with their values, and the write pass reads them back in the same
+ * order, so neither pass probes an object for the many fields of its type it does not set.
+ */
+const present: FieldPlan[] = [];
+const presentValues: unknown[] = [];
+let presentCount = 0;
+let presentRead = 0;
 const NO_OUTPUT = Buffer.alloc(0);
 let out: Buffer = NO_OUTPUT;
 let pos = 0;
@@ -345,6 +354,8 @@ function frozenMessage(sub: protobuf.Type, v: Obj, depth: number): Uint8Array {
   // gives back what it used (re-entrant: a frozen part inside this one does the same).
   const baseSize = sizeCount;
   const baseBlobs = blobCount;
+  const basePresent = presentCount;
+  const savedPresentRead = presentRead;
   const savedOut = out;
   const savedPos = pos;
   const savedSizeRead = sizeRead;
@@ -357,10 +368,13 @@ function frozenMessage(sub: protobuf.Type, v: Obj, depth: number): Uint8Array {
     pos = 0;
     sizeRead = baseSize;
     blobRead = baseBlobs;
+    presentRead = basePresent;
     writeFields(p, v);
   } finally {
     sizeCount = baseSize;
     blobCount = baseBlobs;
+    presentCount = basePresent;
+    presentRead = savedPresentRead;
     out = savedOut;
     pos = savedPos;
     sizeRead = savedSizeRead;
@@ -376,6 +390,13 @@ function frozenMessage(sub: protobuf.Type, v: Obj, depth: number): Uint8Array {
 
 function messageSize(sub: protobuf.Type, v: unknown, depth: number): number {
   if (!isObject(v)) throw new WireEncodeError(`object expected for ${sub.fullName.slice(1)}`);
+  // Most frozen parts met are shared parts encoded before: their bytes are one property read away.
+  const memo = partMemo(v);
+  if (memo !== undefined && memo.encodedAs === sub) {
+    const b = memo.bytes!;
+    blobs[blobCount++] = b;
+    return varintSize(b.length) + b.length;
+  }
   if (Object.isFrozen(v)) {
     // Handed to the write pass in order, like bytes fields: one cache lookup per frozen part, not two.
     const b = frozenMessage(sub, v, depth);
@@ -458,15 +479,6 @@ function packedAnyType(p: TypePlan, url: string): protobuf.Type {
   return inner;
 }
 
-function checkKeys(p: TypePlan, obj: Obj, anyPayload: boolean): void {
-  for (const key in obj) {
-    if (p.byName.has(key) || !hasOwn.call(obj, key) || (anyPayload && key === '@type')) continue;
-    const e = new WireEncodeError(`unknown field "${key}" in ${p.name}`);
-    e.segments.push(key);
-    throw e;
-  }
-}
-
 function fieldsSize(p: TypePlan, obj: Obj, depth: number, anyPayload: boolean): number {
   if (depth > RECURSION_LIMIT) throw new WireEncodeError('max depth exceeded');
   if (p.isAny && typeof obj['@type'] === 'string' && obj['@type'] !== '') {
@@ -479,15 +491,34 @@ function fieldsSize(p: TypePlan, obj: Obj, depth: number, anyPayload: boolean): 
     sizes[slot] = len;
     return 1 + varintSize(urlLen) + urlLen + 1 + varintSize(len) + len;
   }
-  checkKeys(p, obj, anyPayload);
-  let total = 0;
-  const fields = p.fields;
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i]!;
-    const v = obj[f.name];
+  // The object's own keys, matched to fields and kept in id order (an insertion: a handful each).
+  const start = presentCount;
+  for (const key in obj) {
+    const f = p.byName.get(key);
+    if (f === undefined) {
+      if (!hasOwn.call(obj, key) || (anyPayload && key === '@type')) continue;
+      const e = new WireEncodeError(`unknown field "${key}" in ${p.name}`);
+      e.segments.push(key);
+      throw e;
+    }
+    const v = obj[key];
     if (v === undefined || v === null) continue;
+    let i = presentCount++;
+    while (i > start && present[i - 1]!.id > f.id) {
+      present[i] = present[i - 1]!;
+      presentValues[i] = presentValues[i - 1];
+      i--;
+    }
+    present[i] = f;
+    presentValues[i] = v;
+  }
+  const end = presentCount;
+  pushSize(end - start);
+  let total = 0;
+  for (let i = start; i < end; i++) {
+    const f = present[i]!;
     try {
-      total += fieldSize(f, v, depth);
+      total += fieldSize(f, presentValues[i], depth);
     } catch (e) {
       rethrowAt(e, f.name);
     }
@@ -671,13 +702,10 @@ function writeFields(p: TypePlan, obj: Obj): void {
     writeFields(planOf(packedAnyType(p, url)), obj);
     return;
   }
-  const fields = p.fields;
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i]!;
-    const v = obj[f.name];
-    if (v === undefined || v === null) continue;
-    writeField(f, v);
-  }
+  const n = sizes[sizeRead++]!;
+  const base = presentRead;
+  presentRead += n;
+  for (let i = base; i < base + n; i++) writeField(present[i]!, presentValues[i]);
 }
 
 /**
@@ -691,6 +719,8 @@ export function encodeObject(type: protobuf.Type, obj: object, anyTypeUrl?: stri
   sizeRead = 0;
   blobCount = 0;
   blobRead = 0;
+  presentCount = 0;
+  presentRead = 0;
   try {
     let total: number;
     let prefix = 0;
@@ -721,6 +751,8 @@ export function encodeObject(type: protobuf.Type, obj: object, anyTypeUrl?: stri
   } finally {
     // Stale entries are overwritten by the next encoding; a large one's are let go.
     if (blobCount > 4096) blobs.length = 0;
+    if (presentCount > 4096) presentValues.length = 0;
     blobCount = 0;
+    presentCount = 0;
   }
 }

@@ -149,6 +149,33 @@ describe('buildClusterLoadAssignment', () => {
   });
 });
 
+describe('buildClusterLoadAssignment with many places', () => {
+  it('groups endpoints by place past the few dozen places a scan handles', () => {
+    // 120 endpoints in 60 places (one cluster, one network): each lands once, in its own locality's group.
+    const eps: EndpointInput[] = [];
+    const where = new Map<string, string>();
+    for (let i = 0; i < 120; i++) {
+      const zone = `z${i % 60}`;
+      eps.push(ep(`10.0.${i >> 8}.${i & 255}`, 'cluster1', 'net1', loc('us-east', zone)));
+      where.set(`10.0.${i >> 8}.${i & 255}`, zone);
+    }
+    const cla = buildClusterLoadAssignment('c', eps, proxy, gateways);
+    expect(cla.endpoints).toHaveLength(60);
+    const seen = new Set<string>();
+    for (const g of cla.endpoints) {
+      expect(g.lb_endpoints).toHaveLength(2);
+      for (const e of g.lb_endpoints) {
+        const a = e.endpoint.address.socket_address.address;
+        expect(where.get(a)).toBe(g.locality.zone);
+        seen.add(a);
+      }
+    }
+    expect(seen.size).toBe(120);
+    // Same zone first (z0 is not the proxy's zone: every place ranks alike), localities ordered.
+    expect(cla.endpoints.map((g) => g.locality.zone)).toEqual([...new Set(eps.map((e) => e.locality.zone))].sort());
+  });
+});
+
 describe('MeshView.assignment (shared layouts and parts)', () => {
   it('equals the unshared builder for every target and placement over generated meshes, and reuses one object per layout', async () => {
     const { generateMesh } = await import('./mesh-generator.js');
