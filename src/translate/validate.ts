@@ -162,6 +162,8 @@ function anySet(msg: Decoded, fields: readonly protobuf.Field[]): boolean {
 interface FieldPlan {
   readonly field: protobuf.Field;
   readonly name: string;
+  /** Position among the plan's fields: fields are checked (and violations reported) in this order. */
+  readonly index: number;
   readonly rules: Rules | undefined;
   /** A `*_sds_secret_config(s)` field: its secret names are collected. */
   readonly sds: boolean;
@@ -181,6 +183,9 @@ interface TypePlan {
   readonly skip: boolean;
   readonly requiredOneofs: readonly protobuf.OneOf[];
   readonly fields: readonly FieldPlan[];
+  readonly byName: ReadonlyMap<string, FieldPlan>;
+  /** Fields whose rules can fail when the field is not set (required, min_items, a default that breaks a rule). */
+  readonly checkedWhenAbsent: readonly FieldPlan[];
 }
 
 const plans = new Map<protobuf.Type, TypePlan>();
@@ -235,6 +240,7 @@ function planOf(type: protobuf.Type): TypePlan {
     fields.push({
       field,
       name: field.name,
+      index: fields.length,
       rules,
       sds,
       map: field.map,
@@ -246,9 +252,34 @@ function planOf(type: protobuf.Type): TypePlan {
       itemRules,
     });
   }
-  p = { skip, requiredOneofs: type.oneofsArray.filter((o) => o.options?.['(validate.required)'] === true), fields };
+  // An unset field reads the same in every message: what checking it finds is found once, here.
+  const checkedWhenAbsent = fields.filter((fp) => {
+    const found: Found[] = [];
+    checkField(fp, EMPTY_MESSAGE, found, 0);
+    return found.length > 0;
+  });
+  p = { skip, requiredOneofs: type.oneofsArray.filter((o) => o.options?.['(validate.required)'] === true), fields, byName: new Map(fields.map((f) => [f.name, f])), checkedWhenAbsent };
   plans.set(type, p);
   return p;
+}
+
+const EMPTY_MESSAGE: Decoded = Object.freeze({});
+
+/**
+ * The fields to check in each message being walked, in plan order: its own keys that are plan
+ * fields, plus the plan's fields that fail when unset and are not set. One stack for the whole
+ * walk (a message's entries sit above its parent's while it is checked).
+ */
+const pending: FieldPlan[] = [];
+let pendingCount = 0;
+
+function pushPending(start: number, fp: FieldPlan): void {
+  let i = pendingCount++;
+  while (i > start && pending[i - 1]!.index > fp.index) {
+    pending[i] = pending[i - 1]!;
+    i--;
+  }
+  pending[i] = fp;
 }
 
 function checkMessage(type: protobuf.Type, msg: Decoded, out: Found[], depth: number): void {
@@ -269,45 +300,61 @@ function checkMessage(type: protobuf.Type, msg: Decoded, out: Found[], depth: nu
     }
   }
 
-  const fields = plan.fields;
-  for (let f = 0; f < fields.length; f++) {
-    const fp = fields[f]!;
-    const field = fp.field;
-    const mark = out.length;
-    const value = msg[fp.name];
-    const present = value !== undefined && value !== null && hasOwn.call(msg, fp.name);
-    if (fp.sds && present) collectSdsValue(value);
-
-    if (fp.map) {
-      const entries = present ? Object.entries(value as Record<string, unknown>) : (NONE as readonly [string, unknown][]);
-      if (fp.rules?.map) checkMap(fp.rules.map as Rules, field, entries, out);
-      for (const [k, v] of entries) {
-        const at = out.length;
-        checkValue(field, v, undefined, out, depth);
-        if (out.length > at) under(out, at, `[${JSON.stringify(k)}]`);
-      }
-    } else if (fp.repeated) {
-      const items = present ? (value as unknown[]) : NONE;
-      if (fp.repeatedRules) checkRepeated(fp.repeatedRules, items, out);
-      for (let i = 0; i < items.length; i++) {
-        const item = items[i];
-        const at = out.length;
-        // A shared frozen item that was checked before costs a lookup.
-        if (fp.plainMessages && typeof item === 'object' && item !== null && Object.isFrozen(item)) {
-          const vs = frozenViolations(fp.messageType!, item as Decoded, depth);
-          for (let j = 0; j < vs.length; j++) out.push({ path: vs[j]!.path, message: vs[j]!.message });
-        } else checkValue(field, item, fp.itemRules, out, depth);
-        if (out.length > at) under(out, at, `[${i}]`);
-      }
-    } else {
-      // PGV checks a oneof member (and a proto3 `optional` field) only when it is set.
-      if (!present && fp.partOf) continue;
-      // A plain proto3 scalar that is not set reads as its default; rules still apply to it, as in PGV.
-      const effective = present ? value : fp.messageType ? undefined : field.defaultValue;
-      checkValue(field, effective, fp.rules, out, depth);
-    }
-    if (out.length > mark) under(out, mark, fp.name);
+  // Only the message's own plan fields and the plan's fields that fail when unset: a message sets
+  // a few of its type's many fields, and probing the others one by one is most of a walk's cost.
+  const start = pendingCount;
+  for (const key in msg) {
+    const fp = plan.byName.get(key);
+    if (fp === undefined || !isSet(msg, fp.field)) continue;
+    pushPending(start, fp);
   }
+  const absent = plan.checkedWhenAbsent;
+  for (let i = 0; i < absent.length; i++) if (!isSet(msg, absent[i]!.field)) pushPending(start, absent[i]!);
+  const end = pendingCount;
+  try {
+    for (let i = start; i < end; i++) checkField(pending[i]!, msg, out, depth);
+  } finally {
+    pendingCount = start;
+  }
+}
+
+/** Checks one field of a message (set or not) against its rules, and what it holds. */
+function checkField(fp: FieldPlan, msg: Decoded, out: Found[], depth: number): void {
+  const field = fp.field;
+  const mark = out.length;
+  const value = msg[fp.name];
+  const present = value !== undefined && value !== null && hasOwn.call(msg, fp.name);
+  if (fp.sds && present) collectSdsValue(value);
+
+  if (fp.map) {
+    const entries = present ? Object.entries(value as Record<string, unknown>) : (NONE as readonly [string, unknown][]);
+    if (fp.rules?.map) checkMap(fp.rules.map as Rules, field, entries, out);
+    for (const [k, v] of entries) {
+      const at = out.length;
+      checkValue(field, v, undefined, out, depth);
+      if (out.length > at) under(out, at, `[${JSON.stringify(k)}]`);
+    }
+  } else if (fp.repeated) {
+    const items = present ? (value as unknown[]) : NONE;
+    if (fp.repeatedRules) checkRepeated(fp.repeatedRules, items, out);
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
+      const at = out.length;
+      // A shared frozen item that was checked before costs a lookup.
+      if (fp.plainMessages && typeof item === 'object' && item !== null && Object.isFrozen(item)) {
+        const vs = frozenViolations(fp.messageType!, item as Decoded, depth);
+        for (let j = 0; j < vs.length; j++) out.push({ path: vs[j]!.path, message: vs[j]!.message });
+      } else checkValue(field, item, fp.itemRules, out, depth);
+      if (out.length > at) under(out, at, `[${i}]`);
+    }
+  } else {
+    // PGV checks a oneof member (and a proto3 `optional` field) only when it is set.
+    if (!present && fp.partOf) return;
+    // A plain proto3 scalar that is not set reads as its default; rules still apply to it, as in PGV.
+    const effective = present ? value : fp.messageType ? undefined : field.defaultValue;
+    checkValue(field, effective, fp.rules, out, depth);
+  }
+  if (out.length > mark) under(out, mark, fp.name);
 }
 
 const hasOwn = Object.prototype.hasOwnProperty;

@@ -48,6 +48,15 @@ describe('validateObject (protoc-gen-validate rules from Envoy protos)', () => {
     expect(formatViolations('cluster x', v)).toEqual(['cluster x: name: must not be empty']);
   });
 
+  it('checks rules on fields that are not set (a default that breaks a rule, a required message)', () => {
+    expect(validateObject('envoy.config.cluster.v3.Cluster', {})).toEqual([{ path: 'name', message: 'must not be empty' }]);
+    expect(validateObject('envoy.config.route.v3.RouteConfiguration', { virtual_hosts: [{ name: 'x', domains: ['a'], routes: [{ route: { cluster: 'c' } }] }] })).toEqual([
+      { path: 'virtual_hosts[0].routes[0].match', message: 'is required' },
+    ]);
+    // Set to null reads as not set.
+    expect(validateObject('envoy.config.cluster.v3.Cluster', { ...goodCluster, name: null })).toEqual([{ path: 'name', message: 'must not be empty' }]);
+  });
+
   it('rejects durations and numbers out of range', () => {
     expect(validateObject('envoy.config.cluster.v3.Cluster', { ...goodCluster, connect_timeout: { seconds: 0 } })).toEqual([
       { path: 'connect_timeout', message: 'must be > 0s, got 0s' },
