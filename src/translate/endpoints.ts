@@ -84,7 +84,7 @@ export type LbEndpointFactory = (address: string, port: number, health: Health, 
  * assignments of one target for every placement hold the same endpoint objects, and frozen
  * objects are validated and encoded once however many assignments contain them.
  */
-export function sharedLbEndpoints(): LbEndpointFactory {
+function sharedLbEndpoints(): LbEndpointFactory {
   // By address (a string the model already holds, so no key is built), then a short list.
   const memo = new Map<string, LbEndpoint[]>();
   return (address, port, health, weight) => {
@@ -153,16 +153,18 @@ interface Layout {
  */
 interface Shape {
   readonly places: readonly PlaceKey[];
-  /** Layouts by placement key; equal layouts are one object (and so one assignment per target). */
+  /** Layouts by placement (cluster, network, region, zone). */
   readonly byPlacement: Map<string, Layout>;
+  /** Layouts by their groups: equal layouts are one object (and so one assignment per target). */
   readonly layouts: Map<string, Layout>;
+  /** Layout group ids by priority and places. */
   readonly groupIds: Map<string, number>;
 }
 
 /**
- * Shapes and locality messages of every target prepared for one set of gateways (one mesh view):
- * targets with endpoints in the same places share their layouts, and every assignment shares one
- * frozen locality message per locality.
+ * What the assignments of every target prepared for one set of gateways (one mesh view) share:
+ * shapes (and so layouts), one frozen locality message per locality, one LbEndpoint per distinct
+ * endpoint, and the locality groups of single places.
  */
 export interface EndpointSharing {
   readonly shapes: Map<string, Shape>;
