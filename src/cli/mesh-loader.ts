@@ -17,11 +17,15 @@ export interface MeshLoaderOptions {
   readonly discovery?: DiscoveryManagerOptions;
   /** Quiet period after a config file change before reloading (default 150 ms). */
   readonly reloadDebounceMs?: number;
+  /** How often proxies without an open stream are forgotten and groups left without proxies dropped (default 60 s). */
+  readonly pruneIntervalMs?: number;
 }
+
+const PRUNE_INTERVAL_MS = 60_000;
 
 /** Builds the loader `serve` uses; it refuses to start on an invalid initial config, naming every error. */
 export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
-  return async ({ cache, configPaths, security, admin }) => {
+  return async ({ cache, configPaths, security, admin, liveNodeIds }) => {
     const paths = configPathsOrDefault(configPaths);
     const store = new ModelStore();
     const discovery = new DiscoveryManager(store, options.discovery ?? {});
@@ -58,6 +62,17 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
       security ? { secretGroup: (proxy, identity) => security.secretGroup(proxy.nodeId, identity) } : {},
     );
 
+    // The cache is not told when a proxy goes away: without a sweep, every proxy ever seen would
+    // stay a member, and groups nobody uses any more would be recomputed on every change.
+    const sweep = setInterval(() => {
+      try {
+        publisher.prune(liveNodeIds());
+      } catch (err) {
+        log.error({ err: err instanceof Error ? err.message : String(err) }, 'forgetting departed proxies failed');
+      }
+    }, options.pruneIntervalMs ?? PRUNE_INTERVAL_MS);
+    sweep.unref();
+
     const json = (body: () => unknown) => (_req: unknown, res: ServerResponse) => sendJson(res, 200, body());
     admin.addRoute('/debug/config', json(() => watcher.status()));
     admin.addRoute('/debug/discovery', json(() => discovery.status()));
@@ -68,6 +83,7 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
     return {
       ready: () => true,
       async close() {
+        clearInterval(sweep);
         watcher.close();
         await applying;
         publisher.close();

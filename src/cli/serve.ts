@@ -33,6 +33,8 @@ export type MeshLoader = (ctx: {
   readonly configPaths: readonly string[];
   /** When set: call `security.setMesh(() => store.current)` and install `security.withSecretGroups(resolver)`. */
   readonly security?: XdsSecurity;
+  /** Node ids with a stream open now, on every xDS server over the cache (for forgetting departed proxies). */
+  readonly liveNodeIds: () => string[];
 }) => Promise<MeshLoaderHandle | void>;
 
 export interface ControlPlaneOptions {
@@ -98,7 +100,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     admin = await startAdminServer({ host, port: options.adminPort ?? 18080, xds: introspectAll(servers), isReady: () => (loader && loader.ready ? loader.ready() : cache.isReady()) });
     const xdsAddress = hostPort(xdsPort);
     options.security?.attach({ xds, admin });
-    if (options.loadMesh) loader = await options.loadMesh({ cache, admin, configPaths: options.configPaths ?? [], ...(options.security ? { security: options.security } : {}) });
+    const liveNodeIds = (): string[] => servers.flatMap((s) => s.activeStreams().map((st) => st.node?.id ?? '')).filter((id) => id !== '');
+    if (options.loadMesh) loader = await options.loadMesh({ cache, admin, configPaths: options.configPaths ?? [], liveNodeIds, ...(options.security ? { security: options.security } : {}) });
     let closing: Promise<void> | undefined;
     const adminServer = admin;
     return {

@@ -31,6 +31,13 @@ export const pushLatency = new Histogram({
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
 });
 
+/** Unary Fetch* requests answered, by resource type and gRPC status (`OK` or the error code's name). */
+export const fetchesTotal = new Counter({
+  name: 'crossmesh_xds_fetches_total',
+  help: 'Unary xDS Fetch* requests, by type and result',
+  labelNames: ['type', 'code'] as const,
+});
+
 /** Streams refused or left without configuration, by reason. */
 export const streamErrorsTotal = new Counter({
   name: 'crossmesh_xds_stream_errors_total',

@@ -1,12 +1,13 @@
 /**
- * The xDS gRPC server: ADS (SotW and delta) and the per-type CDS/EDS/LDS/RDS/SDS services on one
- * port. Responses are pre-assembled bytes (cached Any per resource), so the gRPC layer is given a
+ * The xDS gRPC server: ADS (SotW and delta) and the per-type CDS/EDS/LDS/RDS/SDS services (with
+ * their unary Fetch* RPCs) on one port. Responses are pre-assembled bytes (cached Any per resource), so the gRPC layer is given a
  * pass-through serializer and never re-encodes a resource per stream.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { SnapshotCache, GroupChange } from './cache.js';
 import { buildConfigDump, redactPrivateKeys, type ConfigDump, type ResourceRedactor } from './config-dump.js';
 import { DeltaStream } from './delta-stream.js';
+import { answerFetch } from './fetch.js';
 import { SotwStream } from './sotw-stream.js';
 import type { AckObserver, Authenticator, ProxyStatus, StreamHost, StreamRefusal, XdsStream } from './stream.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, type TypeUrl } from './types.js';
@@ -44,14 +45,18 @@ function bidi(path: string): grpc.MethodDefinition<Buffer, Buffer> {
   };
 }
 
-/** service full name, SotW method, delta method, fixed type (undefined = ADS). */
-const SERVICES: readonly [string, string, string, TypeUrl | undefined][] = [
-  ['envoy.service.discovery.v3.AggregatedDiscoveryService', 'StreamAggregatedResources', 'DeltaAggregatedResources', undefined],
-  ['envoy.service.cluster.v3.ClusterDiscoveryService', 'StreamClusters', 'DeltaClusters', CLUSTER_TYPE],
-  ['envoy.service.endpoint.v3.EndpointDiscoveryService', 'StreamEndpoints', 'DeltaEndpoints', ENDPOINT_TYPE],
-  ['envoy.service.listener.v3.ListenerDiscoveryService', 'StreamListeners', 'DeltaListeners', LISTENER_TYPE],
-  ['envoy.service.route.v3.RouteDiscoveryService', 'StreamRoutes', 'DeltaRoutes', ROUTE_TYPE],
-  ['envoy.service.secret.v3.SecretDiscoveryService', 'StreamSecrets', 'DeltaSecrets', SECRET_TYPE],
+function unary(path: string): grpc.MethodDefinition<Buffer, Buffer> {
+  return { ...bidi(path), requestStream: false, responseStream: false };
+}
+
+/** service full name, SotW method, delta method, unary fetch method and fixed type (undefined = ADS, which has no fetch). */
+const SERVICES: readonly [string, string, string, string | undefined, TypeUrl | undefined][] = [
+  ['envoy.service.discovery.v3.AggregatedDiscoveryService', 'StreamAggregatedResources', 'DeltaAggregatedResources', undefined, undefined],
+  ['envoy.service.cluster.v3.ClusterDiscoveryService', 'StreamClusters', 'DeltaClusters', 'FetchClusters', CLUSTER_TYPE],
+  ['envoy.service.endpoint.v3.EndpointDiscoveryService', 'StreamEndpoints', 'DeltaEndpoints', 'FetchEndpoints', ENDPOINT_TYPE],
+  ['envoy.service.listener.v3.ListenerDiscoveryService', 'StreamListeners', 'DeltaListeners', 'FetchListeners', LISTENER_TYPE],
+  ['envoy.service.route.v3.RouteDiscoveryService', 'StreamRoutes', 'DeltaRoutes', 'FetchRoutes', ROUTE_TYPE],
+  ['envoy.service.secret.v3.SecretDiscoveryService', 'StreamSecrets', 'DeltaSecrets', 'FetchSecrets', SECRET_TYPE],
 ];
 
 /** The xDS server around one snapshot cache. */
@@ -81,15 +86,25 @@ export class XdsServer implements StreamHost {
       'grpc.max_send_message_length': -1,
       ...options.grpcOptions,
     });
-    for (const [service, sotw, delta, fixed] of SERVICES) {
-      const definition: grpc.ServiceDefinition = {
+    for (const [service, sotw, delta, fetch, fixed] of SERVICES) {
+      const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {
         [sotw]: bidi(`/${service}/${sotw}`),
         [delta]: bidi(`/${service}/${delta}`),
       };
-      this.server.addService(definition, {
+      const handlers: grpc.UntypedServiceImplementation = {
         [sotw]: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => this.track(new SotwStream(this, call, fixed)),
         [delta]: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => this.track(new DeltaStream(this, call, fixed)),
-      });
+      };
+      if (fetch && fixed) {
+        definition[fetch] = unary(`/${service}/${fetch}`);
+        handlers[fetch] = (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+          answerFetch(this, fixed, call).then(
+            (r) => ('response' in r ? callback(null, r.response) : callback({ code: r.code, details: r.details })),
+            (e: unknown) => callback({ code: grpc.status.INTERNAL, details: `fetch failed: ${e instanceof Error ? e.message : String(e)}` }),
+          );
+        };
+      }
+      this.server.addService(definition as grpc.ServiceDefinition, handlers);
     }
     this.unsubscribe.push(
       this.cache.onChange((batch) => this.onCacheChange(batch)),

@@ -125,6 +125,15 @@ const MAX_INFLIGHT_WRITES = 4;
 const MAX_NAMES_PER_REQUEST = 20_000;
 const MAX_NAME_LENGTH = 2_048;
 
+/** What is wrong with a request's resource name list (too many names, a name too long), if anything. */
+export function namesProblem(names: readonly string[], field: string): string | undefined {
+  if (names.length > MAX_NAMES_PER_REQUEST) return `${field} has ${names.length} names (limit ${MAX_NAMES_PER_REQUEST})`;
+  for (const n of names) {
+    if (n.length > MAX_NAME_LENGTH) return `${field} contains a name of ${n.length} characters (limit ${MAX_NAME_LENGTH})`;
+  }
+  return undefined;
+}
+
 /** A request after decoding, as far as the shared admission path needs it. */
 export interface DecodedRequest {
   readonly node?: NodeInfo;
@@ -222,11 +231,7 @@ export abstract class XdsStream {
 
   /** Validates subscription names; returns an error message or undefined. */
   protected checkNames(names: readonly string[], field: string): string | undefined {
-    if (names.length > MAX_NAMES_PER_REQUEST) return `${field} has ${names.length} names (limit ${MAX_NAMES_PER_REQUEST})`;
-    for (const n of names) {
-      if (n.length > MAX_NAME_LENGTH) return `${field} contains a name of ${n.length} characters (limit ${MAX_NAME_LENGTH})`;
-    }
-    return undefined;
+    return namesProblem(names, field);
   }
 
   private enqueue(buf: Buffer): void {

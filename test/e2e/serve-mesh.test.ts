@@ -39,7 +39,7 @@ describe('serve with the mesh loader', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'crossmesh-serve-'));
     cpSync(defaultMeshDir(), dir, { recursive: true });
-    plane = await startControlPlane({ xdsPort: 0, adminPort: 0, debounceMs: 10, configPaths: [dir], loadMesh: meshLoader({ reloadDebounceMs: 50 }) });
+    plane = await startControlPlane({ xdsPort: 0, adminPort: 0, debounceMs: 10, configPaths: [dir], loadMesh: meshLoader({ reloadDebounceMs: 50, pruneIntervalMs: 100 }) });
     client = new XdsTestClient(plane.xdsAddress);
   });
   afterAll(async () => {
@@ -88,6 +88,27 @@ describe('serve with the mesh loader', () => {
     const translation = (await (await fetch(`${plane.adminUrl}/debug/translation`)).json()) as { groups: { nodes: string[] }[] };
     expect(translation.groups.some((g) => g.nodes.includes(NODE))).toBe(true);
     s.close();
+  });
+
+  it('forgets a proxy once its stream is gone, and drops the groups only it used', async () => {
+    type Translation = { groups: { key: string; nodes: string[] }[] };
+    const translation = async () => (await (await fetch(`${plane.adminUrl}/debug/translation`)).json()) as Translation;
+    const node = 'cluster2/default/reviews-v3-0';
+    const s = client.sotw();
+    s.send({ typeUrl: CLUSTER_TYPE, node: testNode(node) });
+    s.ack(await s.next());
+    // Its listener group (its own services' inbound ports) is used by no other connected proxy.
+    const own = (await translation()).groups.filter((g) => g.nodes.length === 1 && g.nodes[0] === node).map((g) => g.key);
+    expect(own.length).toBeGreaterThan(0);
+    s.close();
+    const deadline = Date.now() + 3000;
+    let after: Translation;
+    do {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await translation();
+    } while (after.groups.some((g) => g.nodes.includes(node)) && Date.now() < deadline);
+    expect(after.groups.some((g) => g.nodes.includes(node))).toBe(false);
+    for (const key of own) expect(after.groups.some((g) => g.key === key)).toBe(false);
   });
 
   it('gives a node id that names no workload nothing, and says why on /debug/proxies', async () => {

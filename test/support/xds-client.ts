@@ -238,6 +238,19 @@ export class XdsTestClient {
     return new DeltaTestStream(this.client.makeBidiStreamRequest(path, raw, decodeDelta, metadata));
   }
 
+  /** A unary Fetch* call (e.g. `/envoy.service.cluster.v3.ClusterDiscoveryService/FetchClusters`); rejects with the gRPC error. */
+  fetch(path: string, r: SotwRequestInit | Buffer, metadata = new grpc.Metadata()): Promise<SotwResponse> {
+    let bytes: Buffer;
+    if (Buffer.isBuffer(r)) bytes = r;
+    else {
+      const t = messageType('envoy.service.discovery.v3.DiscoveryRequest');
+      bytes = Buffer.from(t.encode(t.fromObject({ type_url: r.typeUrl, resource_names: r.names ?? [], version_info: r.version ?? '', ...(r.node ? { node: r.node } : {}) })).finish());
+    }
+    return new Promise((resolve, reject) => {
+      this.client.makeUnaryRequest(path, raw, decodeSotw, bytes, metadata, { deadline: Date.now() + 5000 }, (err, res) => (err ? reject(err) : resolve(res!)));
+    });
+  }
+
   close(): void {
     this.client.close();
   }
