@@ -19,6 +19,13 @@ export function testNode(id: string, metadata: Record<string, string> = {}): Rec
   };
 }
 
+/** Call metadata carrying one `x-identity` header (what the tests' authenticators read). */
+export function identityMetadata(id: string): grpc.Metadata {
+  const m = new grpc.Metadata();
+  m.set('x-identity', id);
+  return m;
+}
+
 export interface DecodedResource {
   readonly name: string;
   readonly version?: string;

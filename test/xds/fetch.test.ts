@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { register } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/xds-harness.js';
-import { testNode } from '../support/xds-client.js';
+import { identityMetadata, testNode } from '../support/xds-client.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE, cla, edsCluster, tlsSecret } from '../support/xds-resources.js';
 
 const FETCH_CLUSTERS = '/envoy.service.cluster.v3.ClusterDiscoveryService/FetchClusters';
@@ -90,11 +90,7 @@ describe('Fetch* RPCs', () => {
     h.cache.setResources('shared', CLUSTER_TYPE, { a: edsCluster('a') });
     h.cache.setResources('identity:alice', SECRET_TYPE, { default: tlsSecret('default', 'ALICE') });
     const c = h.client();
-    const as = (id: string) => {
-      const m = new grpc.Metadata();
-      m.set('x-identity', id);
-      return m;
-    };
+    const as = identityMetadata;
     const anonymous = await grpcError(c.fetch(FETCH_CLUSTERS, { typeUrl: CLUSTER_TYPE, node: testNode('n1') }));
     expect(anonymous.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(anonymous.details).toContain('no identity');

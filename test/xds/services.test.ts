@@ -2,7 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHarness, until, type Harness } from '../support/xds-harness.js';
-import { testNode } from '../support/xds-client.js';
+import { identityMetadata, testNode } from '../support/xds-client.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, apiListener, cla, edsCluster, routeTo, tlsSecret } from '../support/xds-resources.js';
 
 let h: Harness | undefined;
@@ -97,11 +97,7 @@ describe('grouping', () => {
     h.cache.setResources('identity:alice', SECRET_TYPE, { default: tlsSecret('default', 'ALICE') });
     h.cache.setResources('identity:bob', SECRET_TYPE, { default: tlsSecret('default', 'BOB') });
     const c = h.client();
-    const md = (id: string) => {
-      const m = new grpc.Metadata();
-      m.set('x-identity', id);
-      return m;
-    };
+    const md = identityMetadata;
     const a = c.sotw(undefined, md('alice'));
     a.send({ typeUrl: SECRET_TYPE, names: ['default'], node: testNode('n-alice') });
     const b = c.sotw(undefined, md('bob'));
