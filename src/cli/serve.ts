@@ -55,6 +55,8 @@ export interface ControlPlaneOptions {
   readonly loadMesh?: MeshLoader;
   /** Plaintext port for proxyless gRPC clients (see src/xds/auth/proxyless-port.ts); not served when absent. */
   readonly proxylessXdsPort?: number;
+  /** Connections are ended at this age so proxies re-authenticate (default 30 min; 0 = never). */
+  readonly maxConnectionAgeMs?: number;
   readonly configPaths?: readonly string[];
   /** xDS security (TLS, authentication, SDS): supplies `authenticate` and `xdsCredentials` unless given, adds /debug/certs, closes with the plane. */
   readonly security?: XdsSecurity;
@@ -80,16 +82,18 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const cache = options.cache ?? new SnapshotCache({ debounceMs: options.debounceMs ?? 100 });
   let streamId = 0;
   const streamIds = (): number => ++streamId;
+  const age = options.maxConnectionAgeMs !== undefined ? { maxConnectionAgeMs: options.maxConnectionAgeMs } : {};
   const xds = new XdsServer({
     cache,
     streamIds,
+    ...age,
     ...(options.authenticate ?? options.security ? { authenticate: options.authenticate ?? options.security!.authenticate } : {}),
     ...(options.redact ? { redact: options.redact } : {}),
   });
   const proxylessXds =
     options.proxylessXdsPort === undefined
       ? undefined
-      : new XdsServer({ cache, streamIds, authenticate: proxylessPortAuthenticator(), ...(options.redact ? { redact: options.redact } : {}) });
+      : new XdsServer({ cache, streamIds, ...age, authenticate: proxylessPortAuthenticator(), ...(options.redact ? { redact: options.redact } : {}) });
   const servers = proxylessXds ? [xds, proxylessXds] : [xds];
   const hostPort = (port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
   let admin: AdminServer | undefined;
@@ -146,6 +150,12 @@ function port(value: string, flag: string): number {
   return n;
 }
 
+function seconds(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 7 * 24 * 3600) throw new Error(`${flag} must be a number of seconds (0-604800), got ${JSON.stringify(value)}`);
+  return n;
+}
+
 function nonNegative(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0 || n > 60_000) throw new Error(`${flag} must be a number of milliseconds (0-60000), got ${JSON.stringify(value)}`);
@@ -164,6 +174,7 @@ interface ServeFlags {
   namespace: string;
   allowUnauthenticatedProxyless?: boolean;
   proxylessXdsPort?: string;
+  maxConnectionAge: string;
 }
 
 /** Adds `crossmesh serve`; `loadMesh` fills the cache (config → model → translate → cache). */
@@ -182,9 +193,16 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
     .option('--proxyless-xds-port <port>', 'also serve plaintext xDS on this port for proxyless gRPC clients (grpc-js-xds cannot use TLS to its xDS server): only role=proxyless nodes without credentials, never secrets')
     .option('--allow-unauthenticated-proxyless', 'admit role=proxyless nodes without credentials (grpc-js-xds bootstraps carry none); they get no secrets')
     .option('--debounce-ms <ms>', 'window in which changes are batched into one push', '100')
+    .option('--max-connection-age <seconds>', 'end xDS connections at this age so proxies reconnect and are authenticated again (0 = never)', '1800')
     .action(async (flags: ServeFlags) => {
+      // Every number is checked before anything is opened or issued.
+      const xdsPort = port(flags.xdsPort, '--xds-port');
+      const adminPort = port(flags.adminPort, '--admin-port');
+      const debounceMs = nonNegative(flags.debounceMs, '--debounce-ms');
+      const proxylessXdsPort = flags.proxylessXdsPort !== undefined ? port(flags.proxylessXdsPort, '--proxyless-xds-port') : undefined;
+      const maxConnectionAgeMs = seconds(flags.maxConnectionAge, '--max-connection-age') * 1000;
       const ca = await openCliCa(flags.caDir, await loadMeshConfig(flags.config));
-      const cache = new SnapshotCache({ debounceMs: nonNegative(flags.debounceMs, '--debounce-ms') });
+      const cache = new SnapshotCache({ debounceMs });
       const security = await startXdsSecurity({
         ca,
         cache,
@@ -197,12 +215,13 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
         cache,
         security,
         host: flags.host,
-        xdsPort: port(flags.xdsPort, '--xds-port'),
-        adminPort: port(flags.adminPort, '--admin-port'),
-        debounceMs: nonNegative(flags.debounceMs, '--debounce-ms'),
+        xdsPort,
+        adminPort,
+        debounceMs,
         loadMesh,
         configPaths: flags.config,
-        ...(flags.proxylessXdsPort !== undefined ? { proxylessXdsPort: port(flags.proxylessXdsPort, '--proxyless-xds-port') } : {}),
+        ...(proxylessXdsPort !== undefined ? { proxylessXdsPort } : {}),
+        maxConnectionAgeMs,
       });
       if (flags.insecureXds) log.warn({ xds: plane.xdsAddress }, 'xDS is served WITHOUT TLS and admits clients without credentials (--insecure-xds); development only');
       process.stderr.write(`crossmesh: xDS on ${plane.xdsAddress} (${flags.insecureXds ? 'insecure' : 'TLS, CA root in ' + ca.directory}), admin on ${plane.adminUrl} (dashboard at ${plane.adminUrl}/)\n`);

@@ -27,9 +27,20 @@ export interface XdsServerOptions {
   readonly streamIds?: () => number;
   /** Largest accepted request (default 4 MiB); larger ones end that stream with RESOURCE_EXHAUSTED. */
   readonly maxReceiveMessageBytes?: number;
+  /**
+   * Connections older than this are ended (GOAWAY, then closed after `maxConnectionAgeGraceMs`),
+   * so every proxy reconnects and is authenticated again at least this often: an expired token or
+   * a revoked identity stops being served (default 30 min; 0 = never).
+   */
+  readonly maxConnectionAgeMs?: number;
+  /** How long streams may go on after the GOAWAY of an aged connection (default 10 s). */
+  readonly maxConnectionAgeGraceMs?: number;
   /** Extra grpc-js server options (keepalive etc.). */
   readonly grpcOptions?: grpc.ServerOptions;
 }
+
+/** Default connection age: proxies re-authenticate at least every 30 minutes. */
+export const DEFAULT_MAX_CONNECTION_AGE_MS = 30 * 60_000;
 
 const passThrough = (b: Buffer): Buffer => b;
 
@@ -84,6 +95,9 @@ export class XdsServer implements StreamHost {
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 4 * 1024 * 1024,
       'grpc.max_send_message_length': -1,
+      ...((options.maxConnectionAgeMs ?? DEFAULT_MAX_CONNECTION_AGE_MS) > 0
+        ? { 'grpc.max_connection_age_ms': options.maxConnectionAgeMs ?? DEFAULT_MAX_CONNECTION_AGE_MS, 'grpc.max_connection_age_grace_ms': options.maxConnectionAgeGraceMs ?? 10_000 }
+        : {}),
       ...options.grpcOptions,
     });
     for (const [service, sotw, delta, fetch, fixed] of SERVICES) {

@@ -15,12 +15,16 @@ export interface Harness {
 }
 
 /** Starts the server; `debounceMs` defaults to 5 so tests run fast. */
-export async function startHarness(opts: { debounceMs?: number; resolver?: GroupResolver; authenticate?: Authenticator; maxReceiveMessageBytes?: number } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: { debounceMs?: number; resolver?: GroupResolver; authenticate?: Authenticator; maxReceiveMessageBytes?: number; maxConnectionAgeMs?: number; maxConnectionAgeGraceMs?: number } = {},
+): Promise<Harness> {
   const cache = new SnapshotCache({ debounceMs: opts.debounceMs ?? 5, ...(opts.resolver ? { resolver: opts.resolver } : {}) });
   const server = new XdsServer({
     cache,
     ...(opts.authenticate ? { authenticate: opts.authenticate } : {}),
     ...(opts.maxReceiveMessageBytes ? { maxReceiveMessageBytes: opts.maxReceiveMessageBytes } : {}),
+    ...(opts.maxConnectionAgeMs !== undefined ? { maxConnectionAgeMs: opts.maxConnectionAgeMs } : {}),
+    ...(opts.maxConnectionAgeGraceMs !== undefined ? { maxConnectionAgeGraceMs: opts.maxConnectionAgeGraceMs } : {}),
   });
   const port = await server.listen('127.0.0.1', 0);
   const address = `127.0.0.1:${port}`;

@@ -141,3 +141,41 @@ describe('authentication hook', () => {
     expect(h.server.proxies()[0]!.identity).toBe('n1');
   });
 });
+
+describe('connection age', () => {
+  it('ends aged connections, so a reconnecting proxy is authenticated again (and refused once its credentials are)', async () => {
+    let valid = true;
+    const seen: string[] = [];
+    h = await startHarness({
+      maxConnectionAgeMs: 400,
+      maxConnectionAgeGraceMs: 200,
+      authenticate: async (_call, node) => {
+        seen.push(node.id);
+        return valid ? { id: node.id } : new Error('token expired');
+      },
+    });
+    h.cache.setResources('default', CLUSTER_TYPE, { a: edsCluster('a') });
+    const c = h.client();
+    const first = c.sotw();
+    first.send({ typeUrl: CLUSTER_TYPE, node: testNode('n1') });
+    const r = await first.next();
+    first.ack(r);
+    // The connection reaches its age: GOAWAY, then the grace period, then the stream ends.
+    const ended = await first.status;
+    expect(ended.code).toBe(grpc.status.UNAVAILABLE);
+    // The proxy reconnects and is authenticated again; with the version it holds, nothing is re-sent.
+    const second = c.sotw();
+    second.send({ typeUrl: CLUSTER_TYPE, node: testNode('n1'), version: r.version_info });
+    await second.none(150);
+    expect(seen).toEqual(['n1', 'n1']);
+    expect(second.ended).toBe(false);
+    // Credentials that stopped being valid are refused at the next reconnection.
+    valid = false;
+    expect((await second.status).code).toBe(grpc.status.UNAVAILABLE);
+    const third = c.sotw();
+    third.send({ typeUrl: CLUSTER_TYPE, node: testNode('n1') });
+    const refused = await third.status;
+    expect(refused.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(refused.details).toContain('token expired');
+  });
+});
