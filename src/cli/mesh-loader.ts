@@ -25,7 +25,7 @@ const PRUNE_INTERVAL_MS = 60_000;
 
 /** Builds the loader `serve` uses; it refuses to start on an invalid initial config, naming every error. */
 export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
-  return async ({ cache, configPaths, security, admin, liveNodeIds }) => {
+  return async ({ cache, configPaths, security, admin, liveNodeIds, whenAnswered }) => {
     const paths = configPathsOrDefault(configPaths);
     const store = new ModelStore();
     const discovery = new DiscoveryManager(store, options.discovery ?? {});
@@ -56,11 +56,10 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
     await discovery.apply(initial);
 
     security?.setMesh(() => store.current);
-    const publisher = MeshPublisher.attach(
-      store,
-      cache,
-      security ? { secretGroup: (proxy, identity) => security.secretGroup(proxy.nodeId, identity) } : {},
-    );
+    const publisher = MeshPublisher.attach(store, cache, {
+      whenApplied: whenAnswered,
+      ...(security ? { secretGroup: (proxy, identity) => security.secretGroup(proxy.nodeId, identity) } : {}),
+    });
 
     // The cache is not told when a proxy goes away: without a sweep, every proxy ever seen would
     // stay a member, and groups nobody uses any more would be recomputed on every change.

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { SnapshotCache } from '../xds/cache.js';
 import { XdsServer } from '../xds/server.js';
 import type { Authenticator } from '../xds/stream.js';
+import type { TypeUrl } from '../xds/types.js';
 import type { ResourceRedactor } from '../xds/config-dump.js';
 import { startAdminServer, type AdminServer, type XdsIntrospection } from '../admin/server.js';
 import { proxylessPortAuthenticator } from '../xds/auth/proxyless-port.js';
@@ -35,6 +36,8 @@ export type MeshLoader = (ctx: {
   readonly security?: XdsSecurity;
   /** Node ids with a stream open now, on every xDS server over the cache (for forgetting departed proxies). */
   readonly liveNodeIds: () => string[];
+  /** `XdsServer.whenAnswered` over every xDS server on the cache (for pushing policy changes make-before-break). */
+  readonly whenAnswered: (groups: ReadonlySet<string>, typeUrl: TypeUrl, timeoutMs: number) => Promise<boolean>;
 }) => Promise<MeshLoaderHandle | void>;
 
 export interface ControlPlaneOptions {
@@ -105,7 +108,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const xdsAddress = hostPort(xdsPort);
     options.security?.attach({ xds, admin });
     const liveNodeIds = (): string[] => servers.flatMap((s) => s.activeStreams().map((st) => st.node?.id ?? '')).filter((id) => id !== '');
-    if (options.loadMesh) loader = await options.loadMesh({ cache, admin, configPaths: options.configPaths ?? [], liveNodeIds, ...(options.security ? { security: options.security } : {}) });
+    const whenAnswered = async (groups: ReadonlySet<string>, typeUrl: TypeUrl, timeoutMs: number): Promise<boolean> => (await Promise.all(servers.map((s) => s.whenAnswered(groups, typeUrl, timeoutMs)))).every(Boolean);
+    if (options.loadMesh) loader = await options.loadMesh({ cache, admin, configPaths: options.configPaths ?? [], liveNodeIds, whenAnswered, ...(options.security ? { security: options.security } : {}) });
     let closing: Promise<void> | undefined;
     const adminServer = admin;
     return {

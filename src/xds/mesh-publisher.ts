@@ -62,6 +62,17 @@ export interface MeshPublisherOptions {
   readonly secretGroup?: (proxy: ProxyContext, identity: StreamIdentity | undefined) => string;
   /** Subsets policies need (default: from TrafficPolicy traffic shifts; see translate/subsets.ts). */
   readonly subsets?: (snapshot: MeshSnapshot) => readonly SubsetNeed[];
+  /**
+   * Make-before-break for policy changes: resolves true once every proxy served from these
+   * groups has answered (ACK or NACK) the latest `typeUrl` response it was sent, false when
+   * `timeoutMs` passed first (the xDS servers' `whenAnswered`). When given, a TrafficPolicy or
+   * AccessPolicy change pushes the listeners (where servers enforce access) first and the rest
+   * (the clusters and routes through which clients reach servers) once those are applied, so a
+   * newly allowed client never connects before its server allows it. Without it, one push.
+   */
+  readonly whenApplied?: (groups: ReadonlySet<string>, typeUrl: TypeUrl, timeoutMs: number) => Promise<boolean>;
+  /** The longest the rest of a policy change waits for the listeners to be applied (default 3 s). */
+  readonly applyTimeoutMs?: number;
 }
 
 /** One computed resource group: the resources of one kind shared by every node with the same scope key. */
@@ -169,6 +180,11 @@ export class MeshPublisher {
   private readonly counts = { computations: zero(), shared: zero(), assignmentsRebuilt: 0, clustersRebuilt: 0 };
   private readonly unsubscribe: () => void;
   private closed = false;
+  /** While set (to the policy change's step number), computed non-listener groups are held back from the cache (make-before-break). */
+  private holding = 0;
+  private steps = 0;
+  /** Groups whose latest computation (`published`) is not in the cache yet, with the step that held them. */
+  private readonly held = new Map<GroupState, number>();
 
   private constructor(
     store: ModelStore,
@@ -189,6 +205,7 @@ export class MeshPublisher {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.held.clear();
     this.unsubscribe();
     this.cache.setResolver(() => new Error('the mesh publisher is closed (control plane shutting down)'));
   }
@@ -362,11 +379,19 @@ export class MeshPublisher {
   private publish(g: GroupState, resources: ResourceMap, mode: 'set' | 'upsert'): void {
     try {
       if (mode === 'set') {
-        this.cache.setResources(g.key, TYPE_OF_KIND[g.kind], resources);
         // The guard made this map for this call: the group keeps it (and patches it in place below).
-        g.published = resources instanceof Map ? resources : new Map(resources);
+        const next = resources instanceof Map ? resources : new Map(resources);
+        if (this.holding > 0 && g.kind !== 'listeners') {
+          g.published = next;
+          this.held.set(g, this.holding);
+          return;
+        }
+        this.cache.setResources(g.key, TYPE_OF_KIND[g.kind], next);
+        g.published = next;
+        this.held.delete(g);
       } else {
-        this.cache.upsertResources(g.key, TYPE_OF_KIND[g.kind], resources);
+        // A held group gets the patch when it is released (its whole published set is written then).
+        if (!this.held.has(g)) this.cache.upsertResources(g.key, TYPE_OF_KIND[g.kind], resources);
         // Updated in place: an existing name keeps its (sorted) position; a new one forces a re-sort.
         const next = g.published as Map<string, Resource>;
         let added = false;
@@ -377,11 +402,16 @@ export class MeshPublisher {
         if (added) g.published = sortedMap(next);
       }
     } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
-      guardRejectionsTotal.inc({ type: SHORT_KIND[g.kind] });
-      g.rejected.set('*', { kind: g.kind, name: '*', errors: [`not published: ${message}`] });
-      log.error({ group: g.key, error: message }, 'resources failed to encode; the previous set stays');
+      this.notPublished(g, e);
     }
+  }
+
+  /** Records that a group's resources failed to encode: the cache keeps its previous set. */
+  private notPublished(g: GroupState, e: unknown): void {
+    const message = e instanceof Error ? e.message : String(e);
+    guardRejectionsTotal.inc({ type: SHORT_KIND[g.kind] });
+    g.rejected.set('*', { kind: g.kind, name: '*', errors: [`not published: ${message}`] });
+    log.error({ group: g.key, error: message }, 'resources failed to encode; the previous set stays');
   }
 
   /** Replaces some resources of a group (guarded one by one); their rejections replace earlier ones of the same names. */
@@ -397,8 +427,9 @@ export class MeshPublisher {
 
   private onModelChange(snapshot: MeshSnapshot, changes: ChangeSet): void {
     if (this.closed) return;
+    let twoStep: { step: number; listenerGroups: ReadonlySet<string> } | undefined;
     try {
-      if (structural(changes)) this.recomputeAll(snapshot, changes);
+      if (structural(changes)) twoStep = this.recomputeAll(snapshot, changes);
       else {
         const previous = this.view;
         this.view = this.newView(snapshot, previous);
@@ -407,21 +438,77 @@ export class MeshPublisher {
       const touchesNodes = structural(changes) || [...changes.workloads.added, ...changes.workloads.changed, ...changes.workloads.removed].some((k) => this.nodes.has(k) || this.unresolved.has(k));
       if (touchesNodes) {
         // Streams re-run the resolver (synchronously): nodes whose scopes changed move to new groups.
-        this.cache.reresolve();
+        // Under a policy change those are held too: a client's new dependencies are its grants.
+        this.holding = twoStep?.step ?? 0;
+        try {
+          this.cache.reresolve();
+        } finally {
+          this.holding = 0;
+        }
         this.dropEmptyGroups();
       }
     } catch (e) {
       log.error({ err: e, version: snapshot.version }, 'publishing a model change failed; proxies keep their last resources');
     }
+    if (twoStep) this.releaseAfterListeners(twoStep.step, twoStep.listenerGroups);
   }
 
-  private recomputeAll(snapshot: MeshSnapshot, changes?: ChangeSet): void {
+  /** Recomputes the groups a change can touch; for a policy change with `whenApplied`, the step holding the non-listener results. */
+  private recomputeAll(snapshot: MeshSnapshot, changes?: ChangeSet): { step: number; listenerGroups: ReadonlySet<string> } | undefined {
     const previous = this.view;
     this.view = this.newView(snapshot);
     // A TrafficPolicy/AccessPolicy-only change recomputes only the groups it can touch (policy-change.ts).
     const touched = changes ? policyChangeFilter(previous, this.view, changes) : undefined;
     const ordered = [...this.groups.values()].sort((a, b) => RESOURCE_KINDS.indexOf(a.kind) - RESOURCE_KINDS.indexOf(b.kind) || (a.key < b.key ? -1 : 1));
-    for (const g of ordered) if (!touched || touched(g.scope)) this.computeGroup(g, this.peersOf(g));
+    const recomputed = ordered.filter((g) => !touched || touched(g.scope));
+    // A policy change is pushed in two steps (see `whenApplied`): listeners now, the rest once applied.
+    const step = touched !== undefined && this.options.whenApplied !== undefined ? ++this.steps : 0;
+    this.holding = step;
+    try {
+      for (const g of recomputed) this.computeGroup(g, this.peersOf(g));
+    } finally {
+      this.holding = 0;
+    }
+    return step > 0 ? { step, listenerGroups: new Set(recomputed.filter((g) => g.kind === 'listeners').map((g) => g.key)) } : undefined;
+  }
+
+  /** Pushes the listener groups' changes now and writes what `step` held once their proxies have answered them. */
+  private releaseAfterListeners(step: number, listenerGroups: ReadonlySet<string>): void {
+    if (listenerGroups.size === 0) {
+      this.releaseHeld(step);
+      return;
+    }
+    this.cache.flush();
+    const timeoutMs = this.options.applyTimeoutMs ?? 3000;
+    const started = performance.now();
+    this.options.whenApplied!(listenerGroups, LISTENER_TYPE, timeoutMs).then(
+      (applied) => {
+        if (!applied) log.warn({ groups: [...listenerGroups], waitedMs: Math.round(performance.now() - started) }, 'listeners of a policy change not applied by every proxy in time; pushing clusters and routes anyway');
+        this.releaseHeld(step);
+      },
+      (err: unknown) => {
+        log.error({ err: err instanceof Error ? err.message : String(err) }, 'waiting for listeners to be applied failed; pushing clusters and routes now');
+        this.releaseHeld(step);
+      },
+    );
+  }
+
+  /**
+   * Writes the latest computation of every group held by `step` (or an earlier step) to the cache.
+   * A group a later policy change holds again waits for that change's listeners.
+   */
+  private releaseHeld(step: number): void {
+    if (this.closed) return;
+    for (const [g, heldBy] of [...this.held]) {
+      if (heldBy > step) continue;
+      this.held.delete(g);
+      if (this.groups.get(g.key) !== g) continue;
+      try {
+        this.cache.setResources(g.key, TYPE_OF_KIND[g.kind], g.published);
+      } catch (e) {
+        this.notPublished(g, e);
+      }
+    }
   }
 
   private applyEndpointChanges(previous: MeshView, serviceKeys: readonly string[]): void {

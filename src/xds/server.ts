@@ -11,6 +11,7 @@ import { answerFetch } from './fetch.js';
 import { SotwStream } from './sotw-stream.js';
 import type { AckObserver, Authenticator, ProxyStatus, StreamHost, StreamRefusal, XdsStream } from './stream.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, type TypeUrl } from './types.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { log } from '../log.js';
 
 const MAX_REFUSALS = 100;
@@ -188,7 +189,24 @@ export class XdsServer implements StreamHost {
     for (const s of touched) s.flush();
   }
 
-  /** Status of every admitted stream, for /debug/proxies. */
+  /**
+   * Resolves true once every stream served from one of `groups` for `typeUrl` has answered (ACK
+   * or NACK) the latest response of that type it was sent, or has ended; false when `timeoutMs`
+   * passes first. Streams are looked at every 20 ms (answers arrive within a round trip).
+   */
+  async whenAnswered(groups: ReadonlySet<string>, typeUrl: TypeUrl, timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      let waiting = false;
+      for (const g of groups) {
+        for (const s of this.byGroup.get(g) ?? []) if (s.groups?.get(typeUrl) === g && !s.answeredLatest(typeUrl)) waiting = true;
+      }
+      if (!waiting) return true;
+      if (performance.now() >= deadline) return false;
+      await sleep(Math.min(20, Math.max(1, deadline - performance.now())));
+    }
+  }
+
   /** Records a refused stream (kept: the last 100). */
   recordRefusal(refusal: StreamRefusal): void {
     this.refused.unshift(refusal);

@@ -85,6 +85,8 @@ export interface TypeState {
   clientVersionHint: string | undefined;
   /** Delta: subscribed names already reported as not existing. */
   absentNotified: Set<string>;
+  /** Nonce of the latest response the proxy answered (ACK or NACK). */
+  answeredNonce: string;
 }
 
 /** Per-type status as shown on /debug/proxies. */
@@ -162,6 +164,7 @@ function newTypeState(): TypeState {
     everNonEmpty: false,
     clientVersionHint: undefined,
     absentNotified: new Set(),
+    answeredNonce: '',
   };
 }
 
@@ -443,13 +446,21 @@ export abstract class XdsStream {
     }
   }
 
+  /** Whether the proxy has answered (ACK or NACK) the latest response of `t` sent on this stream; true when none is outstanding. */
+  answeredLatest(t: TypeUrl): boolean {
+    const st = this.types.get(t);
+    return this.closed || !st || st.lastSentNonce === '' || st.answeredNonce === st.lastSentNonce;
+  }
+
   protected recordAck(t: TypeUrl, st: TypeState, version: string): void {
+    st.answeredNonce = st.lastSentNonce;
     st.ackedVersion = version;
     st.ackedAt = Date.now();
     this.host.onAck?.({ nodeId: this.node?.id ?? '', typeUrl: t, version });
   }
 
   protected recordNack(t: TypeUrl, st: TypeState, code: number, message: string): void {
+    st.answeredNonce = st.lastSentNonce;
     st.lastNack = { error: message, code, version: st.lastSentVersion, nonce: st.lastSentNonce, at: new Date().toISOString() };
     nacksTotal.inc({ type: TYPE_SHORT_NAME[t] });
     log.warn({ node: this.node?.id, stream: this.id, type: TYPE_SHORT_NAME[t], version: st.lastSentVersion, error: message }, 'proxy rejected configuration (NACK)');
