@@ -52,7 +52,7 @@ export interface LbEndpoint {
  * Closeness rank of an endpoint's location to the proxy; lower is closer.
  * Tiers: same zone, same region, elsewhere; within a tier the proxy's own cluster comes first.
  */
-export function closenessRank(proxy: ProxyPlacement, where: { locality: Locality; cluster: string }): number {
+function closenessRank(proxy: ProxyPlacement, where: { locality: Locality; cluster: string }): number {
   const sameRegion = where.locality.region === proxy.locality.region;
   const sameZone = sameRegion && where.locality.zone === proxy.locality.zone;
   const tier = sameZone ? 0 : sameRegion ? 1 : 2;
@@ -77,7 +77,7 @@ function lbEndpoint(address: string, port: number, health: Health, weight: numbe
 }
 
 /** Makes (or returns a shared) LbEndpoint; the same inputs must give equal content. */
-export type LbEndpointFactory = (address: string, port: number, health: Health, weight: number) => LbEndpoint;
+type LbEndpointFactory = (address: string, port: number, health: Health, weight: number) => LbEndpoint;
 
 /**
  * A factory sharing one frozen LbEndpoint per distinct (address, port, health, weight): the
@@ -241,8 +241,8 @@ function sortEntries(a: Entry[]): Entry[] {
 }
 
 /** Groups `endpoints` by place; with `sharing`, shapes, locality messages and built groups are shared and frozen. */
-export function prepareEndpoints(endpoints: readonly EndpointInput[], makeLbEndpoint: LbEndpointFactory = lbEndpoint, sharing?: EndpointSharing): PreparedEndpoints {
-  const make = sharing?.makeLbEndpoint ?? makeLbEndpoint;
+export function prepareEndpoints(endpoints: readonly EndpointInput[], sharing?: EndpointSharing): PreparedEndpoints {
+  const make = sharing?.makeLbEndpoint ?? lbEndpoint;
   // A target's endpoints sit in a handful of places: a scan over those found so far compares the
   // fields themselves and builds no key per endpoint (a map takes over past a few dozen places).
   const found: { key: PlaceKey; direct: Entry[]; serving: number }[] = [];
@@ -426,12 +426,6 @@ export function assignmentFor(clusterName: string, prepared: PreparedEndpoints, 
  * endpoint's cluster; one whose cluster has no gateway is unreachable and left out.
  * An empty endpoint list yields an assignment with no endpoints (never a missing one).
  */
-export function buildClusterLoadAssignment(
-  clusterName: string,
-  endpoints: readonly EndpointInput[],
-  proxy: ProxyPlacement,
-  gateways: ReadonlyMap<string, readonly NetworkGateway[]>,
-  makeLbEndpoint: LbEndpointFactory = lbEndpoint,
-): ClusterLoadAssignment {
-  return assignmentFor(clusterName, prepareEndpoints(endpoints, makeLbEndpoint), proxy, gateways);
+export function buildClusterLoadAssignment(clusterName: string, endpoints: readonly EndpointInput[], proxy: ProxyPlacement, gateways: ReadonlyMap<string, readonly NetworkGateway[]>): ClusterLoadAssignment {
+  return assignmentFor(clusterName, prepareEndpoints(endpoints), proxy, gateways);
 }

@@ -293,7 +293,6 @@ export class MeshView {
         cluster: ep.cluster,
         network: ep.network,
       })),
-      undefined,
       this.endpointSharing,
     );
     return assignmentFor(t.clusterName, d.prepared, placement, this.gatewaysByCluster());
