@@ -1,8 +1,10 @@
 /**
  * The xDS gRPC server: ADS (SotW and delta) and the per-type CDS/EDS/LDS/RDS/SDS services (with
- * their unary Fetch* RPCs) on one port. Responses are pre-assembled bytes (cached Any per resource), so the gRPC layer is given a
+ * their unary Fetch* RPCs) on one port. Responses are pre-assembled bytes (cached Any per
+ * resource), so the gRPC layer is given a
  * pass-through serializer and never re-encodes a resource per stream.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { SnapshotCache, GroupChange } from './cache.js';
 import { buildConfigDump, redactPrivateKeys, type ConfigDump, type ResourceRedactor } from './config-dump.js';
@@ -11,7 +13,6 @@ import { answerFetch } from './fetch.js';
 import { SotwStream } from './sotw-stream.js';
 import type { AckObserver, Authenticator, ProxyStatus, StreamHost, StreamRefusal, XdsStream } from './stream.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, type TypeUrl } from './types.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { log } from '../log.js';
 
 const MAX_REFUSALS = 100;
