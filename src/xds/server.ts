@@ -1,8 +1,8 @@
 /**
  * The xDS gRPC server: ADS (SotW and delta) and the per-type CDS/EDS/LDS/RDS/SDS services (with
  * their unary Fetch* RPCs) on one port. Responses are pre-assembled bytes (cached Any per
- * resource), so the gRPC layer is given a
- * pass-through serializer and never re-encodes a resource per stream.
+ * resource), so the gRPC layer is given a pass-through serializer and never re-encodes a resource
+ * per stream.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
