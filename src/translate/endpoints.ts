@@ -80,11 +80,12 @@ function lbEndpoint(address: string, port: number, health: Health, weight: numbe
 type LbEndpointFactory = (address: string, port: number, health: Health, weight: number) => LbEndpoint;
 
 /**
- * A factory sharing one frozen LbEndpoint per distinct (address, port, health, weight): the
- * assignments of one target for every placement hold the same endpoint objects, and frozen
- * objects are validated and encoded once however many assignments contain them.
+ * A factory sharing one frozen LbEndpoint per distinct (address, port, health, weight), numbered
+ * in `ids` as it is made: the assignments of one target for every placement hold the same
+ * endpoint objects, and frozen objects are validated and encoded once however many assignments
+ * contain them.
  */
-function sharedLbEndpoints(): LbEndpointFactory {
+function sharedLbEndpoints(ids: Map<LbEndpoint, number>): LbEndpointFactory {
   // By address (a string the model already holds, so no key is built), then a short list.
   const memo = new Map<string, LbEndpoint[]>();
   return (address, port, health, weight) => {
@@ -98,6 +99,7 @@ function sharedLbEndpoints(): LbEndpointFactory {
     const e = lbEndpoint(address, port, health, weight);
     e.load_balancing_weight = weightMessage(e.load_balancing_weight.value);
     list.push(sharedPart(e));
+    ids.set(e, ids.size);
     return e;
   };
 }
@@ -179,13 +181,7 @@ export interface EndpointSharing {
 /** A sharing registry for one mesh view (its gateways never change). */
 export function endpointSharing(): EndpointSharing {
   const endpointIds = new Map<LbEndpoint, number>();
-  const make = sharedLbEndpoints();
-  const makeLbEndpoint: LbEndpointFactory = (address, port, health, weight) => {
-    const e = make(address, port, health, weight);
-    if (!endpointIds.has(e)) endpointIds.set(e, endpointIds.size);
-    return e;
-  };
-  return { shapes: new Map(), localities: new Map(), placeGroups: new Map(), makeLbEndpoint, endpointIds };
+  return { shapes: new Map(), localities: new Map(), placeGroups: new Map(), makeLbEndpoint: sharedLbEndpoints(endpointIds), endpointIds };
 }
 
 function placeGroups(sharing: EndpointSharing, key: string): LocalityLbEndpoints[] {

@@ -9,7 +9,7 @@
  * where a message belongs.
  */
 import protobuf from 'protobufjs';
-import { partMemo } from '../translate/shared-part.js';
+import { partMemo, type PartMemo } from '../translate/shared-part.js';
 
 type Obj = Record<string, unknown>;
 
@@ -340,10 +340,9 @@ function scalarSize(code: S, v: unknown, f: FieldPlan): number {
  */
 const frozenBytes = new Map<protobuf.Type, WeakMap<object, Uint8Array>>();
 
-function frozenMessage(sub: protobuf.Type, v: Obj, depth: number): Uint8Array {
-  // A shared part keeps its bytes in its own memo slot (the first type it is encoded as).
-  const memo = partMemo(v);
-  if (memo !== undefined && memo.encodedAs === sub) return memo.bytes!;
+/** `memo` is the part's memo slot (its caller looked it up), when it has one. */
+function frozenMessage(sub: protobuf.Type, v: Obj, depth: number, memo: PartMemo | undefined): Uint8Array {
+  // A shared part keeps its bytes in its memo slot (the first type it is encoded as); its hit is taken by the caller.
   let m: WeakMap<object, Uint8Array> | undefined;
   if (memo === undefined || memo.encodedAs !== undefined) {
     m = frozenBytes.get(sub);
@@ -401,7 +400,7 @@ function messageSize(sub: protobuf.Type, v: unknown, depth: number): number {
   }
   if (Object.isFrozen(v)) {
     // Handed to the write pass in order, like bytes fields: one cache lookup per frozen part, not two.
-    const b = frozenMessage(sub, v, depth);
+    const b = frozenMessage(sub, v, depth, memo);
     blobs[blobCount++] = b;
     return varintSize(b.length) + b.length;
   }
