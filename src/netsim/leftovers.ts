@@ -23,6 +23,8 @@ export interface Inventory {
 
 /** How long removeRun waits for killed processes to leave a namespace. */
 const PIDS_GONE_MS = 3000;
+/** How long removeRun waits for the kernel to destroy the veths of deleted namespaces before deleting them itself. */
+const VETHS_GONE_MS = 3000;
 
 function listDir(dir: string): string[] {
   return existsSync(dir) ? readdirSync(dir) : [];
@@ -87,6 +89,11 @@ export function killNamespaceProcesses(namespaces: readonly string[]): void {
   }
 }
 
+/** Runs `ip -force -batch -` (every line is tried, errors are reported together). */
+function ipBatch(lines: readonly string[]): void {
+  if (lines.length) runCommandSync('ip', ['-force', '-batch', '-'], { input: `${lines.join('\n')}\n` });
+}
+
 /** Removes everything of one run (`prefix` exactly), collecting errors; throws one error listing them, if any. */
 export function removeRun(prefix: string, projectPrefix = PROJECT_PREFIX): void {
   const inv = inventory(projectPrefix, prefix);
@@ -99,11 +106,20 @@ export function removeRun(prefix: string, projectPrefix = PROJECT_PREFIX): void 
     }
   };
   attempt(() => killNamespaceProcesses(inv.namespaces));
-  // veths first (deleting one end deletes its peer in the namespace at once), then bridges.
-  const isBridge = (link: string): number => Number(link[prefix.length] === 'b');
-  const links = [...inv.links].sort((a, b) => isBridge(a) - isBridge(b));
-  for (const link of links) attempt(() => runCommandSync('ip', ['link', 'del', link]));
-  for (const ns of inv.namespaces) attempt(() => runCommandSync('ip', ['netns', 'del', ns]));
+  // Deleting the namespaces lets the kernel destroy their veths (and so the host-side peers) in
+  // one batch, far faster than deleting veths one by one (~20 ms each); wait for that, bounded,
+  // and delete whatever veth is still there afterwards.
+  attempt(() => ipBatch(inv.namespaces.map((ns) => `netns del ${ns}`)));
+  const isVeth = (link: string): boolean => link[prefix.length] === 'v';
+  const deadline = Date.now() + VETHS_GONE_MS;
+  let veths = inv.links.filter(isVeth);
+  while (veths.length && Date.now() < deadline) {
+    sleepSync(5);
+    const links = new Set(listLinks());
+    veths = veths.filter((v) => links.has(v));
+  }
+  attempt(() => ipBatch(veths.map((v) => `link del ${v}`)));
+  attempt(() => ipBatch(inv.links.filter((l) => !isVeth(l)).map((b) => `link del ${b}`)));
   for (const dir of inv.etcDirs) attempt(() => rmSync(path.join(NETNS_ETC, dir), { recursive: true, force: true }));
   for (const dir of inv.workDirs) attempt(() => rmSync(path.join(WORK_ROOT, dir), { recursive: true, force: true }));
   attempt(() => releaseRunPrefix(prefix));
