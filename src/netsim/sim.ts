@@ -306,8 +306,11 @@ export class Simulation {
     this.closing ??= (async () => {
       await Promise.allSettled([...this.drivers.values()]);
       await Promise.all([...this.processes].map((p) => p.stop(2000)));
-      removeRun(this.prefix, this.projectPrefix);
-      this.unregisterExit();
+      try {
+        removeRun(this.prefix, this.projectPrefix);
+      } finally {
+        this.unregisterExit();
+      }
     })();
     return this.closing;
   }
