@@ -1,9 +1,13 @@
 /**
  * `crossmesh serve`: starts the xDS gRPC server and the admin HTTP server around one snapshot
- * cache, lets a mesh loader fill the cache, and shuts down cleanly on SIGINT/SIGTERM.
+ * cache, lets a mesh loader fill the cache, and shuts down cleanly on SIGINT/SIGTERM. With
+ * `--xds-socket` the same xDS server (same credentials, streams and cache) also listens on a unix
+ * socket, which Envoys in other network namespaces reach through the file system.
  */
+import { resolve as resolvePath } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
+import { checkUnixSocketPath } from '../translate/bootstrap.js';
 import { SnapshotCache } from '../xds/cache.js';
 import { XdsServer } from '../xds/server.js';
 import type { Authenticator } from '../xds/stream.js';
@@ -45,6 +49,8 @@ export interface ControlPlaneOptions {
   readonly host?: string;
   /** xDS gRPC port (default 18000; 0 picks a free one). */
   readonly xdsPort?: number;
+  /** Also serve xDS on this unix socket path (same server, credentials and cache as the port). */
+  readonly xdsSocket?: string;
   /** Admin HTTP port (default 18080; 0 picks a free one). */
   readonly adminPort?: number;
   /** Push debounce window (default 100 ms); ignored when `cache` is given. */
@@ -72,6 +78,8 @@ export interface ControlPlane {
   readonly admin: AdminServer;
   /** host:port the xDS server listens on. */
   readonly xdsAddress: string;
+  /** `unix:<absolute path>` of the xDS socket, when served. */
+  readonly xdsSocketAddress?: string;
   /** host:port of the plaintext proxyless port, when served. */
   readonly proxylessXdsAddress?: string;
   readonly adminUrl: string;
@@ -102,7 +110,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   let admin: AdminServer | undefined;
   let loader: MeshLoaderHandle | void = undefined;
   try {
-    const xdsPort = await xds.listen(host, options.xdsPort ?? 18000, options.xdsCredentials ?? options.security?.credentials);
+    const xdsCredentials = options.xdsCredentials ?? options.security?.credentials;
+    const xdsPort = await xds.listen(host, options.xdsPort ?? 18000, xdsCredentials);
+    const xdsSocketPath = options.xdsSocket !== undefined ? await xds.listenUnix(options.xdsSocket, xdsCredentials) : undefined;
+    if (xdsSocketPath) log.info({ address: `unix:${xdsSocketPath}` }, 'xds server listening on a unix socket');
     const proxylessPort = proxylessXds ? await proxylessXds.listen(host, options.proxylessXdsPort!, grpc.ServerCredentials.createInsecure()) : undefined;
     admin = await startAdminServer({ host, port: options.adminPort ?? 18080, xds: introspectAll(servers), isReady: () => (loader && loader.ready ? loader.ready() : cache.isReady()) });
     const xdsAddress = hostPort(xdsPort);
@@ -117,6 +128,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       xds,
       admin: adminServer,
       xdsAddress,
+      ...(xdsSocketPath !== undefined ? { xdsSocketAddress: `unix:${xdsSocketPath}` } : {}),
       ...(proxylessPort !== undefined ? { proxylessXdsAddress: hostPort(proxylessPort) } : {}),
       adminUrl: adminServer.url,
       close() {
@@ -166,9 +178,19 @@ function nonNegative(value: string, flag: string): number {
   return n;
 }
 
+/** An absolute unix socket path short enough for the kernel, or an error naming the flag. */
+function socketPath(value: string, flag: string): string {
+  try {
+    return checkUnixSocketPath(resolvePath(value));
+  } catch (e) {
+    throw new Error(`${flag}: ${(e as Error).message}`);
+  }
+}
+
 interface ServeFlags {
   config: string[];
   xdsPort: string;
+  xdsSocket?: string;
   adminPort: string;
   host: string;
   insecureXds?: boolean;
@@ -188,6 +210,7 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
     .description('serve xDS (ADS/CDS/EDS/LDS/RDS/SDS, SotW and delta) and the admin HTTP endpoints')
     .option('--config <path>', 'YAML file or directory of them (repeatable); default: the embedded mesh', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--xds-port <port>', 'xDS gRPC port', '18000')
+    .option('--xds-socket <path>', 'also serve xDS on this unix socket (same TLS and authentication as the port; a stale socket file is replaced, removed on exit)')
     .option('--admin-port <port>', 'admin HTTP port', '18080')
     .option('--host <address>', 'address to bind both servers to', '127.0.0.1')
     .option('--insecure-xds', 'serve xDS without TLS and admit clients without credentials (they get no secrets); local development only')
@@ -205,6 +228,7 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
       const debounceMs = nonNegative(flags.debounceMs, '--debounce-ms');
       const proxylessXdsPort = flags.proxylessXdsPort !== undefined ? port(flags.proxylessXdsPort, '--proxyless-xds-port') : undefined;
       const maxConnectionAgeMs = seconds(flags.maxConnectionAge, '--max-connection-age') * 1000;
+      const xdsSocket = flags.xdsSocket !== undefined ? socketPath(flags.xdsSocket, '--xds-socket') : undefined;
       const ca = await openCliCa(flags.caDir, await loadMeshConfig(flags.config));
       const cache = new SnapshotCache({ debounceMs });
       const security = await startXdsSecurity({
@@ -220,6 +244,7 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
         security,
         host: flags.host,
         xdsPort,
+        ...(xdsSocket !== undefined ? { xdsSocket } : {}),
         adminPort,
         debounceMs,
         loadMesh,
@@ -229,6 +254,7 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
       });
       if (flags.insecureXds) log.warn({ xds: plane.xdsAddress }, 'xDS is served WITHOUT TLS and admits clients without credentials (--insecure-xds); development only');
       process.stderr.write(`crossmesh: xDS on ${plane.xdsAddress} (${flags.insecureXds ? 'insecure' : 'TLS, CA root in ' + ca.directory}), admin on ${plane.adminUrl} (dashboard at ${plane.adminUrl}/)\n`);
+      if (plane.xdsSocketAddress) process.stderr.write(`crossmesh: xDS on ${plane.xdsSocketAddress} (${flags.insecureXds ? 'insecure' : 'TLS'}, same server as ${plane.xdsAddress})\n`);
       if (plane.proxylessXdsAddress) process.stderr.write(`crossmesh: plaintext xDS for proxyless gRPC clients on ${plane.proxylessXdsAddress} (role=proxyless only, no secrets)\n`);
       let stopping = false;
       const stop = (signal: string): void => {

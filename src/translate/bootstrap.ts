@@ -1,27 +1,50 @@
 /**
  * Envoy bootstrap files for mesh proxies: node identity and locality, ADS over gRPC (HTTP/2) to
- * crossmesh, and a loopback-only admin port. Produced in proto3 JSON form so it prints as the YAML
- * users read and still parses as `envoy.config.bootstrap.v3.Bootstrap`.
+ * crossmesh, and an admin listener on loopback or a unix socket. The xDS server is reached over
+ * TCP or a unix socket (`unix:<path>`, which crosses network namespaces: a pod's Envoy reaches a
+ * crossmesh outside its namespace through a shared file). The xDS connection carries HTTP/2 pings
+ * (and TCP keepalive when it is TCP) so a half-open connection is noticed within seconds, not
+ * when the kernel gives up. Produced in proto3 JSON form so it prints as the YAML users read and
+ * still parses as `envoy.config.bootstrap.v3.Bootstrap`.
  */
 import type { Locality } from '../model/types.js';
 
 export type ProxyRole = 'sidecar' | 'gateway' | 'ingress' | 'proxyless';
+
+/** Which ADS protocol the proxy speaks: state of the world (`GRPC`) or incremental (`DELTA_GRPC`). */
+export type AdsApi = 'sotw' | 'delta';
 
 export interface BootstrapOptions {
   /** `<cluster>/<namespace>/<name>`. */
   readonly nodeId: string;
   readonly role: ProxyRole;
   readonly locality?: Locality;
-  /** `host:port` of crossmesh's xDS server. */
+  /** `host:port` or `unix:<absolute path>` of crossmesh's xDS server. */
   readonly xdsAddress: string;
+  /** Admin listener: `host:port` or `unix:<absolute path>`; wins over `adminPort`. */
+  readonly adminAddress?: string;
+  /** Admin port on 127.0.0.1 (default 15000) when `adminAddress` is not given. */
   readonly adminPort?: number;
+  /** ADS flavour (default sotw). */
+  readonly adsApi?: AdsApi;
   /** When set, the xDS connection uses TLS and trusts this CA bundle file (the mesh root). */
   readonly xdsCaFile?: string;
-  /** SNI / name the xDS server's certificate is checked against. */
+  /** SNI / name the xDS server's certificate is checked against (default: the xDS host; required for a unix address). */
   readonly xdsServerName?: string;
   /** Sent as gRPC metadata on the xDS stream (e.g. `authorization: Bearer ...`). */
   readonly initialMetadata?: Readonly<Record<string, string>>;
 }
+
+/** A parsed listen/connect address: TCP host and port, or a unix socket path. */
+export type Address = { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
+
+/** HTTP/2 ping on the xDS connection: sent after 10 s without frames, the connection closed 5 s later without an answer. */
+export const XDS_HTTP2_KEEPALIVE = { interval: '10s', timeout: '5s' } as const;
+/** TCP keepalive on a TCP xDS connection: first probe after 10 s idle, then every 5 s, dead after 3 unanswered. */
+export const XDS_TCP_KEEPALIVE = { keepalive_time: 10, keepalive_interval: 5, keepalive_probes: 3 } as const;
+
+/** Longest unix socket path the kernel accepts (sun_path is 108 bytes with the terminating NUL). */
+const MAX_UNIX_PATH_BYTES = 107;
 
 const NODE_ID = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-zA-Z0-9]([-.a-zA-Z0-9]*[a-zA-Z0-9])?)$/;
 
@@ -40,39 +63,71 @@ export function parseHostPort(address: string): { host: string; port: number } {
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
+/** Checks a unix socket path (absolute, no NUL, short enough for sun_path) and returns it, or throws naming it. */
+export function checkUnixSocketPath(path: string): string {
+  if (!path.startsWith('/')) throw new Error(`unix socket path "${path}" must be absolute`);
+  if (path.includes('\0')) throw new Error('unix socket path must not contain a NUL byte');
+  if (Buffer.byteLength(path) > MAX_UNIX_PATH_BYTES) throw new Error(`unix socket path "${path}" is ${Buffer.byteLength(path)} bytes; the limit is ${MAX_UNIX_PATH_BYTES}`);
+  return path;
+}
+
+/** Parses `host:port` or `unix:<absolute path>`, or throws saying which forms are accepted. */
+export function parseAddress(address: string): Address {
+  if (address.startsWith('unix:')) {
+    const path = address.slice('unix:'.length);
+    if (path === '') throw new Error(`address "${address}" must be host:port or unix:<absolute path>`);
+    return { kind: 'unix', path: checkUnixSocketPath(path) };
+  }
+  try {
+    return { kind: 'tcp', ...parseHostPort(address) };
+  } catch {
+    throw new Error(`address "${address}" must be host:port or unix:<absolute path>`);
+  }
+}
+
 function isIp(host: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(':');
+}
+
+/** An Envoy `config.core.v3.Address` for a parsed address. */
+function envoyAddress(a: Address): Record<string, unknown> {
+  return a.kind === 'unix' ? { pipe: { path: a.path } } : { socket_address: { address: a.host, port_value: a.port } };
 }
 
 /** Builds the bootstrap for an Envoy proxy (sidecar, east-west gateway or ingress gateway). */
 export function buildEnvoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
   const { cluster } = parseNodeId(o.nodeId);
-  const xds = parseHostPort(o.xdsAddress);
+  const xds = parseAddress(o.xdsAddress);
+  const admin: Address = o.adminAddress !== undefined ? parseAddress(o.adminAddress) : { kind: 'tcp', host: '127.0.0.1', port: o.adminPort ?? 15000 };
   const grpcService: Record<string, unknown> = { envoy_grpc: { cluster_name: 'xds-grpc' } };
   if (o.initialMetadata && Object.keys(o.initialMetadata).length) {
     grpcService.initial_metadata = Object.entries(o.initialMetadata).map(([key, value]) => ({ key, value }));
   }
   const xdsCluster: Record<string, unknown> = {
     name: 'xds-grpc',
-    type: isIp(xds.host) ? 'STATIC' : 'STRICT_DNS',
+    // A pipe has no name to resolve; STRICT_DNS only for a TCP host name.
+    type: xds.kind === 'unix' || isIp(xds.host) ? 'STATIC' : 'STRICT_DNS',
     connect_timeout: '1s',
     typed_extension_protocol_options: {
       'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
         '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-        explicit_http_config: { http2_protocol_options: {} },
+        explicit_http_config: { http2_protocol_options: { connection_keepalive: { ...XDS_HTTP2_KEEPALIVE } } },
       },
     },
     load_assignment: {
       cluster_name: 'xds-grpc',
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: xds.host, port_value: xds.port } } } }] }],
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: envoyAddress(xds) } }] }],
     },
   };
+  // TCP keepalive socket options would fail on a unix socket; there the HTTP/2 ping alone watches the peer.
+  if (xds.kind === 'tcp') xdsCluster.upstream_connection_options = { tcp_keepalive: { ...XDS_TCP_KEEPALIVE } };
   if (o.xdsCaFile) {
+    if (xds.kind === 'unix' && o.xdsServerName === undefined) throw new Error(`a TLS xDS connection over ${o.xdsAddress} needs the server name to check (xdsServerName)`);
     xdsCluster.transport_socket = {
       name: 'envoy.transport_sockets.tls',
       typed_config: {
         '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
-        sni: o.xdsServerName ?? xds.host,
+        sni: o.xdsServerName ?? (xds.kind === 'tcp' ? xds.host : ''),
         common_tls_context: {
           alpn_protocols: ['h2'],
           validation_context: { trusted_ca: { filename: o.xdsCaFile } },
@@ -84,10 +139,10 @@ export function buildEnvoyBootstrap(o: BootstrapOptions): Record<string, unknown
   if (o.locality) node.locality = { region: o.locality.region, zone: o.locality.zone, sub_zone: o.locality.subzone };
   return {
     node,
-    admin: { address: { socket_address: { address: '127.0.0.1', port_value: o.adminPort ?? 15000 } } },
+    admin: { address: envoyAddress(admin) },
     dynamic_resources: {
       ads_config: {
-        api_type: 'GRPC',
+        api_type: o.adsApi === 'delta' ? 'DELTA_GRPC' : 'GRPC',
         transport_api_version: 'V3',
         set_node_on_first_message_only: true,
         grpc_services: [grpcService],

@@ -2,8 +2,12 @@
  * The xDS gRPC server: ADS (SotW and delta) and the per-type CDS/EDS/LDS/RDS/SDS services (with
  * their unary Fetch* RPCs) on one port. Responses are pre-assembled bytes (cached Any per
  * resource), so the gRPC layer is given a pass-through serializer and never re-encodes a resource
- * per stream.
+ * per stream. Besides its TCP port the server may listen on unix sockets (`listenUnix`): the same
+ * services, streams and credentials, for proxies in other network namespaces that share a file.
  */
+import { lstat, unlink } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { SnapshotCache, GroupChange } from './cache.js';
@@ -87,6 +91,8 @@ export class XdsServer implements StreamHost {
   private readonly streamIds: (() => number) | undefined;
   /** Most recent refusals first; bounded so a client retrying in a loop cannot grow memory. */
   private readonly refused: StreamRefusal[] = [];
+  /** Unix sockets this server created (path → inode), removed on close. */
+  private readonly socketFiles = new Map<string, number>();
 
   constructor(options: XdsServerOptions) {
     this.cache = options.cache;
@@ -136,6 +142,20 @@ export class XdsServer implements StreamHost {
     return new Promise((resolve, reject) => {
       this.server.bindAsync(address, credentials, (err, bound) => (err ? reject(new Error(`cannot listen for xDS on ${address}: ${err.message}`)) : resolve(bound)));
     });
+  }
+
+  /**
+   * Also listens on the unix socket `path` (made absolute): a socket file nobody listens on is
+   * replaced, a live one or any other kind of file is refused. The file is removed on close.
+   */
+  async listenUnix(path: string, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<string> {
+    const absolute = resolvePath(path);
+    await clearStaleSocket(absolute);
+    await new Promise<void>((resolve, reject) => {
+      this.server.bindAsync(`unix:${absolute}`, credentials, (err) => (err ? reject(new Error(`cannot listen for xDS on unix:${absolute}: ${err.message}`)) : resolve()));
+    });
+    this.socketFiles.set(absolute, (await lstat(absolute)).ino);
+    return absolute;
   }
 
   nextStreamId(): number {
@@ -249,6 +269,57 @@ export class XdsServer implements StreamHost {
       // Long-lived xDS streams never finish by themselves; end them so tryShutdown can complete.
       for (const s of [...this.streams]) s.close(true);
     });
+    for (const [path, ino] of this.socketFiles) await removeOwnSocket(path, ino);
+    this.socketFiles.clear();
     log.info('xds server stopped');
+  }
+}
+
+/** How long a connection attempt may take to tell a live socket from a stale one. */
+const PROBE_TIMEOUT_MS = 1000;
+
+/** Removes a stale socket file at `path` (nothing listens); throws for a live socket or a file of another kind. */
+async function clearStaleSocket(path: string): Promise<void> {
+  let st;
+  try {
+    st = await lstat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new Error(`cannot use ${path} as the xDS socket: ${(e as Error).message}`);
+  }
+  if (!st.isSocket()) throw new Error(`cannot use ${path} as the xDS socket: it exists and is not a socket (${st.isDirectory() ? 'a directory' : 'a file'}); remove it or pick another path`);
+  if (await socketAnswers(path)) throw new Error(`cannot use ${path} as the xDS socket: another process is listening on it`);
+  await unlink(path);
+  log.info({ path }, 'removed a stale xDS socket file');
+}
+
+/** Whether something accepts connections on the unix socket `path` (bounded by PROBE_TIMEOUT_MS). */
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    const done = (live: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(live);
+    };
+    // A listener too busy to accept within the bound is still a listener: do not steal its path.
+    const timer = setTimeout(() => done(true), PROBE_TIMEOUT_MS);
+    socket.once('connect', () => done(true));
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ECONNREFUSED' || e.code === 'ENOENT') return done(false);
+      clearTimeout(timer);
+      socket.destroy();
+      reject(new Error(`cannot use ${path} as the xDS socket: probing it failed: ${e.message}`));
+    });
+  });
+}
+
+/** Unlinks `path` if it is still the socket this server created (another process may have replaced it). */
+async function removeOwnSocket(path: string, ino: number): Promise<void> {
+  try {
+    const st = await lstat(path);
+    if (st.isSocket() && st.ino === ino) await unlink(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ path, error: (e as Error).message }, 'could not remove the xDS socket file');
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { stringify, parse } from 'yaml';
-import { buildEnvoyBootstrap, parseHostPort, parseNodeId } from '../../src/translate/bootstrap.js';
+import { buildBootstrapForNode, buildProxylessBootstrapForNode } from '../../src/cli/bootstrap.js';
+import { buildEnvoyBootstrap, parseAddress, parseHostPort, parseNodeId, XDS_HTTP2_KEEPALIVE, XDS_TCP_KEEPALIVE } from '../../src/translate/bootstrap.js';
 import { fromProtoJson, ProtoJsonError } from '../../src/xds/proto-json.js';
 import { messageType } from '../../src/xds/protos.js';
 import { validateEncoded } from '../../src/translate/validate.js';
@@ -47,6 +48,68 @@ describe('Envoy bootstrap', () => {
   it('uses a STATIC xDS cluster for an IP address', () => {
     const b = buildEnvoyBootstrap({ nodeId: 'c1/ns/gw', role: 'gateway', xdsAddress: '127.0.0.1:18000' }) as { static_resources: { clusters: { type: string }[] } };
     expect(b.static_resources.clusters[0]!.type).toBe('STATIC');
+  });
+
+  it('reaches xDS and serves admin over unix sockets: pipe addresses, a STATIC cluster, the server name as SNI, delta ADS', () => {
+    const b = parseBootstrap(
+      stringify(
+        buildEnvoyBootstrap({
+          nodeId: 'cluster1/default/reviews-v1-0',
+          role: 'sidecar',
+          xdsAddress: 'unix:/var/run/crossmesh/xds.sock',
+          adminAddress: 'unix:/var/run/envoy/admin.sock',
+          adsApi: 'delta',
+          xdsCaFile: '/etc/crossmesh/ca.pem',
+          xdsServerName: 'crossmesh.crossmesh-system.svc',
+        }),
+      ),
+    ) as Record<string, any>;
+    const xds = b.static_resources.clusters[0];
+    expect(xds.type).toBe('STATIC');
+    expect(xds.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address).toEqual({ pipe: { path: '/var/run/crossmesh/xds.sock' } });
+    expect(xds.transport_socket.typed_config.type_url).toContain('UpstreamTlsContext');
+    expect(xds.upstream_connection_options).toBeUndefined();
+    expect(b.admin.address).toEqual({ pipe: { path: '/var/run/envoy/admin.sock' } });
+    expect(b.dynamic_resources.ads_config.api_type).toBe('DELTA_GRPC');
+    const raw = buildEnvoyBootstrap({ nodeId: 'c1/ns/a', role: 'sidecar', xdsAddress: 'unix:/x.sock', xdsCaFile: '/ca.pem', xdsServerName: 'crossmesh.ns.svc' }) as Record<string, any>;
+    expect(raw.static_resources.clusters[0].transport_socket.typed_config.sni).toBe('crossmesh.ns.svc');
+    expect(() => buildEnvoyBootstrap({ nodeId: 'c1/ns/a', role: 'sidecar', xdsAddress: 'unix:/x.sock', xdsCaFile: '/ca.pem' })).toThrow('needs the server name');
+  });
+
+  it('keeps the xDS connection watched: HTTP/2 pings always, TCP keepalive on a TCP connection', () => {
+    const b = buildEnvoyBootstrap({ nodeId: 'c1/ns/a', role: 'sidecar', xdsAddress: '10.0.0.1:18000' }) as Record<string, any>;
+    const xds = b.static_resources.clusters[0];
+    const h2 = xds.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config.http2_protocol_options;
+    expect(h2.connection_keepalive).toEqual({ interval: '10s', timeout: '5s' });
+    expect(XDS_HTTP2_KEEPALIVE).toEqual({ interval: '10s', timeout: '5s' });
+    expect(xds.upstream_connection_options).toEqual({ tcp_keepalive: { keepalive_time: 10, keepalive_interval: 5, keepalive_probes: 3 } });
+    expect(XDS_TCP_KEEPALIVE.keepalive_time).toBe(10);
+    const parsed = parseBootstrap(stringify(b)) as Record<string, any>;
+    expect(parsed.static_resources.clusters[0].upstream_connection_options.tcp_keepalive).toEqual({ keepalive_time: { value: 10 }, keepalive_interval: { value: 5 }, keepalive_probes: { value: 3 } });
+    expect(parsed.admin.address.socket_address).toEqual({ address: '127.0.0.1', port_value: 15000 });
+    expect(parsed.dynamic_resources.ads_config.api_type).toBe('GRPC');
+    const admin = buildEnvoyBootstrap({ nodeId: 'c1/ns/a', role: 'sidecar', xdsAddress: '10.0.0.1:18000', adminAddress: '[::1]:15100' }) as Record<string, any>;
+    expect(admin.admin.address).toEqual({ socket_address: { address: '::1', port_value: 15100 } });
+  });
+
+  it('parses host:port and unix:<absolute path>, and says which forms it takes', () => {
+    expect(parseAddress('unix:/run/x.sock')).toEqual({ kind: 'unix', path: '/run/x.sock' });
+    expect(parseAddress('a.b:1')).toEqual({ kind: 'tcp', host: 'a.b', port: 1 });
+    expect(() => parseAddress('unix:')).toThrow('must be host:port or unix:<absolute path>');
+    expect(() => parseAddress('unix:run/x.sock')).toThrow('must be absolute');
+    expect(() => parseAddress(`unix:/${'a'.repeat(120)}`)).toThrow('the limit is 107');
+    expect(() => parseAddress('nohost')).toThrow('"nohost" must be host:port or unix:<absolute path>');
+  });
+
+  it('names the flag in every error of crossmesh bootstrap', async () => {
+    const base = { node: 'cluster1/default/productpage-v1-0', role: 'sidecar', config: [], tokenTtl: '1h', namespace: 'crossmesh-system', xdsAddress: '127.0.0.1:18000' };
+    await expect(buildBootstrapForNode({ ...base, xdsAddress: 'unix:relative.sock' })).rejects.toThrow('--xds-address: unix socket path "relative.sock" must be absolute');
+    await expect(buildBootstrapForNode({ ...base, xdsAddress: 'x' })).rejects.toThrow('--xds-address: address "x" must be host:port or unix:<absolute path>');
+    await expect(buildBootstrapForNode({ ...base, adminAddress: '127.0.0.1' })).rejects.toThrow('--admin-address: address "127.0.0.1" must be');
+    await expect(buildBootstrapForNode({ ...base, adminPort: '0' })).rejects.toThrow('--admin-port must be a port number (1-65535), got "0"');
+    await expect(buildBootstrapForNode({ ...base, adminPort: '15000', adminAddress: 'unix:/a.sock' })).rejects.toThrow('--admin-address and --admin-port are exclusive');
+    await expect(buildBootstrapForNode({ ...base, adsApi: 'incremental' })).rejects.toThrow('--ads-api must be one of sotw, delta, got "incremental"');
+    await expect(buildProxylessBootstrapForNode({ ...base, role: 'proxyless', xdsAddress: 'unix:/a.sock' })).rejects.toThrow('--xds-address: role proxyless takes host:port');
   });
 
   it('rejects bad node ids and addresses with a message saying what is expected', () => {
