@@ -9,10 +9,11 @@ import { register as registerBootstrap } from './bootstrap.js';
 import { register as registerAgent } from './agent.js';
 import { register as registerDemoApp } from './demo-app.js';
 import { register as registerDemo } from './demo.js';
+import { register as registerCapture } from './capture.js';
 
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump, registerToken, registerBootstrap, registerAgent, registerDemoApp, registerDemo];
+const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump, registerToken, registerBootstrap, registerAgent, registerDemoApp, registerDemo, registerCapture];
 
 /** Adds every subcommand to the program. */
 export function registerCommands(program: Command): void {
