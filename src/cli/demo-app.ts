@@ -1,11 +1,13 @@
 /**
  * `crossmesh demo-app --name reviews --version v3 [--calls ratings]`: runs the small bookinfo-like
  * HTTP app of the docker-compose simulation (see docs/compose.md). It answers with its service,
- * version, cluster and pod, calling its downstream services through the local sidecar.
+ * version, cluster and pod, calling its downstream services by their mesh host names (the pod's
+ * capture rules hand those connections to its sidecar). `--request-log` appends one JSON line per
+ * request served: what the Envoy convergence benchmark reads.
  */
+import { appendFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parseDuration } from '../config/duration.js';
-import { parseHostPort } from '../translate/bootstrap.js';
 import { parseUpstreams, startDemoApp, type DemoAppOptions } from '../demo-app/server.js';
 
 interface DemoAppFlags {
@@ -17,8 +19,8 @@ interface DemoAppFlags {
   listen: string;
   port: string;
   calls: string;
-  sidecar: string;
   timeout: string;
+  requestLog?: string;
 }
 
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -34,12 +36,7 @@ export function demoAppOptions(flags: DemoAppFlags, env: NodeJS.ProcessEnv = pro
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got ${JSON.stringify(flags.port)}`);
   const timeout = parseDuration(flags.timeout);
   if ('error' in timeout) throw new Error(`--timeout: ${timeout.error}`);
-  let proxy: { host: string; port: number };
-  try {
-    proxy = parseHostPort(flags.sidecar);
-  } catch {
-    throw new Error(`--sidecar must be host:port of the sidecar's outbound HTTP listener, got ${JSON.stringify(flags.sidecar)}`);
-  }
+  const log = flags.requestLog;
   return {
     name: flags.name,
     version: flags.version,
@@ -49,8 +46,8 @@ export function demoAppOptions(flags: DemoAppFlags, env: NodeJS.ProcessEnv = pro
     host: flags.listen,
     port,
     upstreams: parseUpstreams(flags.calls),
-    proxy,
     timeoutMs: timeout.ms,
+    ...(log ? { onRequest: (r) => appendFileSync(log, `${JSON.stringify(r)}\n`) } : {}),
   };
 }
 
@@ -58,7 +55,7 @@ export function demoAppOptions(flags: DemoAppFlags, env: NodeJS.ProcessEnv = pro
 export function register(program: Command): void {
   program
     .command('demo-app')
-    .description('run the demo HTTP app of the docker-compose simulation: answers with its service, version and cluster, calling --calls through the local sidecar')
+    .description('run the demo HTTP app of the simulations: answers with its service, version and cluster, calling --calls by their mesh names')
     .requiredOption('--name <service>', 'service this app plays, e.g. reviews')
     .requiredOption('--version <version>', 'version label, e.g. v3')
     .option('--cluster <cluster>', 'cluster it runs in (default: $CROSSMESH_CLUSTER)')
@@ -67,13 +64,13 @@ export function register(program: Command): void {
     .option('--listen <address>', 'address to listen on (127.0.0.1: only the sidecar in the same network namespace reaches the app)', '127.0.0.1')
     .option('--port <port>', 'port to listen on', '9080')
     .option('--calls <services>', 'downstream services to call on every request, <service>[:<port>] comma-separated (port default 9080)', '')
-    .option('--sidecar <host:port>', "the sidecar's outbound HTTP proxy listener", '127.0.0.1:15001')
+    .option('--request-log <file>', 'append one JSON line per request served ({at, method, path, status, peer})')
     .option('--timeout <duration>', 'deadline of each downstream call', '3s')
     .action(async (flags: DemoAppFlags) => {
       const options = demoAppOptions(flags);
       const app = await startDemoApp(options);
       const calls = options.upstreams?.map((u) => `${u.service}:${u.port}`).join(', ') || 'nothing';
-      process.stderr.write(`crossmesh demo-app: ${options.name} ${options.version} (${options.cluster}) on ${app.url}, calling ${calls} through ${options.proxy!.host}:${options.proxy!.port}\n`);
+      process.stderr.write(`crossmesh demo-app: ${options.name} ${options.version} (${options.cluster}) on ${app.url}, calling ${calls}\n`);
       const stop = (signal: string): void => {
         process.stderr.write(`crossmesh demo-app: ${signal} received, shutting down\n`);
         app.close().then(() => process.exit(0), () => process.exit(1));

@@ -57,6 +57,7 @@ export function toCluster(d: ParsedDoc<'Cluster'>): Cluster {
     trustDomain: spec.trustDomain ?? name,
     locality: loc(spec.locality) ?? EMPTY_LOCALITY,
     ...(spec.gateway ? { gateway: { address: spec.gateway.address, port: spec.gateway.port ?? 15443 } } : {}),
+    ...(spec.serviceCIDR ? { serviceCidr: spec.serviceCIDR } : {}),
     ...(k8s
       ? { discovery: { kubernetes: { ...(k8s.kubeconfig !== undefined ? { kubeconfig: k8s.kubeconfig } : {}), ...(k8s.context !== undefined ? { context: k8s.context } : {}) } } }
       : {}),
@@ -77,6 +78,7 @@ export function toService(d: ParsedDoc<'Service'>): Service {
     })),
     selector: d.spec.selector ?? {},
     labels: d.metadata.labels ?? {},
+    ...(d.spec.clusterIP ? { address: d.spec.clusterIP } : {}),
   };
 }
 
@@ -92,7 +94,6 @@ export function toWorkload(d: ParsedDoc<'Workload'>, clusterLocality: Locality |
     locality: loc(d.spec.locality) ?? clusterLocality ?? EMPTY_LOCALITY,
     health: d.spec.health ?? 'HEALTHY',
     ...(d.spec.ports ? { ports: d.spec.ports } : {}),
-    ...(d.spec.sidecar ? { sidecar: { inboundPort: d.spec.sidecar.inboundPort } } : {}),
   };
 }
 

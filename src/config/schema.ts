@@ -48,6 +48,15 @@ const weight = z
   .max(100, { error: 'expected an integer 0..100' });
 const count = z.number({ error: 'expected a non-negative integer' }).int({ error: 'expected a non-negative integer' }).min(0, { error: 'expected a non-negative integer' });
 const ipAddress = z.string().refine((s) => isIP(s) !== 0, { error: 'expected an IPv4 or IPv6 address' });
+const ipv4Address = z.string().refine((s) => isIP(s) === 4, { error: 'expected an IPv4 address' });
+/** An IPv4 range with room for services: /8 to /28. */
+const ipv4Cidr = z.string().refine(
+  (s) => {
+    const [addr, bits, extra] = s.split('/');
+    return extra === undefined && isIP(addr ?? '') === 4 && /^\d+$/.test(bits ?? '') && Number(bits) >= 8 && Number(bits) <= 28;
+  },
+  { error: 'expected an IPv4 CIDR such as 10.96.0.0/16 (prefix length 8 to 28)' },
+);
 
 /** A duration string, output in milliseconds. */
 const duration = z.string({ error: 'expected a duration string such as "10s" or "250ms"' }).transform((s, ctx) => {
@@ -120,6 +129,7 @@ export const clusterSchema = doc(
       trustDomain: z.string().regex(/^[a-zA-Z0-9._-]+$/, { error: 'expected a trust domain: letters, digits, ".", "_" and "-"' }).optional(),
       locality: locality.optional(),
       gateway: z.strictObject({ address: ipAddress, port: port.optional() }).optional(),
+      serviceCIDR: ipv4Cidr.optional(),
       discovery: z
         .strictObject({ kubernetes: z.strictObject({ kubeconfig: z.string().optional(), context: z.string().optional() }).optional() })
         .optional(),
@@ -137,7 +147,7 @@ const servicePort = z.strictObject({
 export const serviceSchema = doc(
   topologyMetadata,
   z
-    .strictObject({ selector: labels.optional(), ports: z.array(servicePort).min(1, { error: 'a service needs at least one port' }) })
+    .strictObject({ selector: labels.optional(), clusterIP: ipv4Address.optional(), ports: z.array(servicePort).min(1, { error: 'a service needs at least one port' }) })
     .superRefine((spec, ctx) => {
       const seenPorts = new Map<number, number>();
       const seenNames = new Map<string, number>();
@@ -163,7 +173,6 @@ export const workloadSchema = doc(
     locality: locality.optional(),
     health: z.enum(['HEALTHY', 'UNHEALTHY', 'DRAINING', 'UNKNOWN'], { error: 'expected one of HEALTHY, UNHEALTHY, DRAINING, UNKNOWN' }).optional(),
     ports: z.record(z.string().regex(/^\d+$/, { error: 'keys are service port numbers' }), port).optional(),
-    sidecar: z.strictObject({ inboundPort: port }).optional(),
   }),
 );
 

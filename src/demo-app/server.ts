@@ -1,9 +1,9 @@
 /**
  * The demo HTTP app of the docker-compose simulation: one process plays one bookinfo workload
  * (productpage, details, reviews, ratings). It answers every request with JSON naming its service,
- * version, cluster and pod, after calling its downstream services through the local sidecar, which
- * it uses as an HTTP proxy (127.0.0.1:15001 by default): the request goes to the sidecar with the
- * service's mesh host name in the request line and the Host header, and the sidecar routes it.
+ * version, cluster and pod, after calling its downstream services by their mesh host names
+ * (`http://reviews.default.svc.cluster.local:9080/reviews`), as any app in a pod does: it knows
+ * nothing of its sidecar, whose capture rules send the connection to Envoy.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,10 +28,27 @@ export interface DemoAppOptions {
   /** Port to listen on (default 9080; 0 picks a free one). */
   readonly port?: number;
   readonly upstreams?: readonly DemoUpstream[];
-  /** The sidecar's outbound HTTP proxy (default 127.0.0.1:15001). */
-  readonly proxy?: { readonly host: string; readonly port: number };
   /** Deadline of each upstream call (default 3000 ms). */
   readonly timeoutMs?: number;
+  /**
+   * Where a call to an upstream connects (default: its mesh host name and port, which the pod's
+   * hosts file resolves to the service address capture hands to the sidecar). Tests without a
+   * network namespace point it at a stand-in for the sidecar.
+   */
+  readonly connectTo?: (u: DemoUpstream, namespace: string) => { readonly host: string; readonly port: number };
+  /** Called once per request served (after the answer is sent): what request logs are made of. */
+  readonly onRequest?: (r: ServedRequest) => void;
+}
+
+/** One request the app served. */
+export interface ServedRequest {
+  /** Wall-clock time the request arrived (ms since the epoch). */
+  readonly at: number;
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  /** The peer address as the app saw it (the sidecar's, behind capture). */
+  readonly peer: string;
 }
 
 /** What one upstream call gave: the upstream's own answer, or why there is none. */
@@ -45,6 +62,8 @@ export interface DemoAnswer {
   readonly version: string;
   readonly cluster: string;
   readonly pod: string;
+  /** The caller's SPIFFE ID, as the sidecar told it (`URI=` of x-forwarded-client-cert); null without one. */
+  readonly caller: string | null;
   /** One line per app that took part, depth first, e.g. `reviews v3 (cluster2)`, or `reviews failed: HTTP 403 RBAC: access denied`. */
   readonly chain: readonly string[];
   readonly upstreams: Readonly<Record<string, UpstreamResult>>;
@@ -78,17 +97,21 @@ export function parseUpstreams(spec: string): DemoUpstream[] {
   });
 }
 
-function call(o: Required<Pick<DemoAppOptions, 'namespace' | 'timeoutMs' | 'proxy'>>, u: DemoUpstream, incoming: http.IncomingHttpHeaders): Promise<UpstreamResult> {
+function meshAddress(u: DemoUpstream, namespace: string): { host: string; port: number } {
+  return { host: `${u.service}.${namespace}.svc.cluster.local`, port: u.port };
+}
+
+function call(o: Required<Pick<DemoAppOptions, 'namespace' | 'timeoutMs' | 'connectTo'>>, u: DemoUpstream, incoming: http.IncomingHttpHeaders): Promise<UpstreamResult> {
   const host = upstreamHost(u, o.namespace);
   const headers: http.OutgoingHttpHeaders = { host, accept: 'application/json' };
   for (const h of PROPAGATED) if (incoming[h] !== undefined) headers[h] = incoming[h];
   return new Promise((resolve) => {
-    // Absolute-form request line, as any client configured with an HTTP proxy sends it.
-    const req = http.request({ host: o.proxy.host, port: o.proxy.port, method: 'GET', path: `http://${host}/${u.service}`, headers, agent: false });
+    const to = o.connectTo(u, o.namespace);
+    const req = http.request({ host: to.host, port: to.port, method: 'GET', path: `/${u.service}`, headers, agent: false });
     const timer = setTimeout(() => req.destroy(new Error(`no answer within ${o.timeoutMs} ms`)), o.timeoutMs);
     req.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const why = e.code === 'ECONNREFUSED' ? `no sidecar proxy at ${o.proxy.host}:${o.proxy.port} (${e.code})` : e.message;
+      const why = e.code === 'ENOTFOUND' ? `${host} does not resolve (${e.code})` : e.code === 'ECONNREFUSED' ? `connection to ${host} refused (${e.code}): is the sidecar's capture in place?` : e.message;
       resolve({ ok: false, error: why });
     });
     req.on('response', (res) => {
@@ -123,8 +146,15 @@ function call(o: Required<Pick<DemoAppOptions, 'namespace' | 'timeoutMs' | 'prox
   });
 }
 
+/** The `URI=` element of the last x-forwarded-client-cert entry (the hop that reached this app). */
+export function callerIdentity(xfcc: string | string[] | undefined): string | null {
+  const last = (Array.isArray(xfcc) ? xfcc.join(',') : (xfcc ?? '')).split(',').pop() ?? '';
+  const m = /(?:^|;)URI=("?)([^;"]+)\1/.exec(last.trim());
+  return m ? m[2]! : null;
+}
+
 /** Builds this app's answer after calling every upstream (in parallel). */
-async function answer(o: Required<Omit<DemoAppOptions, 'host' | 'port'>>, incoming: http.IncomingHttpHeaders): Promise<DemoAnswer> {
+async function answer(o: Required<Omit<DemoAppOptions, 'host' | 'port' | 'onRequest'>>, incoming: http.IncomingHttpHeaders): Promise<DemoAnswer> {
   const results = await Promise.all(o.upstreams.map((u) => call(o, u, incoming)));
   const chain = [`${o.name} ${o.version} (${o.cluster})`];
   const upstreams: Record<string, UpstreamResult> = {};
@@ -134,7 +164,7 @@ async function answer(o: Required<Omit<DemoAppOptions, 'host' | 'port'>>, incomi
     if (r.ok) chain.push(...r.answer.chain);
     else chain.push(`${u.service} failed: ${r.error}`);
   });
-  return { service: o.name, version: o.version, cluster: o.cluster, pod: o.pod, chain, upstreams };
+  return { service: o.name, version: o.version, cluster: o.cluster, pod: o.pod, caller: callerIdentity(incoming['x-forwarded-client-cert']), chain, upstreams };
 }
 
 /** Starts the demo app; resolves once it listens. */
@@ -146,10 +176,15 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
     pod: options.pod ?? `${options.name}-${options.version}`,
     namespace: options.namespace ?? 'default',
     upstreams: options.upstreams ?? [],
-    proxy: options.proxy ?? { host: '127.0.0.1', port: 15001 },
     timeoutMs: options.timeoutMs ?? 3000,
+    connectTo: options.connectTo ?? meshAddress,
   };
   const server = http.createServer((req, res) => {
+    const at = Date.now();
+    if (options.onRequest) {
+      const onRequest = options.onRequest;
+      res.once('finish', () => onRequest({ at, method: req.method ?? '', path: req.url ?? '', status: res.statusCode, peer: req.socket.remoteAddress ?? '' }));
+    }
     if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       return;

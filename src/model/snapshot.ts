@@ -17,8 +17,6 @@ export interface Endpoint {
   readonly address: string;
   /** Service port number (as a string key) → port the workload listens on. */
   readonly targetPorts: Readonly<Record<string, number>>;
-  /** Port peers connect to when a sidecar without transparent capture fronts the workload (`Workload.sidecar`). */
-  readonly inboundPort?: number;
   readonly health: Health;
   /** The workload's locality, or its cluster's default when it declares none. */
   readonly locality: Locality;

@@ -38,8 +38,7 @@ function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
     a.locality.zone === b.locality.zone &&
     a.locality.subzone === b.locality.subzone &&
     sameEntries(a.labels, b.labels) &&
-    sameEntries(a.targetPorts, b.targetPorts) &&
-    a.inboundPort === b.inboundPort
+    sameEntries(a.targetPorts, b.targetPorts)
   );
 }
 
@@ -54,7 +53,6 @@ function makeEndpoint(svc: Service, wk: ObjectKey, w: Workload, cluster: Cluster
     network: cluster?.network ?? '',
     address: w.address,
     targetPorts: Object.freeze(targetPorts),
-    ...(w.sidecar ? { inboundPort: w.sidecar.inboundPort } : {}),
     health: w.health,
     locality: w.locality.region || !cluster ? w.locality : cluster.locality,
     labels: w.labels,

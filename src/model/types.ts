@@ -25,6 +25,11 @@ export interface Cluster {
   readonly locality: Locality;
   /** Address other networks use to reach this cluster's east-west gateway. */
   readonly gateway?: { readonly address: string; readonly port: number };
+  /**
+   * Range (IPv4 CIDR) the virtual addresses of this cluster's services are assigned from when a
+   * service has none of its own (Kubernetes' --service-cluster-ip-range); default 10.96.0.0/16.
+   */
+  readonly serviceCidr?: string;
   /** Present when the cluster's services and workloads come from a Kubernetes API server. */
   readonly discovery?: { readonly kubernetes?: { readonly kubeconfig?: string; readonly context?: string } };
 }
@@ -45,6 +50,11 @@ export interface Service {
   /** Workloads in the same cluster and namespace whose labels include all of these back the service. */
   readonly selector: Readonly<Record<string, string>>;
   readonly labels: Readonly<Record<string, string>>;
+  /**
+   * The service's virtual address in its cluster (Kubernetes' ClusterIP), which captured traffic
+   * is addressed to. Unset: assigned from the cluster's `serviceCidr` (translate/service-addresses.ts).
+   */
+  readonly address?: string;
 }
 
 /** Health as Envoy sees it (EDS `health_status`). */
@@ -65,12 +75,6 @@ export interface Workload {
    * container listens elsewhere than the service's targetPort (Kubernetes EndpointSlices carry this).
    */
   readonly ports?: Readonly<Record<string, number>>;
-  /**
-   * Set when the workload's sidecar is not fed by transparent capture (no iptables, e.g. Docker):
-   * peers and gateways then connect to `address:inboundPort`, the sidecar's inbound listener, which
-   * picks the service port by SNI and forwards to the app on 127.0.0.1:targetPort.
-   */
-  readonly sidecar?: { readonly inboundPort: number };
 }
 
 export type GatewayType = 'EastWest' | 'Ingress';

@@ -217,8 +217,8 @@ export function failoverAggregates(view: MeshView, cluster: string): Resource[] 
  * domains `<hostname>:<port>` and `<hostname>` (those no service virtual host already claims),
  * everything to the aggregate with no route timeout.
  */
-export function withFailoverRoutes(view: MeshView, cluster: string, rc: Resource): Resource {
-  const plans = sidecarFailovers(view, cluster).filter((p) => p.problem === undefined && isHttp(p.service.port.protocol));
+export function withFailoverRoutes(view: MeshView, cluster: string, rc: Resource, port?: number): Resource {
+  const plans = failoverHttpPlans(view, cluster).filter((p) => port === undefined || p.service.port.number === port);
   if (plans.length === 0) return rc;
   const vhosts = (rc.virtual_hosts as Resource[] | undefined) ?? [];
   const claimed = new Set(vhosts.flatMap((vh) => vh.domains as string[]));
@@ -234,6 +234,11 @@ export function withFailoverRoutes(view: MeshView, cluster: string, rc: Resource
     added.push({ name, domains, routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: p.clusterName, timeout: { seconds: 0 } } }] });
   }
   return { ...rc, virtual_hosts: [...vhosts, ...added] };
+}
+
+/** The sound HTTP FailoverServices offered to sidecars in `cluster` (each gets a virtual host on its port). */
+export function failoverHttpPlans(view: MeshView, cluster: string): readonly FailoverPlan[] {
+  return sidecarFailovers(view, cluster).filter((p) => p.problem === undefined && isHttp(p.service.port.protocol));
 }
 
 /** A problem of one FailoverService that makes its aggregate unusable, wherever it is offered. */

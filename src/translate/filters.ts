@@ -14,6 +14,8 @@ export const TCP_PROXY_TYPE = `${T}envoy.extensions.filters.network.tcp_proxy.v3
 export const ROUTER_TYPE = `${T}envoy.extensions.filters.http.router.v3.Router`;
 /** Type URL of the TLS inspector listener filter. */
 export const TLS_INSPECTOR_TYPE = `${T}envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector`;
+/** Type URL of the original destination listener filter (restores the address capture redirected from). */
+export const ORIGINAL_DST_TYPE = `${T}envoy.extensions.filters.listener.original_dst.v3.OriginalDst`;
 /** Type URL of the aggregate cluster's config. */
 export const AGGREGATE_CLUSTER_TYPE = `${T}envoy.extensions.clusters.aggregate.v3.ClusterConfig`;
 /** Type URL of upstream HTTP protocol options (HTTP/2 to the upstream). */
@@ -23,6 +25,7 @@ export const HCM_NAME = 'envoy.filters.network.http_connection_manager';
 export const TCP_PROXY_NAME = 'envoy.filters.network.tcp_proxy';
 export const ROUTER_NAME = 'envoy.filters.http.router';
 export const TLS_INSPECTOR_NAME = 'envoy.filters.listener.tls_inspector';
+export const ORIGINAL_DST_NAME = 'envoy.filters.listener.original_dst';
 
 /** Resources are fetched over the same ADS stream (v3). */
 export function adsConfigSource(): Resource {
@@ -46,13 +49,14 @@ export type RouteSource = { readonly rds: string } | { readonly inline: Resource
  * An HTTP connection manager whose filter list is `policyFilters` (RBAC, fault, CORS: whatever
  * policies put before routing) followed by the router.
  */
-export function httpConnectionManager(statPrefix: string, routes: RouteSource, policyFilters: readonly Resource[] = []): Resource {
+export function httpConnectionManager(statPrefix: string, routes: RouteSource, policyFilters: readonly Resource[] = [], extra: Resource = {}): Resource {
   return {
     name: HCM_NAME,
     typed_config: {
       '@type': HCM_TYPE,
       stat_prefix: statPrefix,
       codec_type: 'AUTO',
+      ...extra,
       ...('rds' in routes ? { rds: { route_config_name: routes.rds, config_source: adsConfigSource() } } : { route_config: routes.inline }),
       http_filters: [...policyFilters, routerFilter()],
     },

@@ -1,32 +1,43 @@
 /**
- * LDS for sidecars.
+ * LDS for sidecars fed by transparent capture (`crossmesh capture`: iptables sends the app's
+ * outbound TCP to 15001 and every inbound TCP connection to 15006, as Istio's init container does).
+ * The app does not know its sidecar: it calls `reviews.default.svc.cluster.local:9080`, which
+ * resolves to the service's virtual address (service-addresses.ts).
  *
- * - `outbound_http_15001` on 127.0.0.1:15001: an HTTP proxy for the app; its routes come over RDS
- *   (`outbound_http`, see routes.ts).
- * - one `tcp|<port>|<host>` listener per visible TCP service port and host, on a stable loopback
- *   address of its own (`tcpServiceAddress`) and the service port: the app connects to that
- *   address as it would to a service VIP.
- * - `inbound_15006` on 0.0.0.0:15006: terminates mesh mTLS (client certificate required), picks
- *   the chain by the SNI the caller sent (`outbound_.<port>_.<subset>_.<host>`), and forwards to the
- *   app on 127.0.0.1:<targetPort> through the STATIC cluster `inbound|<targetPort>||`. There is
- *   no default chain: an SNI naming no local service port is refused.
+ * - `virtualOutbound` on 0.0.0.0:15001 with `use_original_dst`: Envoy hands each redirected
+ *   connection to the listener of its original destination; what matches none is passed through
+ *   to where it was going (`PassthroughCluster`), except connections addressed to 15001 itself,
+ *   which would loop (`BlackHoleCluster`).
+ * - `0.0.0.0_<port>` (not bound) per HTTP service port: routes by Host over RDS `<port>`.
+ * - `<address>_<port>` (not bound) per TCP service port and host: tcp_proxy to its cluster. An
+ *   exact address beats the wildcard, so a TCP service on an HTTP port still gets its own.
+ * - `virtualInbound` on 0.0.0.0:15006: restores the original destination, terminates mesh mTLS
+ *   (client certificate required), picks the chain by the SNI the caller sent
+ *   (`outbound_.<port>_.<subset>_.<host>`), and forwards to the app on 127.0.0.1:<targetPort>
+ *   through the STATIC cluster `inbound|<targetPort>||`. There is no default chain: plaintext, or
+ *   an SNI naming no local service port, is refused.
  */
 import { isHttp, upstreamAlpn } from './clusters.js';
-import { httpConnectionManager, tcpProxyFilter, TLS_INSPECTOR_NAME, TLS_INSPECTOR_TYPE } from './filters.js';
+import { httpConnectionManager, tcpProxyFilter, ORIGINAL_DST_NAME, ORIGINAL_DST_TYPE, TLS_INSPECTOR_NAME, TLS_INSPECTOR_TYPE } from './filters.js';
 import { inboundPolicyFilters } from './inbound-policy.js';
 import type { MeshView, OutboundTarget } from './mesh-view.js';
 import { crossNetworkSni, globalHost, inboundClusterName, localHost } from './names.js';
 import type { Resource } from './resources.js';
-import { OUTBOUND_ROUTE_NAME } from './routes.js';
+import { routedTargets } from './routes.js';
 import { downstreamTlsTransportSocket } from './secrets.js';
+import { hostAddresses } from './service-addresses.js';
 import type { Protocol } from '../model/types.js';
 
-/** Port of the sidecar's outbound HTTP proxy listener. */
-export const OUTBOUND_HTTP_PORT = 15001;
-/** Port of the sidecar's inbound (mTLS-terminating) listener. */
+/** Port capture redirects the app's outbound connections to. */
+export const OUTBOUND_PORT = 15001;
+/** Port capture redirects inbound connections to (the mTLS-terminating listener). */
 export const INBOUND_PORT = 15006;
-export const OUTBOUND_HTTP_LISTENER = `outbound_http_${OUTBOUND_HTTP_PORT}`;
-export const INBOUND_LISTENER = `inbound_${INBOUND_PORT}`;
+export const VIRTUAL_OUTBOUND_LISTENER = 'virtualOutbound';
+export const VIRTUAL_INBOUND_LISTENER = 'virtualInbound';
+/** ORIGINAL_DST cluster: a captured connection to an address outside the mesh goes where it was addressed. */
+export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
+/** A cluster with no endpoints: connections sent to it are closed. */
+export const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
 
 /** One port of a service that selects the proxy's workload: what the inbound side serves. */
 export interface InboundPort {
@@ -40,69 +51,87 @@ export interface InboundPort {
   readonly subsets: readonly string[];
 }
 
-const VIP_BASE = (127 << 24) | (64 << 16); // 127.64.0.0/10
-const VIP_SIZE = 1 << 22;
-
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
+/** Ports no service listener may take: the sidecar's own. */
+export function reservedPort(port: number): boolean {
+  return port === OUTBOUND_PORT || port === INBOUND_PORT;
 }
 
-function ipv4(n: number): string {
-  return [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
-
-/**
- * Loopback addresses of TCP service hosts: each host hashes (FNV-1a) into 127.64.0.0/10, so its
- * address does not depend on which other services exist; the rare collision moves the host that
- * sorts later to the next free address.
- */
-export function tcpServiceAddresses(hosts: Iterable<string>): Map<string, string> {
-  const used = new Set<number>();
-  const out = new Map<string, string>();
-  for (const host of [...new Set(hosts)].sort()) {
-    let off = fnv1a(host) % VIP_SIZE;
-    while (used.has(off)) off = (off + 1) % VIP_SIZE;
-    used.add(off);
-    out.set(host, ipv4((VIP_BASE + off) >>> 0));
-  }
-  return out;
-}
-
-/** The HTTP proxy listener on 127.0.0.1:15001, routing by Host over RDS. */
-export function outboundHttpListener(policyFilters: readonly Resource[] = []): Resource {
+/** The capture listener on 0.0.0.0:15001 (the same object for every sidecar). */
+export function virtualOutboundListener(): Resource {
   return {
-    name: OUTBOUND_HTTP_LISTENER,
-    address: { socket_address: { address: '127.0.0.1', port_value: OUTBOUND_HTTP_PORT } },
+    name: VIRTUAL_OUTBOUND_LISTENER,
+    address: { socket_address: { address: '0.0.0.0', port_value: OUTBOUND_PORT } },
+    use_original_dst: { value: true },
     traffic_direction: 'OUTBOUND',
-    // policyFilters: CORS / fault injection when TrafficPolicies use them (traffic-policy.ts outboundHttpFilters).
-    filter_chains: [{ filters: [httpConnectionManager(OUTBOUND_HTTP_LISTENER, { rds: OUTBOUND_ROUTE_NAME }, policyFilters)] }],
+    filter_chains: [
+      { name: `${VIRTUAL_OUTBOUND_LISTENER}-blackhole`, filter_chain_match: { destination_port: { value: OUTBOUND_PORT } }, filters: [tcpProxyFilter(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)] },
+    ],
+    default_filter_chain: { name: `${VIRTUAL_OUTBOUND_LISTENER}-passthrough`, filters: [tcpProxyFilter(PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER)] },
   };
 }
 
-/** Name of the outbound listener of a TCP target. */
-export function tcpListenerName(t: OutboundTarget): string {
-  return `tcp|${t.port}|${t.host}`;
+/** The clusters the capture listener sends unmatched connections to. */
+export function captureClusters(): Resource[] {
+  return [
+    { name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: { seconds: 10 } },
+    { name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: { seconds: 10 } },
+  ];
+}
+
+/** Name of the RDS route configuration of an HTTP service port (Istio's: the port number). */
+export function portRouteName(port: number): string {
+  return String(port);
+}
+
+/** The HTTP ports of a target list that get an outbound listener, ascending. */
+export function httpListenerPorts(targets: readonly OutboundTarget[]): number[] {
+  return [...new Set(routedTargets(targets).map((t) => t.port))].filter((p) => !reservedPort(p)).sort((a, b) => a - b);
+}
+
+/** `0.0.0.0_<port>`: the outbound HTTP listener of one service port, routing by Host over RDS `<port>`. */
+export function outboundHttpListener(port: number, policyFilters: readonly Resource[] = []): Resource {
+  const name = `0.0.0.0_${port}`;
+  return {
+    name,
+    address: { socket_address: { address: '0.0.0.0', port_value: port } },
+    bind_to_port: { value: false },
+    traffic_direction: 'OUTBOUND',
+    // policyFilters: CORS / fault injection when TrafficPolicies use them (traffic-policy.ts outboundHttpFilters).
+    filter_chains: [{ filters: [httpConnectionManager(`outbound_${name}`, { rds: portRouteName(port) }, policyFilters)] }],
+  };
 }
 
 /**
- * One listener per TCP target without subset, on `<address of its host>:<port>`. A TCP port equal
- * to the inbound port (15006, bound on every address) cannot be bound and is skipped.
+ * One `<address>_<port>` listener per TCP target without subset whose host has an address in this
+ * cluster. Two hosts with one address and port (clusters' ClusterIPs may overlap) cannot both be
+ * matched: hosts the proxy's own cluster runs claim first, then by host name; the others are left
+ * without a listener.
  */
-export function outboundTcpListeners(targets: readonly OutboundTarget[]): Resource[] {
-  const tcp = targets.filter((t) => t.subset === '' && !isHttp(t.protocol) && t.port !== INBOUND_PORT);
-  const addresses = tcpServiceAddresses(tcp.map((t) => t.host));
-  return tcp.map((t) => ({
-    name: tcpListenerName(t),
-    address: { socket_address: { address: addresses.get(t.host)!, port_value: t.port } },
-    traffic_direction: 'OUTBOUND',
-    filter_chains: [{ filters: [tcpProxyFilter(t.clusterName, t.clusterName)] }],
-  }));
+export function outboundTcpListeners(view: MeshView, cluster: string, targets: readonly OutboundTarget[]): Resource[] {
+  const addresses = hostAddresses(view, cluster);
+  const tcp = targets
+    .filter((t) => t.subset === '' && !isHttp(t.protocol) && !reservedPort(t.port) && addresses.has(t.host))
+    .map((t) => ({ t, local: t.clusters.includes(cluster) && t.hostCluster === undefined ? 0 : 1 }))
+    .sort((a, b) => a.local - b.local || (a.t.host < b.t.host ? -1 : a.t.host > b.t.host ? 1 : a.t.port - b.t.port));
+  const claimed = new Set<string>();
+  const out: Resource[] = [];
+  for (const { t } of tcp) {
+    const address = addresses.get(t.host)!;
+    const name = `${address}_${t.port}`;
+    if (claimed.has(name)) continue;
+    claimed.add(name);
+    out.push({
+      name,
+      address: { socket_address: { address, port_value: t.port } },
+      bind_to_port: { value: false },
+      traffic_direction: 'OUTBOUND',
+      filter_chains: [{ filters: [tcpProxyFilter(t.clusterName, t.clusterName)] }],
+    });
+  }
+  return out.sort((a, b) => (String(a.name) < String(b.name) ? -1 : 1));
 }
+
+const INBOUND_XFCC: Resource = Object.freeze({ forward_client_cert_details: 'SANITIZE_SET', set_current_client_cert_details: Object.freeze({ uri: true }) });
 
 /** SNIs a caller may send for an inbound port: mesh-wide and this cluster's `.global` host, with and without each subset. */
 export function inboundServerNames(cluster: string, p: InboundPort): string[] {
@@ -140,6 +169,9 @@ function buildInboundChain(view: MeshView, cluster: string, p: InboundPort): Res
           },
         },
         policy.http,
+        // The app learns who called it, as Istio's sidecars tell it: the caller's SPIFFE ID in
+        // x-forwarded-client-cert (whatever the caller sent in that header is replaced).
+        INBOUND_XFCC,
       )
     : tcpProxyFilter(stat, target);
   // The server side offers h2 and http/1.1 on HTTP ports; callers pick by their port's protocol.
@@ -158,10 +190,13 @@ export function inboundListener(view: MeshView, cluster: string, ports: readonly
   if (ports.length === 0) return undefined;
   // One object per cluster and port list: sidecars serving the same ports share it (and its verdict and bytes).
   return view.memo(`inbound-listener|${cluster}|${ports.map(inboundPortKey).join(' ')}`, () => ({
-    name: INBOUND_LISTENER,
+    name: VIRTUAL_INBOUND_LISTENER,
     address: { socket_address: { address: '0.0.0.0', port_value: INBOUND_PORT } },
     traffic_direction: 'INBOUND',
-    listener_filters: [{ name: TLS_INSPECTOR_NAME, typed_config: { '@type': TLS_INSPECTOR_TYPE } }],
+    listener_filters: [
+      { name: ORIGINAL_DST_NAME, typed_config: { '@type': ORIGINAL_DST_TYPE } },
+      { name: TLS_INSPECTOR_NAME, typed_config: { '@type': TLS_INSPECTOR_TYPE } },
+    ],
     filter_chains: ports.map((p) => inboundChain(view, cluster, p)),
   }));
 }

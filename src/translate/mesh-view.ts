@@ -286,8 +286,8 @@ export class MeshView {
     d.prepared ??= prepareEndpoints(
       d.endpoints.map((ep) => ({
         address: ep.address,
-        // Without transparent capture, peers reach the sidecar's inbound listener, not the app's port.
-        port: ep.inboundPort ?? endpointPort(ep, t.port)!,
+        // Peers connect to the app's port; the pod's capture rules hand the connection to its sidecar.
+        port: endpointPort(ep, t.port)!,
         health: ep.health,
         locality: ep.locality,
         cluster: ep.cluster,

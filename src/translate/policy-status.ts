@@ -88,7 +88,7 @@ function trafficEffect(view: MeshView, tp: TrafficPolicy, nodes: readonly Status
       if (routeFields.length && t.subset === '' && isHttp(t.protocol)) {
         hit.services.add(t.globalKey);
         hit.vhosts.push(`${t.host}:${t.port}`);
-        resources.add(`rds outbound_http ${t.host}:${t.port} (sidecars in ${c})`);
+        resources.add(`rds ${t.port} ${t.host}:${t.port} (sidecars in ${c})`);
         for (const d of tp.trafficShift?.destinations ?? []) {
           const name = destinationClusterName(view, c, d, t.port);
           if (typeof name !== 'string') problems.push(`trafficShift: ${name.problem}`);

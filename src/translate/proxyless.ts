@@ -22,11 +22,12 @@ import type { ProxyContext } from './proxy.js';
 import { clientApiListener, portsByTarget, routeDomains, serverListener } from './proxyless-listeners.js';
 import { acceptedSpiffeIds, proxylessUpstreamTls } from './proxyless-tls.js';
 import { byName, type Resource } from './resources.js';
-import { OUTBOUND_ROUTE_NAME } from './routes.js';
+import { outboundRouteConfiguration } from './routes.js';
+import { withFailoverRoutes } from './failover.js';
 import { endpointScope, scopeKey, type ClusterScope, type EndpointScope, type ListenerScope, type ProxyScopes, type RoleTranslator, type RouteScope, type Scope } from './scopes.js';
 import { inboundPorts, sidecarTranslator } from './sidecar.js';
 import { outboundHttpFilters } from './traffic-policy.js';
-import { policyKeySuffix, sidecarPolicyScope, type PolicyScope } from './policy-scope.js';
+import { policyContextOf, policyKeySuffix, scopedTargets, sidecarPolicyScope, type PolicyScope } from './policy-scope.js';
 
 /** Name of the client route configuration every proxyless client listener loads. */
 export const PROXYLESS_ROUTE_NAME = 'proxyless_outbound';
@@ -98,8 +99,8 @@ function withClientOverrides<T extends Obj>(o: T): T {
 export function clientRouteConfiguration(view: MeshView, cluster: string, namespace: string, policy?: PolicyScope): Resource {
   const scope: RouteScope = { kind: 'routes', role: 'sidecar', cluster, namespace, key: '', ...(policy ? { policy } : {}) };
   return view.memo(`proxyless-routes|${cluster}|${namespace}${suffix(scope)}`, () => {
-    const rc = sidecarTranslator.build(view, scope).get(OUTBOUND_ROUTE_NAME);
-    if (!rc) throw new Error(`sidecar routes of ${cluster}/${namespace} have no ${OUTBOUND_ROUTE_NAME}`);
+    const targets = scopedTargets(scope, view.sidecarTargets(cluster));
+    const rc = withFailoverRoutes(view, cluster, outboundRouteConfiguration(view, targets, namespace, policyContextOf(scope)));
     const vhs = Array.isArray(rc.virtual_hosts) ? (rc.virtual_hosts as Obj[]) : [];
     return {
       ...rc,

@@ -1,7 +1,8 @@
 /**
- * RDS: the sidecar's outbound route configuration, served to the HTTP listener on 15001. One
- * virtual host per visible HTTP/gRPC service port and host name, so an app can use the sidecar
- * as its HTTP proxy with any of the names Kubernetes users type:
+ * RDS: the sidecar's outbound route configurations, one per HTTP service port (named by the port,
+ * served to the `0.0.0.0_<port>` listener capture hands that port's connections to). One virtual
+ * host per visible HTTP/gRPC service and host name on that port, so an app reaches it with any of
+ * the names Kubernetes users type:
  *
  * - `<svc>.<ns>.svc.cluster.local[:port]` → every visible cluster running the service;
  * - `<svc>.<ns>.svc.<cluster>.global[:port]` → that cluster only (its own virtual host);
@@ -10,7 +11,8 @@
  *
  * Envoy rejects a route configuration in which two virtual hosts share a domain, so each domain is
  * given to exactly one virtual host: full names before short forms, names with a port before
- * port-less ones, and within a tier by host then port (a port-less short name goes to the
+ * port-less ones, and within a tier by host then port. Proxyless gRPC clients get the same virtual
+ * hosts in one configuration for every port (`outbound_http`; a port-less name then goes to the
  * service's lowest HTTP port).
  */
 import { isHttp } from './clusters.js';
@@ -18,7 +20,7 @@ import type { MeshView, OutboundTarget } from './mesh-view.js';
 import type { Resource } from './resources.js';
 import { applicableTrafficPolicies, routePolicyContext, sharedTrafficPolicyRoutes, trafficPolicyRoutes, type PolicyContext, type RoutePolicyContext } from './traffic-policy.js';
 
-/** Name of the outbound RouteConfiguration the 15001 listener loads over RDS. */
+/** Name of the all-ports outbound RouteConfiguration proxyless clients are built from. */
 export const OUTBOUND_ROUTE_NAME = 'outbound_http';
 
 /** A domain candidate with its claim tier (lower claims first). */
@@ -69,8 +71,8 @@ interface DomainPlan {
   defaultConfig?: Resource;
 }
 
-function domainPlan(targets: readonly OutboundTarget[], proxyNamespace: string): DomainPlan {
-  const routed = routedTargets(targets).sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : a.port - b.port));
+function domainPlan(targets: readonly OutboundTarget[], proxyNamespace: string, port: number | undefined): DomainPlan {
+  const routed = routedTargets(targets).filter((t) => port === undefined || t.port === port).sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : a.port - b.port));
   const claims: { target: number; domain: string; tier: number }[] = [];
   routed.forEach((t, i) => {
     for (const c of domainCandidates(t, proxyNamespace)) claims.push({ target: i, ...c });
@@ -104,9 +106,13 @@ function policyVirtualHost(view: MeshView, t: OutboundTarget, domains: readonly 
   return view.memoOn(routes, `vhost|${domains.join(' ')}`, () => Object.freeze({ name: `${t.host}:${t.port}`, domains: Object.freeze([...domains]), routes }));
 }
 
-/** The outbound RouteConfiguration for a sidecar in `proxyNamespace` seeing `targets`. */
-export function outboundRouteConfiguration(view: MeshView, targets: readonly OutboundTarget[], proxyNamespace: string, policy?: PolicyContext): Resource {
-  const plan = view.memoOn(targets, `domains|${proxyNamespace}`, () => domainPlan(targets, proxyNamespace));
+/**
+ * The outbound RouteConfiguration for a sidecar in `proxyNamespace` seeing `targets`: of one HTTP
+ * port (named by it), or of every port (`outbound_http`) when `port` is undefined.
+ */
+export function outboundRouteConfiguration(view: MeshView, targets: readonly OutboundTarget[], proxyNamespace: string, policy?: PolicyContext, port?: number): Resource {
+  const name = port === undefined ? OUTBOUND_ROUTE_NAME : String(port);
+  const plan = view.memoOn(targets, `domains|${proxyNamespace}|${name}`, () => domainPlan(targets, proxyNamespace, port));
   const { routed, domains } = plan;
   let policyCtx: RoutePolicyContext | undefined;
   let allDefault = true;
@@ -124,6 +130,6 @@ export function outboundRouteConfiguration(view: MeshView, targets: readonly Out
   });
   // With default routes only, the configuration depends on the plan alone (the same namespace in
   // clusters that see the same services): one object, judged and encoded once.
-  if (allDefault) return (plan.defaultConfig ??= { name: OUTBOUND_ROUTE_NAME, virtual_hosts: virtualHosts });
-  return { name: OUTBOUND_ROUTE_NAME, virtual_hosts: virtualHosts };
+  if (allDefault) return (plan.defaultConfig ??= { name, virtual_hosts: virtualHosts });
+  return { name, virtual_hosts: virtualHosts };
 }

@@ -1,17 +1,18 @@
 /**
  * The sidecar role: outbound clusters/assignments for every service port the proxy's cluster sees,
- * the outbound HTTP proxy and TCP listeners, the outbound routes, and the inbound mTLS listener and
+ * the capture listener with one HTTP listener per service port and one TCP listener per TCP
+ * service address, a route configuration per HTTP port, and the inbound mTLS listener and
  * clusters for the services its workload serves.
  */
 import { globalServiceKey, subsetMatches } from '../model/snapshot.js';
 import { inboundCluster, isHttp2, noEndpointsIdentity, outboundCluster } from './clusters.js';
-import { inboundListener, outboundHttpListener, outboundTcpListeners, type InboundPort } from './listeners.js';
+import { captureClusters, httpListenerPorts, reservedPort, inboundListener, outboundHttpListener, outboundTcpListeners, virtualOutboundListener, type InboundPort } from './listeners.js';
 import type { MeshView, OutboundTarget } from './mesh-view.js';
 import type { ProxyContext } from './proxy.js';
 import { byName, type Resource } from './resources.js';
 import { sharedPart } from './shared-part.js';
 import { outboundRouteConfiguration } from './routes.js';
-import { failoverAggregates, sidecarUpstreamTargets, withFailoverOutliers, withFailoverRoutes } from './failover.js';
+import { failoverAggregates, failoverHttpPlans, sidecarUpstreamTargets, withFailoverOutliers, withFailoverRoutes } from './failover.js';
 import { policyContextOf, policyKeySuffix, scopedTargets, sidecarPolicyScope } from './policy-scope.js';
 import { applicableTrafficPolicies, outboundHttpFilters, withClusterPolicies } from './traffic-policy.js';
 import { endpointScope, scopeKey, type ClusterScope, type EndpointScope, type ListenerScope, type ProxyScopes, type RoleTranslator, type RouteScope, type Scope } from './scopes.js';
@@ -83,7 +84,17 @@ function outboundClusters(view: MeshView, scope: ClusterScope): readonly Resourc
   return view.memo(`sidecar-outbound-clusters|${cluster}${scope.policy ? policyKeySuffix(scope.policy, 'clusters') : ''}`, () => [
     ...withFailoverOutliers(view, cluster, scopedTargets(scope, sidecarUpstreamTargets(view, cluster)).map((t) => policyCluster(view, scope, t))),
     ...failoverAggregates(view, cluster),
+    ...view.memo('capture-clusters', () => captureClusters().map((c) => Object.freeze(c))),
   ]);
+}
+
+/** HTTP ports with an outbound listener and route configuration: the services' and the FailoverServices' (ascending). */
+function httpPorts(view: MeshView, cluster: string, targets: readonly OutboundTarget[]): number[] {
+  return view.memoOn(targets, `http-ports|${cluster}`, () => {
+    const ports = new Set(httpListenerPorts(targets));
+    for (const p of failoverHttpPlans(view, cluster)) ports.add(p.service.port.number);
+    return [...ports].filter((p) => !reservedPort(p)).sort((a, b) => a - b);
+  });
 }
 
 function build(view: MeshView, scope: Scope): Map<string, Resource> {
@@ -93,12 +104,22 @@ function build(view: MeshView, scope: Scope): Map<string, Resource> {
       return byName('clusters', [...outboundClusters(view, scope), ...scope.inbound.map((p) => inboundCluster(p.targetPort, p.http2))]);
     case 'endpoints':
       return byName('endpoints', scopedTargets(scope, sidecarUpstreamTargets(view, scope.cluster)).map((t) => view.assignment(t, scope.placement) as unknown as Resource));
-    case 'routes':
-      return byName('routes', [withFailoverRoutes(view, scope.cluster, outboundRouteConfiguration(view, targets, scope.namespace, policyContextOf(scope)))]);
+    case 'routes': {
+      const policy = policyContextOf(scope);
+      return byName('routes', httpPorts(view, scope.cluster, targets).map((port) => withFailoverRoutes(view, scope.cluster, outboundRouteConfiguration(view, targets, scope.namespace, policy, port), port)));
+    }
     case 'listeners': {
       const inbound = inboundListener(view, scope.cluster, scope.inbound);
-      // The outbound listeners depend only on the snapshot and the target list: one object each for every group.
-      const outbound = view.memoOn(targets, 'sidecar-outbound-listeners', () => [view.memo('sidecar-outbound-http-listener', () => outboundHttpListener(outboundHttpFilters(view))), ...outboundTcpListeners(targets)]);
+      // The outbound listeners depend only on the snapshot, the cluster (service addresses) and the
+      // target list: one object each for every group.
+      const outbound = view.memoOn(targets, `sidecar-outbound-listeners|${scope.cluster}`, () => {
+        const filters = outboundHttpFilters(view);
+        return [
+          view.memo('sidecar-virtual-outbound', () => virtualOutboundListener()),
+          ...httpPorts(view, scope.cluster, targets).map((port) => view.memo(`sidecar-http-listener|${port}`, () => outboundHttpListener(port, filters))),
+          ...outboundTcpListeners(view, scope.cluster, targets),
+        ];
+      });
       return byName('listeners', [...outbound, ...(inbound ? [inbound] : [])]);
     }
   }

@@ -195,7 +195,7 @@ describe('MeshView.assignment (shared layouts and parts)', () => {
       for (const c of snap.clusters.values()) {
         for (const t of view.sidecarTargets(c.name)) {
           const inputs: EndpointInput[] = view.targetEndpoints(t).map((e) => ({
-            address: e.address, port: e.inboundPort ?? endpointPort(e, t.port)!, health: e.health, locality: e.locality, cluster: e.cluster, network: e.network,
+            address: e.address, port: endpointPort(e, t.port)!, health: e.health, locality: e.locality, cluster: e.cluster, network: e.network,
           }));
           const seen = new Map<string, unknown>();
           for (const p of placements) {

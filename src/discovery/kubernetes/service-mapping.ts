@@ -1,4 +1,5 @@
 /** Kubernetes Service (+ its EndpointSlices' ports) → model Service. Pure. */
+import { isIP } from 'node:net';
 import type * as k8s from '@kubernetes/client-node';
 import type { Protocol, Service, ServicePort } from '../../model/types.js';
 
@@ -74,5 +75,7 @@ export function mapService(cluster: string, svc: k8s.V1Service, slices: readonly
     ports,
     selector: { ...(svc.spec?.selector ?? {}) },
     labels: { ...(svc.metadata?.labels ?? {}) },
+    // Headless services ("None") have no virtual address: captured calls to them are not intercepted by address.
+    ...(svc.spec?.clusterIP && isIP(svc.spec.clusterIP) === 4 ? { address: svc.spec.clusterIP } : {}),
   };
 }

@@ -1,0 +1,238 @@
+/**
+ * The whole product on one machine, with real Envoy: crossmesh (`crossmesh serve`, a child
+ * process) serving a mesh configuration, and every Workload of it as a pod (a network namespace,
+ * netsim) that runs what a Kubernetes pod with an injected sidecar runs:
+ *
+ * - sidecar pods: the capture rules (`crossmesh capture --apply`, as the init container would),
+ *   the app (`crossmesh demo-app`, calling its upstreams by service name), and Envoy as uid 1337
+ *   from `crossmesh bootstrap` (xDS over the control plane's unix socket, admin on a unix socket);
+ * - gateway pods (east-west, ingress): Envoy alone, with a second leg on the wan.
+ *
+ * Every start is bounded and a failure says which pod and shows its Envoy's log tail; `close()`
+ * removes every process and namespace (call it in `finally`/`afterAll`).
+ */
+import { chmodSync, mkdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { buildBootstrapForNode } from '../cli/bootstrap.js';
+import { loadConfig } from '../config/loader.js';
+import type { MeshConfig } from '../config/mesh-config.js';
+import { StaticDiscovery, applyConfig } from '../discovery/static/static-discovery.js';
+import { repoRoot } from '../envoy/binary.js';
+import { startEnvoy, type EnvoyProcess } from '../envoy/process.js';
+import { ModelStore } from '../model/store.js';
+import { startSimulation, type Driver, type NsProcess, type Simulation } from '../netsim/index.js';
+import { MeshView } from '../translate/mesh-view.js';
+import { ControlPlaneProcess } from './control-plane.js';
+import { waitConverged } from './verify.js';
+import { bookinfoCalls, layoutMesh, type CallsOf, type MeshLayout, type MeshPod } from './layout.js';
+
+/** The uid Envoy runs as: the capture rules let its own traffic through (Istio's 1337). */
+export const ENVOY_UID = 1337;
+
+export interface MeshSimOptions {
+  /** Topology `--config` paths (read at start to lay the pods out). */
+  readonly topology: readonly string[];
+  /** A directory of policies the control plane watches (tests copy steps into it). */
+  readonly policyDir: string;
+  /** ADS flavour of the Envoys: `sotw` (default) or `delta`; per pod with a function. */
+  readonly adsApi?: 'sotw' | 'delta' | ((pod: MeshPod) => 'sotw' | 'delta');
+  readonly calls?: CallsOf;
+  readonly debounceMs?: number;
+  /** Extra flags for `crossmesh serve`. */
+  readonly serveArgs?: readonly string[];
+  /** Only these pods are started (by name); default all. */
+  readonly only?: (pod: MeshPod) => boolean;
+  /** Envoy log level (default warning). */
+  readonly envoyLogLevel?: string;
+  /** Lifetime of the bootstrap tokens (`crossmesh bootstrap --token-ttl`), default 24h. */
+  readonly tokenTtl?: string;
+}
+
+/** A pod's running parts. */
+export interface RunningPod {
+  readonly pod: MeshPod;
+  readonly envoy: EnvoyProcess;
+  readonly app?: NsProcess;
+  /** The app's request log (one JSON line per request served). */
+  readonly requestLog?: string;
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, f: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await f(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** A running mesh simulation. */
+export class MeshSim {
+  private readonly running = new Map<string, RunningPod>();
+  /** The configuration version the last settle() saw (at start: none). */
+  private settledVersion = '';
+
+  constructor(
+    readonly sim: Simulation,
+    readonly controlPlane: ControlPlaneProcess,
+    readonly layout: MeshLayout,
+    private readonly options: MeshSimOptions,
+    private readonly configPaths: readonly string[],
+    private readonly workDir: string,
+  ) {}
+
+  /** The running pods, by name. */
+  get pods(): ReadonlyMap<string, RunningPod> {
+    return this.running;
+  }
+
+  /** A running pod by name, or an error listing them. */
+  pod(name: string): RunningPod {
+    const p = this.running.get(name);
+    if (!p) throw new Error(`no running pod ${name}; pods: ${[...this.running.keys()].join(', ')}`);
+    return p;
+  }
+
+  /** The in-namespace HTTP driver of the `client` namespace (outside the mesh, on the wan). */
+  client(): Promise<Driver> {
+    return this.sim.driver('client');
+  }
+
+  /** The ingress gateway pod (the first one). */
+  ingress(): RunningPod {
+    const p = [...this.running.values()].find((r) => r.pod.role === 'ingress');
+    if (!p) throw new Error('the mesh has no ingress gateway pod');
+    return p;
+  }
+
+  /** Starts one pod's processes (used at start and to bring a stopped pod back). */
+  async startPod(pod: MeshPod): Promise<RunningPod> {
+    if (this.running.has(pod.name)) throw new Error(`pod ${pod.name} is already running`);
+    const dir = join(this.workDir, 'pods', pod.name);
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, 0o755);
+    const envoyDir = join(dir, 'envoy');
+    const adminSocket = join(envoyDir, 'admin.sock');
+    const ads = typeof this.options.adsApi === 'function' ? this.options.adsApi(pod) : (this.options.adsApi ?? 'sotw');
+    // What `crossmesh bootstrap --node ... --xds-address unix:... --admin-address unix:... --ads-api ...` prints, built in-process.
+    const { bootstrap } = await buildBootstrapForNode({
+      node: pod.nodeId,
+      role: pod.role,
+      config: [...this.configPaths],
+      caDir: join(this.workDir, 'ca'),
+      xdsAddress: this.controlPlane.xdsAddress,
+      adminAddress: `unix:${adminSocket}`,
+      adsApi: ads,
+      tokenTtl: this.options.tokenTtl ?? '24h',
+      namespace: 'crossmesh-system',
+    });
+    let app: NsProcess | undefined;
+    let requestLog: string | undefined;
+    if (pod.role === 'sidecar') {
+      const capture = this.sim.run(pod.name, process.execPath, [join(repoRoot(), 'dist', 'src', 'cli', 'main.js'), 'capture', '--apply', '--proxy-uid', String(ENVOY_UID)], { logFile: join(dir, 'capture.log') });
+      const status = await capture.exited;
+      if (status.code !== 0) throw new Error(`pod ${pod.name}: crossmesh capture --apply failed (${capture.describeExit()}):\n${capture.logTail()}`);
+      if (pod.app) {
+        requestLog = join(dir, 'requests.jsonl');
+        app = this.sim.run(
+          pod.name,
+          process.execPath,
+          [join(repoRoot(), 'dist', 'src', 'cli', 'main.js'), 'demo-app', '--name', pod.app.name, '--version', pod.app.version, '--cluster', pod.cluster, '--pod', pod.workload, '--namespace', pod.namespace, '--listen', '127.0.0.1', '--port', String(pod.app.port), '--calls', pod.app.calls, '--request-log', requestLog],
+          { logFile: join(dir, 'app.log') },
+        );
+      }
+    }
+    const envoy = startEnvoy({ bootstrap, workDir: envoyDir, netns: this.sim.namespace(pod.name), uid: ENVOY_UID, gid: ENVOY_UID, logLevel: this.options.envoyLogLevel ?? 'warning' });
+    try {
+      await envoy.waitReady();
+    } catch (e) {
+      await envoy.stop(500).catch(() => undefined);
+      await app?.stop(500).catch(() => undefined);
+      throw new Error(`pod ${pod.name} (${pod.nodeId}, ${pod.role}): ${(e as Error).message}\n--- crossmesh log ---\n${this.controlPlane.logTail(15)}`);
+    }
+    const running: RunningPod = { pod, envoy, ...(app ? { app } : {}), ...(requestLog ? { requestLog } : {}) };
+    this.running.set(pod.name, running);
+    return running;
+  }
+
+  /**
+   * Waits until crossmesh's configuration in force holds exactly these policy files (base names,
+   * besides the topology) in a version other than the one the previous settle saw (the caller
+   * changed something), and every running Envoy holds what crossmesh then serves it.
+   */
+  async settle(policyFiles: readonly string[], timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const want = [...policyFiles].sort().join(',');
+    let seen = '';
+    for (;;) {
+      const st = await this.controlPlane.adminJson<{ lastGood: { version: string; files: string[] } | null; lastAttempt: { ok: boolean; errors: string[] } | null }>('/debug/config');
+      seen = (st.lastGood?.files ?? []).filter((f) => f.startsWith(this.options.policyDir)).map((f) => basename(f)).sort().join(',');
+      if (seen === want && st.lastGood && st.lastGood.version !== this.settledVersion) {
+        this.settledVersion = st.lastGood.version;
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`crossmesh did not load policies [${want}] within ${timeoutMs} ms (in force: [${seen}]; last attempt: ${JSON.stringify(st.lastAttempt)})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await Promise.all([...this.running.values()].map((r) => waitConverged(this.controlPlane, r.pod.nodeId, r.envoy.admin, Math.max(1000, deadline - Date.now()))));
+  }
+
+  /** Stops a pod's app and Envoy (its namespace stays, as a pod's IP would until rescheduled). */
+  async stopPod(name: string): Promise<MeshPod> {
+    const r = this.pod(name);
+    this.running.delete(name);
+    await Promise.all([r.envoy.stop(2000), r.app?.stop(2000)]);
+    // The capture rules stay: starting the pod again applies them again (idempotent).
+    return r.pod;
+  }
+
+  /** Stops everything and removes every namespace and bridge. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.running.values()].flatMap((r) => [r.envoy.stop(1000), r.app?.stop(1000)]));
+    this.running.clear();
+    await this.controlPlane.kill('SIGTERM').catch(() => undefined);
+    await this.sim.close();
+  }
+}
+
+/** Loads the configuration the way `serve` will (for the layout and hosts files). */
+async function meshOf(paths: readonly string[]): Promise<{ config: MeshConfig; view: MeshView }> {
+  const loaded = await loadConfig(paths);
+  if (!loaded.config) throw new Error(`the simulation's configuration does not load:\n${loaded.errors.map((e) => `${e.file}:${e.line}: ${e.message}`).join('\n')}`);
+  const config = loaded.config as MeshConfig;
+  const store = new ModelStore();
+  applyConfig(store, new StaticDiscovery(config), config);
+  return { config, view: new MeshView(store.current) };
+}
+
+/** Starts the control plane, builds the pods' namespaces and starts every pod; undoes everything on failure. */
+export async function startMeshSim(options: MeshSimOptions): Promise<MeshSim> {
+  const paths = [...options.topology, options.policyDir];
+  const { config, view } = await meshOf(paths);
+  const layout = layoutMesh(config, view, options.calls ?? bookinfoCalls);
+  const sim = await startSimulation(layout.spec);
+  let cp: ControlPlaneProcess | undefined;
+  try {
+    const workDir = join(sim.workDir, 'mesh');
+    mkdirSync(join(workDir, 'ca'), { recursive: true });
+    chmodSync(workDir, 0o755);
+    cp = await ControlPlaneProcess.start({ config: paths, caDir: join(workDir, 'ca'), workDir, ...(options.debounceMs !== undefined ? { debounceMs: options.debounceMs } : {}), ...(options.serveArgs ? { extraArgs: options.serveArgs } : {}) });
+    const mesh = new MeshSim(sim, cp, layout, options, paths, workDir);
+    const pods = layout.pods.filter((p) => options.only?.(p) ?? true);
+    try {
+      await mapLimit(pods, 3, (p) => mesh.startPod(p));
+    } catch (e) {
+      await mesh.close();
+      throw e;
+    }
+    return mesh;
+  } catch (e) {
+    await cp?.kill('SIGKILL').catch(() => undefined);
+    await sim.close().catch(() => undefined);
+    throw e;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Has an Envoy taken what crossmesh serves it? Compares Envoy's own `/config_dump` with
+ * crossmesh's `/debug/config_dump` for the same node: the same resource names per type, the same
+ * versions (per response for state-of-the-world, per resource for delta), nothing in
+ * `error_state`, nothing warming, and crossmesh recording an ACK of its last push and no NACK.
+ */
+import type { EnvoyAdmin } from '../envoy/admin.js';
+import type { ControlPlaneProcess } from './control-plane.js';
+
+type Obj = Record<string, unknown>;
+
+interface CrossmeshTypeDump {
+  readonly lastSentVersion: string;
+  readonly ackedVersion: string;
+  readonly resources: readonly { readonly name: string; readonly version: string; readonly resource?: Obj }[];
+}
+
+interface CrossmeshDump {
+  readonly streams: readonly { readonly mode: string; readonly types: Readonly<Record<string, { lastNack: { error?: string } | null; ackedVersion: string; lastSentVersion: string }>> }[];
+  readonly types: Readonly<Record<string, CrossmeshTypeDump>>;
+}
+
+/** What Envoy holds of one xDS type: resource name → version, plus the type's last accepted version. */
+interface EnvoyTypeView {
+  readonly versions: Map<string, string>;
+  readonly typeVersion?: string;
+  readonly problems: string[];
+}
+
+const DUMP_TYPES: Record<string, string> = {
+  cds: 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
+  eds: 'type.googleapis.com/envoy.admin.v3.EndpointsConfigDump',
+  lds: 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
+  rds: 'type.googleapis.com/envoy.admin.v3.RoutesConfigDump',
+  sds: 'type.googleapis.com/envoy.admin.v3.SecretsConfigDump',
+};
+
+function arr(v: unknown): Obj[] {
+  return Array.isArray(v) ? (v as Obj[]) : [];
+}
+
+function nameOf(o: unknown, ...path: string[]): string {
+  let cur: unknown = o;
+  for (const p of path) cur = cur && typeof cur === 'object' ? (cur as Obj)[p] : undefined;
+  return typeof cur === 'string' ? cur : '';
+}
+
+/** Reads one type's resources out of Envoy's config dump. */
+function envoyView(kind: string, dump: Obj | undefined): EnvoyTypeView {
+  const versions = new Map<string, string>();
+  const problems: string[] = [];
+  if (!dump) return { versions, problems };
+  switch (kind) {
+    case 'cds':
+      for (const c of arr(dump.dynamic_active_clusters)) versions.set(nameOf(c, 'cluster', 'name'), String(c.version_info ?? ''));
+      for (const c of arr(dump.dynamic_warming_clusters)) problems.push(`cluster ${nameOf(c, 'cluster', 'name')} is warming`);
+      return { versions, typeVersion: String(dump.version_info ?? ''), problems };
+    case 'lds':
+      for (const l of arr(dump.dynamic_listeners)) {
+        const name = String(l.name ?? '');
+        if (l.error_state) problems.push(`listener ${name} error_state: ${JSON.stringify(l.error_state).slice(0, 300)}`);
+        if (l.warming_state) problems.push(`listener ${name} is warming`);
+        const active = l.active_state as Obj | undefined;
+        if (active) versions.set(name, String(active.version_info ?? ''));
+      }
+      return { versions, typeVersion: String(dump.version_info ?? ''), problems };
+    case 'rds':
+      for (const r of arr(dump.dynamic_route_configs)) versions.set(nameOf(r, 'route_config', 'name'), String(r.version_info ?? ''));
+      return { versions, problems };
+    case 'eds':
+      for (const e of arr(dump.dynamic_endpoint_configs)) versions.set(nameOf(e, 'endpoint_config', 'cluster_name'), String(e.version_info ?? ''));
+      return { versions, problems };
+    case 'sds':
+      for (const s of arr(dump.dynamic_active_secrets)) versions.set(String(s.name ?? ''), String(s.version_info ?? ''));
+      for (const s of arr(dump.dynamic_warming_secrets)) problems.push(`secret ${String(s.name ?? '')} is warming`);
+      return { versions, problems };
+  }
+  return { versions, problems };
+}
+
+/**
+ * Every way the Envoy behind `admin` (node `nodeId`) differs from what crossmesh serves it; empty
+ * when it holds exactly crossmesh's resources at crossmesh's versions and everything is ACKed.
+ */
+export async function convergenceProblems(cp: ControlPlaneProcess, nodeId: string, admin: EnvoyAdmin): Promise<string[]> {
+  const [served, dump] = await Promise.all([cp.adminJson<CrossmeshDump>(`/debug/config_dump?node=${encodeURIComponent(nodeId)}`), admin.configDump({ includeEds: true })]);
+  const byType = new Map<string, Obj>();
+  for (const c of dump.configs) byType.set(String(c['@type']), c);
+  const problems: string[] = [];
+  const delta = served.streams.some((s) => s.mode === 'delta');
+  for (const s of served.streams) {
+    for (const [kind, t] of Object.entries(s.types)) {
+      if (t.lastNack) problems.push(`${kind}: crossmesh recorded a NACK: ${String(t.lastNack.error ?? '').slice(0, 300)}`);
+      if (t.ackedVersion !== t.lastSentVersion) problems.push(`${kind}: crossmesh sent ${t.lastSentVersion}, ACKed ${t.ackedVersion || '(nothing)'}`);
+    }
+  }
+  // Envoy lists the inline assignments of STATIC/ORIGINAL_DST clusters among its endpoint configs too.
+  const edsClusters = new Set((served.types.cds?.resources ?? []).filter((r) => r.resource?.type === 'EDS' || r.resource?.eds_cluster_config !== undefined).map((r) => r.name));
+  const notEds = new Set((served.types.cds?.resources ?? []).map((r) => r.name).filter((n) => !edsClusters.has(n)));
+  for (const [kind, t] of Object.entries(served.types)) {
+    const dumpType = DUMP_TYPES[kind];
+    if (!dumpType) continue;
+    const envoy = envoyView(kind, byType.get(dumpType));
+    problems.push(...envoy.problems.map((p) => `${kind}: ${p}`));
+    const want = new Map(t.resources.map((r) => [r.name, r.version]));
+    for (const name of want.keys()) if (!envoy.versions.has(name)) problems.push(`${kind}: Envoy lacks ${name}`);
+    for (const name of envoy.versions.keys()) if (!want.has(name) && !(kind === 'eds' && notEds.has(name))) problems.push(`${kind}: Envoy holds ${name}, which crossmesh does not serve it`);
+    if (delta) {
+      // Envoy 1.40 leaves version_info empty on delta EDS entries: those are judged by name and crossmesh's ACK.
+      for (const [name, v] of want) if (envoy.versions.get(name) && envoy.versions.get(name) !== v) problems.push(`${kind}: ${name} at version ${envoy.versions.get(name)} in Envoy, ${v} in crossmesh`);
+    } else if (envoy.typeVersion !== undefined && envoy.typeVersion !== t.ackedVersion) {
+      problems.push(`${kind}: Envoy's last accepted version ${envoy.typeVersion}, crossmesh's ACKed ${t.ackedVersion}`);
+    }
+  }
+  return problems;
+}
+
+/** Waits until `convergenceProblems` is empty, or throws with what still differs after `timeoutMs`. */
+export async function waitConverged(cp: ControlPlaneProcess, nodeId: string, admin: EnvoyAdmin, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: string[] = [];
+  while (Date.now() < deadline) {
+    last = await convergenceProblems(cp, nodeId, admin).catch((e: Error) => [e.message]);
+    if (last.length === 0) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${nodeId} did not converge within ${timeoutMs} ms:\n  ${last.slice(0, 20).join('\n  ')}`);
+}
