@@ -7,8 +7,10 @@
  *
  * What is the test's own, not the translator's: sidecars get no Listener a gRPC client can use
  * (grpc-js-xds asks for a Listener named by its target, an `api_listener`), so the test adds one
- * per target pointing at the sidecar's route configuration `outbound_http`. Everything else is
- * served as translated; the only change, made only after grpc-js-xds NACKs it (asserted first),
+ * per target pointing at the sidecar's route configuration of the target's port (`50051`,
+ * `50052`: sidecars get one per HTTP port). Everything else is served as translated, the capture
+ * clusters (PassthroughCluster, BlackHoleCluster) included: grpc-js-xds validates only the
+ * clusters it watches, so it never judges them; the only change, made only after grpc-js-xds NACKs it (asserted first),
  * is removing the clusters' SDS-based TLS transport socket, which gRPC does not support (it takes
  * certificate-provider instances; the proxyless role serves those).
  *
@@ -147,9 +149,9 @@ async function waitFor<T>(what: string, probe: () => T | undefined, ms = 10_000)
   }
 }
 
-/** The test's own api_listeners: one per target, loading the sidecar's route configuration. */
+/** The test's own api_listeners: one per target, loading the sidecar's route configuration of the target's port. */
 function testListeners(): Record<string, object> {
-  return { [ECHO_TARGET]: apiListener(ECHO_TARGET, 'outbound_http'), [FAILOVER_TARGET]: apiListener(FAILOVER_TARGET, 'outbound_http') };
+  return { [ECHO_TARGET]: apiListener(ECHO_TARGET, '50051'), [FAILOVER_TARGET]: apiListener(FAILOVER_TARGET, '50052') };
 }
 
 function withoutTransportSockets(clusters: ReadonlyMap<string, Resource>): Map<string, Resource> {
@@ -177,6 +179,8 @@ beforeAll(async () => {
   if (proxy instanceof Error) throw proxy;
   resources = translateProxy(store.current, proxy);
   expect(guardResources(resources).rejected).toEqual([]);
+  expect([...resources.routes.keys()].sort()).toEqual(['50051', '50052']);
+  expect(resources.clusters.has('PassthroughCluster') && resources.clusters.has('BlackHoleCluster')).toBe(true);
 
   const cache = new SnapshotCache({ debounceMs: 5 });
   xds = new XdsServer({ cache });
@@ -210,6 +214,8 @@ it('grpc-js-xds accepts the sidecar CDS/EDS/RDS (only the SDS TLS socket is NACK
   // What grpc-js-xds rejects, exactly: SDS certificates (it needs certificate-provider instances).
   const nack = await waitFor('a CDS NACK', () => typeStatus('cds')?.lastNack ?? undefined);
   expect(nack.error).toContain('Cluster message validation failed');
+  // The capture clusters are served too, but the client never asks for them.
+  expect(nack.error).not.toMatch(/PassthroughCluster|BlackHoleCluster|ORIGINAL_DST/);
   const reasons = /validation failed: \[(.*)\]\]$/.exec(nack.error)?.[1]?.split(',');
   expect(reasons).toEqual([
     'UpstreamTlsContext.common_tls_contexttls_certificate_provider_instance unset but UpstreamTlsContext.common_tls_context.tls_certificates_sds_secret_config populated',

@@ -61,7 +61,8 @@ beforeAll(async () => {
   const proxy = resolveProxy(store.current, NODE, 'sidecar');
   if (proxy instanceof Error) throw proxy;
   const r = translateProxy(store.current, proxy);
-  const vh = ((r.routes.get('outbound_http') as Resource).virtual_hosts as Resource[]).find((v) => v.name === 'reviews.default.svc.cluster.local:9080')!;
+  // Sidecars get one route configuration per HTTP port, named by it.
+  const vh = ((r.routes.get('9080') as Resource).virtual_hosts as Resource[]).find((v) => v.name === 'reviews.default.svc.cluster.local:9080')!;
   routes = vh.routes as Resource[];
   const names = ((routes[0]!.route as Resource).weighted_clusters as { clusters: { name: string }[] }).clusters.map((c) => c.name);
   clusters = new Map(names.map((n) => [n, r.clusters.get(n)!]));

@@ -45,9 +45,10 @@ function translate(snap: MeshSnapshot, node: string): ProxyResources {
   return translateProxy(snap, p);
 }
 
+/** The virtual hosts routing to `cluster`, in every route configuration (one per HTTP port) of the proxy. */
 function vhostsTo(r: ProxyResources, cluster: string): Obj[] {
-  const rc = r.routes.get('outbound_http') as Obj;
-  return rc.virtual_hosts.filter((vh: Obj) => vh.routes.some((rt: Obj) => rt.route?.cluster === cluster));
+  expect(r.routes.size).toBeGreaterThan(0);
+  return [...r.routes.values()].flatMap((rc) => (rc as Obj).virtual_hosts.filter((vh: Obj) => vh.routes.some((rt: Obj) => rt.route?.cluster === cluster)));
 }
 
 /** Two clusters in one network and VirtualMesh, reviews in both; optional extra documents. */
@@ -130,8 +131,11 @@ describe('FailoverService on the default mesh', () => {
     }
   });
 
-  it('routes the hostname, with and without port, to the aggregate', () => {
-    const vh = vhostsTo(r, FAILOVER).find((v) => v.name === 'reviews-failover.default.global:9080');
+  it('routes the hostname, with and without port, to the aggregate, in the route configuration of its port', () => {
+    // Only the configuration of the FailoverService's port (9080) has its virtual host.
+    const named = [...r.routes].filter(([, rc]) => ((rc as Obj).virtual_hosts as Obj[]).some((v) => v.name === 'reviews-failover.default.global:9080'));
+    expect(named.map(([n]) => n)).toEqual(['9080']);
+    const vh = ((r.routes.get('9080') as Obj).virtual_hosts as Obj[]).find((v) => v.name === 'reviews-failover.default.global:9080');
     expect(vh?.domains).toEqual(['reviews-failover.default.global', 'reviews-failover.default.global:9080']);
     expect(vh?.routes).toEqual([{ name: 'default', match: { prefix: '/' }, route: { cluster: FAILOVER, timeout: { seconds: 0 } } }]);
   });

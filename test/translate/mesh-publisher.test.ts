@@ -206,6 +206,8 @@ describe('MeshPublisher behind a real xDS server', () => {
     const cds = await stream.next();
     expect(cds.names).toContain('outbound|9080||reviews.default.svc.cluster.local');
     expect(cds.names).toContain('inbound|9080||');
+    expect(cds.names).toContain('PassthroughCluster');
+    expect(cds.names).toContain('BlackHoleCluster');
     stream.ack(cds);
     stream.send({ typeUrl: ENDPOINT_TYPE, names: ['outbound|9080||reviews.default.svc.cluster.local'] });
     const eds = await stream.next();
@@ -214,12 +216,12 @@ describe('MeshPublisher behind a real xDS server', () => {
     stream.ack(eds, ['outbound|9080||reviews.default.svc.cluster.local']);
     stream.send({ typeUrl: LISTENER_TYPE });
     const lds = await stream.next();
-    expect(lds.names).toEqual(['inbound_15006', 'outbound_http_15001']);
+    expect(lds.names).toEqual(['0.0.0.0_9080', 'virtualInbound', 'virtualOutbound']);
     stream.ack(lds);
-    stream.send({ typeUrl: ROUTE_TYPE, names: ['outbound_http'] });
+    stream.send({ typeUrl: ROUTE_TYPE, names: ['9080'] });
     const rds = await stream.next();
-    expect(rds.names).toEqual(['outbound_http']);
-    stream.ack(rds, ['outbound_http']);
+    expect(rds.names).toEqual(['9080']);
+    stream.ack(rds, ['9080']);
 
     const w = s.current.workloads.get('cluster1/default/reviews-v2-0')!;
     s.applyEvents([{ kind: 'upsertWorkload', workload: { ...w, address: '127.0.1.99' } }]);

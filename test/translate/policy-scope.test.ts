@@ -102,12 +102,12 @@ describe('through the publisher', () => {
       expect(computed.get(groups.get('kind2/default/productpage-v1-0')!.get(t)!)).toBe(1);
       expect(computed.get(groups.get('kind2/default/reviews-v1-0')!.get(t)!)).toBe(2);
     }
-    const rds = cache!.get(groups.get('kind2/default/reviews-v1-0')!.get(ROUTE_TYPE)!, ROUTE_TYPE).resources.get('outbound_http')!;
+    const rds = cache!.get(groups.get('kind2/default/reviews-v1-0')!.get(ROUTE_TYPE)!, ROUTE_TYPE).resources.get('9080')!;
     expect(rds.any.length).toBeGreaterThan(0);
     const report = publisher!.policies();
     const effect = report.policies.find((p) => p.policy === 'team/ratings-timeout')!;
     expect(effect.proxies).toEqual(['kind2/default/reviews-v1-0', 'kind2/default/reviews-v2-0', 'kind3/default/reviews-v3-0']);
-    expect(effect.resources).toContain('rds outbound_http ratings.default.svc.cluster.local:9080 (sidecars in kind2)');
+    expect(effect.resources).toContain('rds 9080 ratings.default.svc.cluster.local:9080 (sidecars in kind2)');
     expect(effect.problems).toEqual([]);
     expect(report.scopes.find((s) => s.node === 'kind2/default/productpage-v1-0')).toEqual({ node: 'kind2/default/productpage-v1-0', services: 2, sourceOf: [] });
   });

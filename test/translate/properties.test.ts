@@ -25,7 +25,8 @@ function routeClusters(rc: Obj): string[] {
 function listenerRefs(l: Obj): { clusters: string[]; routes: string[] } {
   const clusters: string[] = [];
   const routes: string[] = [];
-  for (const chain of l.filter_chains ?? []) {
+  // The default chain too (the sidecar's capture listener passes unmatched connections through it).
+  for (const chain of [...(l.filter_chains ?? []), ...(l.default_filter_chain ? [l.default_filter_chain] : [])]) {
     for (const f of chain.filters ?? []) {
       const tc = f.typed_config ?? {};
       if (typeof tc.cluster === 'string') clusters.push(tc.cluster);

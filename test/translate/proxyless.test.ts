@@ -170,6 +170,9 @@ describe('proxyless gRPC on the default mesh', () => {
     const agg = proxylessCluster({ name: 'agg', connect_timeout: { seconds: 1 }, lb_policy: 'CLUSTER_PROVIDED', cluster_type: { name: 'envoy.clusters.aggregate', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig', clusters: ['a', 'b'] } } });
     expect(agg?.lb_policy).toBe('ROUND_ROBIN');
     expect(proxylessCluster({ name: 'static', type: 'STATIC' })).toBeUndefined();
+    // The sidecar's capture clusters (STATIC without endpoints, ORIGINAL_DST) are not given to clients.
+    expect(proxylessCluster({ name: 'PassthroughCluster', type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: { seconds: 10 } })).toBeUndefined();
+    for (const name of ['PassthroughCluster', 'BlackHoleCluster']) expect(client.clusters.has(name), name).toBe(false);
     expect(() => proxylessCluster({ name: 'plain', type: 'EDS', eds_cluster_config: {} })).toThrow(/plain.*no accepted SPIFFE IDs/);
   });
 

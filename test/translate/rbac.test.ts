@@ -23,7 +23,7 @@ function translate(snap: MeshSnapshot, node: string): ProxyResources {
 }
 
 function chain(r: ProxyResources, name: string): Obj {
-  const c = (r.listeners.get('inbound_15006') as Obj).filter_chains.find((x: Obj) => x.name === name);
+  const c = (r.listeners.get('virtualInbound') as Obj).filter_chains.find((x: Obj) => x.name === name);
   expect(c, name).toBeDefined();
   return c;
 }

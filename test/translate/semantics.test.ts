@@ -45,17 +45,18 @@ describe('guardResources', () => {
 
   const cases: [string, ResourceKind, string, (r: Obj) => Obj | void, RegExp][] = [
     ['a resource published under another name', 'clusters', REVIEWS, (c) => { c.name = 'other'; }, /names itself "other"/],
-    ['a filter after the router', 'listeners', 'inbound_15006', (l) => { inboundHcm(l).http_filters.push({ name: 'envoy.filters.http.fault', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault' } }); }, /router must be the last HTTP filter|last HTTP filter must be the router/],
-    ['a missing router', 'listeners', 'outbound_http_15001', (l) => { l.filter_chains[0].filters[0].typed_config.http_filters = []; }, /last HTTP filter must be the router/],
-    ['a network filter after tcp_proxy', 'listeners', 'outbound_http_15001', (l) => {
+    ['a filter after the router', 'listeners', 'virtualInbound', (l) => { inboundHcm(l).http_filters.push({ name: 'envoy.filters.http.fault', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault' } }); }, /router must be the last HTTP filter|last HTTP filter must be the router/],
+    ['a missing router', 'listeners', '0.0.0.0_9080', (l) => { l.filter_chains[0].filters[0].typed_config.http_filters = []; }, /last HTTP filter must be the router/],
+    ['a network filter after tcp_proxy', 'listeners', '0.0.0.0_9080', (l) => {
       l.filter_chains[0].filters = [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', stat_prefix: 's', cluster: REVIEWS } }, l.filter_chains[0].filters[0]];
     }, /terminal but not the last network filter/],
-    ['two chains with the same match', 'listeners', 'inbound_15006', (l) => { l.filter_chains.push(structuredClone(l.filter_chains[0])); }, /has the same match as filter_chains\[0\]/],
-    ['a listener without filter chains', 'listeners', 'inbound_15006', (l) => { l.filter_chains = []; }, /no filter chain/],
+    ['two chains with the same match', 'listeners', 'virtualInbound', (l) => { l.filter_chains.push(structuredClone(l.filter_chains[0])); }, /has the same match as filter_chains\[0\]/],
+    ['a listener without filter chains', 'listeners', 'virtualInbound', (l) => { l.filter_chains = []; }, /no filter chain/],
+    ['a capture default chain to a cluster the proxy does not have', 'listeners', 'virtualOutbound', (l) => { l.default_filter_chain.filters[0].typed_config.cluster = 'missing'; }, /default_filter_chain\.filters\[0\] tcp_proxy targets cluster "missing"/],
     ['an EDS cluster without EDS config', 'clusters', REVIEWS, (c) => { delete c.eds_cluster_config; }, /no eds_cluster_config/],
-    ['a route to a cluster the proxy does not have', 'routes', 'outbound_http', (rc) => { rc.virtual_hosts[0].routes[0].route.cluster = 'outbound|1||nowhere'; }, /routes to cluster "outbound\|1\|\|nowhere"/],
-    ['tcp_proxy to a cluster the proxy does not have', 'listeners', 'tcp|1|x', () => ({
-      name: 'tcp|1|x', address: { socket_address: { address: '127.64.0.1', port_value: 1 } },
+    ['a route to a cluster the proxy does not have', 'routes', '9080', (rc) => { rc.virtual_hosts[0].routes[0].route.cluster = 'outbound|1||nowhere'; }, /routes to cluster "outbound\|1\|\|nowhere"/],
+    ['tcp_proxy to a cluster the proxy does not have', 'listeners', '10.96.0.1_1', () => ({
+      name: '10.96.0.1_1', address: { socket_address: { address: '10.96.0.1', port_value: 1 } }, bind_to_port: { value: false },
       filter_chains: [{ filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', stat_prefix: 's', cluster: 'missing' } }] }],
     }), /tcp_proxy targets cluster "missing"/],
     ['an aggregate naming a missing cluster', 'clusters', 'agg', () => ({
@@ -66,12 +67,12 @@ describe('guardResources', () => {
       name: 'agg', connect_timeout: { seconds: 1 }, lb_policy: 'CLUSTER_PROVIDED',
       cluster_type: { name: 'envoy.clusters.aggregate', typed_config: { '@type': AGGREGATE_CLUSTER_TYPE, clusters: ['agg'] } },
     }), /contains itself/],
-    ['an RDS name the proxy is not given', 'listeners', 'outbound_http_15001', (l) => { l.filter_chains[0].filters[0].typed_config.rds.route_config_name = 'nope'; }, /route configuration "nope"/],
+    ['an RDS name the proxy is not given', 'listeners', '0.0.0.0_9080', (l) => { l.filter_chains[0].filters[0].typed_config.rds.route_config_name = 'nope'; }, /route configuration "nope"/],
     ['an assignment without a cluster', 'endpoints', 'outbound|1||ghost', () => ({ cluster_name: 'outbound|1||ghost', endpoints: [] }), /no cluster named/],
     ['a secret other than default/ROOTCA', 'clusters', REVIEWS, (c) => { c.transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs[0].name = 'stolen'; }, /SDS secret "stolen"/],
     ['a protoc-gen-validate violation', 'clusters', REVIEWS, (c) => { c.connect_timeout = { seconds: -1 }; }, /connect_timeout: must be > 0s/],
-    ['two virtual hosts sharing a domain', 'routes', 'outbound_http', (rc) => { rc.virtual_hosts[1].domains.push(rc.virtual_hosts[0].domains[0]); }, /domain ".*" is in virtual hosts/],
-    ['two listeners on one address', 'listeners', 'zz-copy', () => ({ ...structuredClone(base.listeners.get('outbound_http_15001') as Obj), name: 'zz-copy' }), /already bound by listener "outbound_http_15001"/],
+    ['two virtual hosts sharing a domain', 'routes', '9080', (rc) => { rc.virtual_hosts[1].domains.push(rc.virtual_hosts[0].domains[0]); }, /domain ".*" is in virtual hosts/],
+    ['two listeners on one address', 'listeners', 'zz-copy', () => ({ ...structuredClone(base.listeners.get('0.0.0.0_9080') as Obj), name: 'zz-copy' }), /already bound by listener "0\.0\.0\.0_9080"/],
   ];
   for (const [what, kind, name, edit, message] of cases) {
     it(`rejects ${what}`, () => {
@@ -89,7 +90,7 @@ describe('guardResources', () => {
     const dropped = guardResources(broken);
     expect(dropped.accepted.clusters.has(RATINGS)).toBe(false);
     // ...and what referenced it is refused in turn: its assignment, the route configuration, the listener loading it.
-    expect(dropped.rejected.map((r) => `${r.kind}:${r.name}`).sort()).toEqual([`clusters:${RATINGS}`, `endpoints:${RATINGS}`, 'listeners:outbound_http_15001', 'routes:outbound_http']);
+    expect(dropped.rejected.map((r) => `${r.kind}:${r.name}`).sort()).toEqual([`clusters:${RATINGS}`, `endpoints:${RATINGS}`, 'listeners:0.0.0.0_9080', 'routes:9080']);
   });
 
   it('judges only the kinds asked for, using the others as references', () => {

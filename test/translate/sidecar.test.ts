@@ -1,7 +1,8 @@
 /**
  * What sidecars and east-west gateways receive: the seed scenario on the default mesh (reviews v1/v2
  * local, v3 through cluster2's gateway with an SNI that gateway routes), gateway refusal of unknown
- * SNIs, route domains, TCP listeners, HTTP/2 upstreams, secure naming and visibility.
+ * SNIs, the capture listeners, route domains per port, TCP listeners on service addresses, HTTP/2
+ * upstreams, secure naming and visibility.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EMPTY_POLICIES, type VirtualMesh } from '../../src/model/policies.js';
@@ -9,8 +10,9 @@ import type { MeshSnapshot } from '../../src/model/snapshot.js';
 import { ModelStore } from '../../src/model/store.js';
 import type { Cluster, Service, Workload } from '../../src/model/types.js';
 import type { ProxyRole } from '../../src/translate/bootstrap.js';
-import { resolveProxy, translateProxy, type ProxyResources } from '../../src/translate/index.js';
-import { tcpServiceAddresses } from '../../src/translate/listeners.js';
+import { MeshView, resolveProxy, translateProxy, type ProxyResources } from '../../src/translate/index.js';
+import { PROXYLESS_ROUTE_NAME } from '../../src/translate/proxyless.js';
+import { clusterServiceAddresses, hostAddresses } from '../../src/translate/service-addresses.js';
 import { guardResources } from '../../src/translate/semantics.js';
 import { defaultMeshStore } from './default-mesh.js';
 
@@ -90,8 +92,10 @@ describe('the seed scenario on the default mesh', () => {
 
   it('the inbound listener accepts the SNIs callers send for this workload, including its subsets, and requires a client certificate', () => {
     const r = translate(snap, 'cluster1/default/reviews-v1-0');
-    const l = r.listeners.get('inbound_15006') as Obj;
-    expect(l.listener_filters.map((f: Obj) => f.name)).toEqual(['envoy.filters.listener.tls_inspector']);
+    const l = r.listeners.get('virtualInbound') as Obj;
+    expect(l.address.socket_address).toEqual({ address: '0.0.0.0', port_value: 15006 });
+    // The original destination is restored before the SNI is read.
+    expect(l.listener_filters.map((f: Obj) => f.name)).toEqual(['envoy.filters.listener.original_dst', 'envoy.filters.listener.tls_inspector']);
     const chain = chainFor(l, 'outbound_.9080_.version-v1_.reviews.default.svc.cluster1.global')!;
     expect(chain).toBeDefined();
     expect(chainFor(l, 'outbound_.9080_._.reviews.default.svc.cluster.local')).toBe(chain);
@@ -117,12 +121,12 @@ const vm = (members: string[]): VirtualMesh => ({
   federation: { enabled: true }, ca: { directory: '.ca', leafTtlMs: 1, keyType: 'ECDSA_P256' },
 });
 
-function smallMesh(withVirtualMesh = true): MeshSnapshot {
+function smallMesh(withVirtualMesh = true, dbAddress?: string): MeshSnapshot {
   const services = [
     svc('web', 'shop', 'c1', [{ name: 'http', port: 80, targetPort: 8080, protocol: 'HTTP' }, { name: 'admin', port: 9000, targetPort: 9000, protocol: 'HTTP' }]),
     svc('web', 'other', 'c1', [{ name: 'http', port: 80, targetPort: 8080, protocol: 'HTTP' }]),
     svc('api', 'shop', 'c2', [{ name: 'grpc', port: 50051, targetPort: 50051, protocol: 'GRPC' }]),
-    svc('db', 'shop', 'c1', [{ name: 'pg', port: 5432, targetPort: 5432, protocol: 'TCP' }]),
+    { ...svc('db', 'shop', 'c1', [{ name: 'pg', port: 5432, targetPort: 5432, protocol: 'TCP' }]), ...(dbAddress ? { address: dbAddress } : {}) },
     svc('empty', 'shop', 'c1', [{ name: 'http', port: 80, targetPort: 80, protocol: 'HTTP' }]),
   ];
   const workloads = [
@@ -146,31 +150,107 @@ describe('sidecar resources on a hand-made mesh', () => {
     expect(guardResources(r).rejected).toEqual([]);
   });
 
-  it('gives every domain to exactly one virtual host; port-less names go to the lowest port; short names only in the own namespace', () => {
-    const vhs = (r.routes.get('outbound_http') as Obj).virtual_hosts as Obj[];
+  it('captures outbound traffic on 15001: original destinations go to their listener, the rest passes through, 15001 itself is black-holed', () => {
+    const l = r.listeners.get('virtualOutbound') as Obj;
+    expect(l.address.socket_address).toEqual({ address: '0.0.0.0', port_value: 15001 });
+    expect(l.use_original_dst).toEqual({ value: true });
+    expect(l.filter_chains).toHaveLength(1);
+    expect(l.filter_chains[0].filter_chain_match).toEqual({ destination_port: { value: 15001 } });
+    expect(l.filter_chains[0].filters.map((f: Obj) => f.typed_config.cluster)).toEqual(['BlackHoleCluster']);
+    expect(l.default_filter_chain.filters.map((f: Obj) => f.typed_config.cluster)).toEqual(['PassthroughCluster']);
+    expect(r.clusters.get('BlackHoleCluster')).toMatchObject({ type: 'STATIC' });
+    expect((r.clusters.get('BlackHoleCluster') as Obj).load_assignment).toBeUndefined();
+    expect(r.clusters.get('PassthroughCluster')).toMatchObject({ type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED' });
+    // No listener binds a port of its own besides the two capture ports.
+    const bound = [...r.listeners.values()].filter((x: Obj) => x.bind_to_port?.value !== false).map((x: Obj) => x.name).sort();
+    expect(bound).toEqual(['virtualInbound', 'virtualOutbound']);
+  });
+
+  it('gives each HTTP service port an unbound 0.0.0.0_<port> listener loading the route configuration named by the port', () => {
+    expect([...r.routes.keys()].sort()).toEqual(['50051', '80', '9000']);
+    for (const port of [80, 9000, 50051]) {
+      const l = r.listeners.get(`0.0.0.0_${port}`) as Obj;
+      expect(l.address.socket_address).toEqual({ address: '0.0.0.0', port_value: port });
+      expect(l.bind_to_port).toEqual({ value: false });
+      const hcm = l.filter_chains[0].filters.at(-1).typed_config;
+      expect(hcm.stat_prefix).toBe(`outbound_0.0.0.0_${port}`);
+      expect(hcm.rds.route_config_name).toBe(String(port));
+      expect((r.routes.get(String(port)) as Obj).name).toBe(String(port));
+    }
+    expect(r.listeners.has('0.0.0.0_5432')).toBe(false); // TCP: no HTTP listener
+  });
+
+  it("gives every domain to exactly one virtual host of its port's configuration; each port's virtual host owns the port-less names; short names only in the own namespace", () => {
+    const owners = new Map<string, Map<string, string>>();
+    for (const [port, rc] of r.routes) {
+      const owner = new Map<string, string>();
+      for (const vh of (rc as Obj).virtual_hosts as Obj[]) {
+        expect(vh.name.endsWith(`:${port}`), `${vh.name} in the configuration of port ${port}`).toBe(true);
+        for (const d of vh.domains) {
+          expect(owner.has(d), `domain ${d} appears twice in ${port}`).toBe(false);
+          owner.set(d, vh.name);
+        }
+      }
+      owners.set(port, owner);
+    }
+    const p80 = owners.get('80')!;
+    const p9000 = owners.get('9000')!;
+    expect(p80.get('web')).toBe('web.shop.svc.cluster.local:80');
+    expect(p9000.get('web')).toBe('web.shop.svc.cluster.local:9000');
+    expect(p80.get('web.shop.svc.cluster.local')).toBe('web.shop.svc.cluster.local:80');
+    expect(p9000.get('web.shop.svc.cluster.local')).toBe('web.shop.svc.cluster.local:9000');
+    expect(p9000.get('web:9000')).toBe('web.shop.svc.cluster.local:9000');
+    expect(p80.has('web:9000')).toBe(false);
+    expect(p9000.has('web:80')).toBe(false);
+    expect(p80.get('web.other')).toBe('web.other.svc.cluster.local:80');
+    expect(p80.has('web.other.svc:80')).toBe(true);
+    expect(p9000.has('web.other')).toBe(false); // web in "other" has no port 9000
+    expect(owners.get('50051')!.get('api.shop.svc.c2.global:50051')).toBe('api.shop.svc.c2.global:50051');
+    for (const owner of owners.values()) expect([...owner.keys()].some((d) => d.startsWith('db'))).toBe(false); // TCP services are not HTTP-routed
+  });
+
+  it('in the all-ports configuration of proxyless clients, port-less names still go to the lowest port', () => {
+    const p = resolveProxy(snap, 'c1/shop/web-0', 'proxyless');
+    if (p instanceof Error) throw p;
+    const rc = translateProxy(snap, p).routes.get(PROXYLESS_ROUTE_NAME) as Obj;
     const owner = new Map<string, string>();
-    for (const vh of vhs) for (const d of vh.domains) {
+    for (const vh of rc.virtual_hosts as Obj[]) for (const d of vh.domains) {
       expect(owner.has(d), `domain ${d} appears twice`).toBe(false);
       owner.set(d, vh.name);
     }
     expect(owner.get('web')).toBe('web.shop.svc.cluster.local:80');
-    expect(owner.get('web:9000')).toBe('web.shop.svc.cluster.local:9000');
     expect(owner.get('web.shop.svc.cluster.local')).toBe('web.shop.svc.cluster.local:80');
-    expect(owner.get('web.other')).toBe('web.other.svc.cluster.local:80');
-    expect(owner.has('web.other.svc:80')).toBe(true);
-    expect(owner.get('api.shop.svc.c2.global:50051')).toBe('api.shop.svc.c2.global:50051');
-    expect([...owner.keys()].some((d) => d.startsWith('db'))).toBe(false); // TCP services are not HTTP-routed
+    expect(owner.get('web:9000')).toBe('web.shop.svc.cluster.local:9000');
   });
 
-  it('gives TCP service ports their own listener on a stable loopback address', () => {
-    const l = r.listeners.get('tcp|5432|db.shop.svc.cluster.local') as Obj;
-    const expected = tcpServiceAddresses(['db.shop.svc.cluster.local']).get('db.shop.svc.cluster.local')!;
-    expect(l.address.socket_address).toEqual({ address: expected, port_value: 5432 });
-    expect(expected.startsWith('127.')).toBe(true);
-    const [a, b] = expected.split('.').map(Number);
-    expect(a === 127 && b! >= 64 && b! < 128).toBe(true);
+  it("gives TCP service ports an unbound <address>_<port> listener on the service's virtual address", () => {
+    const view = new MeshView(snap);
+    // db has no address of its own: hashed into c1's service range (default 10.96.0.0/16).
+    const address = clusterServiceAddresses(view, 'c1').get('shop/db')!;
+    expect(address).toMatch(/^10\.96\.\d+\.\d+$/);
+    expect(hostAddresses(view, 'c1').get('db.shop.svc.cluster.local')).toBe(address);
+    const l = r.listeners.get(`${address}_5432`) as Obj;
+    expect(l.address.socket_address).toEqual({ address, port_value: 5432 });
+    expect(l.bind_to_port).toEqual({ value: false });
     expect(l.filter_chains[0].filters.at(-1).typed_config.cluster).toBe('outbound|5432||db.shop.svc.cluster.local');
-    expect(r.listeners.has('tcp|5432|db.shop.svc.c1.global')).toBe(true);
+    // The one-cluster host gets an address of its own in 240.240.0.0/16.
+    const global = hostAddresses(view, 'c1').get('db.shop.svc.c1.global')!;
+    expect(global).toMatch(/^240\.240\.\d+\.\d+$/);
+    expect((r.listeners.get(`${global}_5432`) as Obj).filter_chains[0].filters.at(-1).typed_config.cluster).toBe('outbound|5432||db.shop.svc.c1.global');
+    // The same configuration always gives the same addresses.
+    expect(clusterServiceAddresses(new MeshView(smallMesh()), 'c1').get('shop/db')).toBe(address);
+    // A sidecar in c2, which does not run db, reaches the mesh-wide host at its address in c1.
+    const c2 = translate(snap, 'c2/shop/api-0');
+    expect((c2.listeners.get(`${address}_5432`) as Obj).filter_chains[0].filters.at(-1).typed_config.cluster).toBe('outbound|5432||db.shop.svc.cluster.local');
+    expect(guardResources(c2).rejected).toEqual([]);
+  });
+
+  it("uses the service's own address (its ClusterIP) when it has one", () => {
+    const own = translate(smallMesh(true, '10.0.0.7'), 'c1/shop/web-0');
+    const l = own.listeners.get('10.0.0.7_5432') as Obj;
+    expect(l.address.socket_address).toEqual({ address: '10.0.0.7', port_value: 5432 });
+    expect(l.filter_chains[0].filters.at(-1).typed_config.cluster).toBe('outbound|5432||db.shop.svc.cluster.local');
+    expect([...own.listeners.keys()].filter((n) => n.endsWith('_5432'))).toHaveLength(2); // and the .global host's
   });
 
   it('speaks HTTP/2 upstream to gRPC ports and offers h2', () => {
@@ -181,7 +261,7 @@ describe('sidecar resources on a hand-made mesh', () => {
   });
 
   it('forwards inbound traffic to the workload port override', () => {
-    const l = r.listeners.get('inbound_15006') as Obj;
+    const l = r.listeners.get('virtualInbound') as Obj;
     const chain = chainFor(l, 'outbound_.80_._.web.shop.svc.cluster.local')!;
     expect(chain.filters.at(-1).typed_config.route_config.virtual_hosts[0].routes[0].route.cluster).toBe('inbound|8081||');
     expect(r.clusters.has('inbound|8081||')).toBe(true);

@@ -25,8 +25,11 @@ function translate(snap: MeshSnapshot, node: string): ProxyResources {
   return r;
 }
 
+/** A virtual host `<host>:<port>`, from the route configuration of its port (named by the port). */
 function vhost(r: ProxyResources, name: string): Obj {
-  const rc = r.routes.get('outbound_http') as Obj;
+  const port = name.slice(name.lastIndexOf(':') + 1);
+  const rc = r.routes.get(port) as Obj;
+  expect(rc, `route configuration ${port}`).toBeDefined();
   const vh = rc.virtual_hosts.find((v: Obj) => v.name === name);
   expect(vh, `virtual host ${name}`).toBeDefined();
   return vh;
@@ -149,8 +152,8 @@ describe('request matchers, route fields and conflicts', () => {
     expect(catchAll.request_headers_to_add).toEqual([{ header: { key: 'x-mesh', value: 'crossmesh' }, append_action: 'APPEND_IF_EXISTS_OR_ADD' }]);
     expect(catchAll.request_headers_to_remove).toEqual(['x-internal']);
     expect(catchAll.response_headers_to_remove).toEqual(['server']);
-    // The fault and CORS filters run before the router on the outbound HTTP listener.
-    const hcm = (r.listeners.get('outbound_http_15001') as Obj).filter_chains[0].filters[0].typed_config;
+    // The fault and CORS filters run before the router on the outbound HTTP listener (of port 9080).
+    const hcm = (r.listeners.get('0.0.0.0_9080') as Obj).filter_chains[0].filters[0].typed_config;
     expect(hcm.http_filters.map((f: Obj) => f.name)).toEqual(['envoy.filters.http.cors', 'envoy.filters.http.fault', 'envoy.filters.http.router']);
     // Circuit breakers on every ratings cluster, none elsewhere.
     const ratings = r.clusters.get('outbound|9080||ratings.default.svc.kind3.global') as Obj;
