@@ -23,6 +23,8 @@ interface CrossmeshDump {
 /** What Envoy holds of one xDS type: resource name → version, plus the type's last accepted version. */
 interface EnvoyTypeView {
   readonly versions: Map<string, string>;
+  /** LDS: the active listeners, by name. */
+  readonly listeners: Map<string, Obj>;
   readonly typeVersion?: string;
   readonly problems: string[];
 }
@@ -48,34 +50,49 @@ function nameOf(o: unknown, ...path: string[]): string {
 /** Reads one type's resources out of Envoy's config dump. */
 function envoyView(kind: string, dump: Obj | undefined): EnvoyTypeView {
   const versions = new Map<string, string>();
+  const listeners = new Map<string, Obj>();
   const problems: string[] = [];
-  if (!dump) return { versions, problems };
+  if (!dump) return { versions, listeners, problems };
   switch (kind) {
     case 'cds':
       for (const c of arr(dump.dynamic_active_clusters)) versions.set(nameOf(c, 'cluster', 'name'), String(c.version_info ?? ''));
       for (const c of arr(dump.dynamic_warming_clusters)) problems.push(`cluster ${nameOf(c, 'cluster', 'name')} is warming`);
-      return { versions, typeVersion: String(dump.version_info ?? ''), problems };
+      return { versions, listeners, typeVersion: String(dump.version_info ?? ''), problems };
     case 'lds':
       for (const l of arr(dump.dynamic_listeners)) {
         const name = String(l.name ?? '');
         if (l.error_state) problems.push(`listener ${name} error_state: ${JSON.stringify(l.error_state).slice(0, 300)}`);
         if (l.warming_state) problems.push(`listener ${name} is warming`);
         const active = l.active_state as Obj | undefined;
-        if (active) versions.set(name, String(active.version_info ?? ''));
+        if (active) {
+          versions.set(name, String(active.version_info ?? ''));
+          if (active.listener && typeof active.listener === 'object') listeners.set(name, active.listener as Obj);
+        }
       }
-      return { versions, typeVersion: String(dump.version_info ?? ''), problems };
+      return { versions, listeners, typeVersion: String(dump.version_info ?? ''), problems };
     case 'rds':
       for (const r of arr(dump.dynamic_route_configs)) versions.set(nameOf(r, 'route_config', 'name'), String(r.version_info ?? ''));
-      return { versions, problems };
+      return { versions, listeners, problems };
     case 'eds':
       for (const e of arr(dump.dynamic_endpoint_configs)) versions.set(nameOf(e, 'endpoint_config', 'cluster_name'), String(e.version_info ?? ''));
-      return { versions, problems };
+      return { versions, listeners, problems };
     case 'sds':
       for (const s of arr(dump.dynamic_active_secrets)) versions.set(String(s.name ?? ''), String(s.version_info ?? ''));
       for (const s of arr(dump.dynamic_warming_secrets)) problems.push(`secret ${String(s.name ?? '')} is warming`);
-      return { versions, problems };
+      return { versions, listeners, problems };
   }
-  return { versions, problems };
+  return { versions, listeners, problems };
+}
+
+/** What a listener's filter chains match and where they send traffic, comparable across Envoy's and crossmesh's JSON. */
+function chainsOf(listener: Obj | undefined): string {
+  return JSON.stringify(
+    arr(listener?.filter_chains).map((c) => [c.name ?? '', (c.filter_chain_match as Obj | undefined)?.server_names ?? [], arr(c.filters).map((f) => [f.name, (f.typed_config as Obj | undefined)?.cluster ?? ''])]),
+  );
+}
+
+function sameChains(a: Obj | undefined, b: Obj | undefined): boolean {
+  return a !== undefined && b !== undefined && chainsOf(a) === chainsOf(b);
 }
 
 /**
@@ -106,11 +123,17 @@ export async function convergenceProblems(cp: ControlPlaneProcess, nodeId: strin
     for (const name of want.keys()) if (!envoy.versions.has(name)) problems.push(`${kind}: Envoy lacks ${name}`);
     for (const name of envoy.versions.keys()) if (!want.has(name) && !(kind === 'eds' && notEds.has(name))) problems.push(`${kind}: Envoy holds ${name}, which crossmesh does not serve it`);
     if (delta) {
-      // Envoy 1.40 leaves version_info empty on delta EDS entries: those are judged by name and crossmesh's ACK.
-      for (const [name, v] of want) if (envoy.versions.get(name) && envoy.versions.get(name) !== v) problems.push(`${kind}: ${name} at version ${envoy.versions.get(name)} in Envoy, ${v} in crossmesh`);
-    } else if (envoy.typeVersion !== undefined && envoy.typeVersion !== t.ackedVersion) {
-      problems.push(`${kind}: Envoy's last accepted version ${envoy.typeVersion}, crossmesh's ACKed ${t.ackedVersion}`);
+      // Envoy 1.40 leaves version_info empty on delta EDS entries (judged by name and crossmesh's
+      // ACK), and keeps a listener's old version_info when an update only changed its filter
+      // chains (applied in place): a listener is judged by its chains then.
+      for (const [name, v] of want) {
+        const got = envoy.versions.get(name);
+        if (!got || got === v) continue;
+        if (kind === 'lds' && sameChains(envoy.listeners.get(name), t.resources.find((r) => r.name === name)?.resource)) continue;
+        problems.push(`${kind}: ${name} at version ${got} in Envoy, ${v} in crossmesh`);
+      }
     }
+    if (envoy.typeVersion && envoy.typeVersion !== t.ackedVersion) problems.push(`${kind}: Envoy's last accepted version ${envoy.typeVersion}, crossmesh's ACKed ${t.ackedVersion}`);
   }
   return problems;
 }
