@@ -64,7 +64,7 @@ export function register(program: Command): void {
     .option('--listen <address>', 'address to listen on (127.0.0.1: only the sidecar in the same network namespace reaches the app)', '127.0.0.1')
     .option('--port <port>', 'port to listen on', '9080')
     .option('--calls <services>', 'downstream services to call on every request, <service>[:<port>] comma-separated (port default 9080)', '')
-    .option('--request-log <file>', 'append one JSON line per request served ({at, method, path, status, peer})')
+    .option('--request-log <file>', 'append one JSON line per request served ({at, method, path, status, peer, caller})')
     .option('--timeout <duration>', 'deadline of each downstream call', '3s')
     .action(async (flags: DemoAppFlags) => {
       const options = demoAppOptions(flags);

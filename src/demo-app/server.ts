@@ -49,6 +49,8 @@ export interface ServedRequest {
   readonly status: number;
   /** The peer address as the app saw it (the sidecar's, behind capture). */
   readonly peer: string;
+  /** The caller's SPIFFE ID from x-forwarded-client-cert (as in the answer); null without one. */
+  readonly caller: string | null;
 }
 
 /** What one upstream call gave: the upstream's own answer, or why there is none. */
@@ -183,7 +185,8 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
     const at = Date.now();
     if (options.onRequest) {
       const onRequest = options.onRequest;
-      res.once('finish', () => onRequest({ at, method: req.method ?? '', path: req.url ?? '', status: res.statusCode, peer: req.socket.remoteAddress ?? '' }));
+      const caller = callerIdentity(req.headers['x-forwarded-client-cert']);
+      res.once('finish', () => onRequest({ at, method: req.method ?? '', path: req.url ?? '', status: res.statusCode, peer: req.socket.remoteAddress ?? '', caller }));
     }
     if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');

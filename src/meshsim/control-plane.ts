@@ -105,6 +105,11 @@ export class ControlPlaneProcess {
     chmodSync(this.xdsSocket, 0o666);
   }
 
+  /** The process id of the running `crossmesh serve` (undefined while it is not running). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** How many times it was started. */
   get startCount(): number {
     return this.starts;
