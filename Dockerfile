@@ -2,7 +2,8 @@
 # docker-compose simulation, in one image. Build: docker build -t crossmesh .
 #
 # Stage 1 installs every dependency and compiles TypeScript; stage 2 keeps only the production
-# dependencies and the compiled output, and runs as the unprivileged "node" user.
+# dependencies and the compiled output (plus iptables for `crossmesh capture`), and runs as the
+# unprivileged "node" user by default.
 
 # Pinned tag (Node 20 on Debian bookworm, slim). Bump deliberately.
 FROM node:20.19.4-bookworm-slim AS build
@@ -16,6 +17,13 @@ RUN npm ci --no-audit --no-fund \
 
 FROM node:20.19.4-bookworm-slim
 ENV NODE_ENV=production
+# iptables, for `crossmesh capture --apply`: the compose simulation's "-init" services run it (as
+# root, with NET_ADMIN) in each app's network namespace. Pinned to bookworm's version; apt pins the
+# named package only (its libraries come from the same release), and a Debian update that replaces
+# this version makes the build fail here: bump it deliberately.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends iptables=1.8.9-2 \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules

@@ -4,6 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 for f in failover.yaml access-policies.yaml traffic-shift.yaml virtual-mesh.yaml; do remove "$f"; done
-docker compose start cluster1-reviews-v1 cluster1-reviews-v1-envoy cluster1-reviews-v2 cluster1-reviews-v2-envoy
+# (an app started again needs its capture rules again: its "-init" service runs before its sidecar)
+docker compose start cluster1-reviews-v1 cluster1-reviews-v1-init cluster1-reviews-v1-envoy cluster1-reviews-v2 cluster1-reviews-v2-init cluster1-reviews-v2-envoy
 settle
 tally 20

@@ -23,6 +23,8 @@ echo "+ docker compose stop cluster1-reviews-v1 cluster1-reviews-v1-envoy cluste
 docker compose stop cluster1-reviews-v1 cluster1-reviews-v1-envoy cluster1-reviews-v2 cluster1-reviews-v2-envoy
 tally 20
 
-echo "+ docker compose start cluster1-reviews-v1 cluster1-reviews-v1-envoy cluster1-reviews-v2 cluster1-reviews-v2-envoy"
-docker compose start cluster1-reviews-v1 cluster1-reviews-v1-envoy cluster1-reviews-v2 cluster1-reviews-v2-envoy
+# A started app container has a new network namespace: its "-init" service must install the capture
+# rules in it again before the sidecar starts (compose waits for it: the sidecar depends on it).
+echo "+ docker compose start cluster1-reviews-v1 cluster1-reviews-v1-init cluster1-reviews-v1-envoy cluster1-reviews-v2 cluster1-reviews-v2-init cluster1-reviews-v2-envoy"
+docker compose start cluster1-reviews-v1 cluster1-reviews-v1-init cluster1-reviews-v1-envoy cluster1-reviews-v2 cluster1-reviews-v2-init cluster1-reviews-v2-envoy
 echo "  (reviews returns to cluster1 after the outlier ejection time, 2m)"

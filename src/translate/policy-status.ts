@@ -9,6 +9,7 @@ import type { AccessPolicy, TrafficPolicy } from '../model/policies.js';
 import { policyKey } from '../model/policies.js';
 import type { ResourceKind } from './resources.js';
 import { isHttp } from './clusters.js';
+import { VIRTUAL_INBOUND_LISTENER } from './listeners.js';
 import type { MeshView } from './mesh-view.js';
 import { meshOf, selectsService, selectsWorkload } from './policy-selectors.js';
 import { sidecarPolicyScope } from './policy-scope.js';
@@ -40,7 +41,7 @@ export interface PolicyEffect {
   readonly policy: string;
   /** Selected service instances, `<cluster>/<ns>/<name>`. */
   readonly selects: readonly string[];
-  /** Envoy resources it shapes: `rds <vhost>`, `cds <cluster>`, `lds inbound_15006 <chain>`, with the clusters of proxies receiving them. */
+  /** Envoy resources it shapes: `rds <vhost>`, `cds <cluster>`, `lds virtualInbound <chain>`, with the clusters of proxies receiving them. */
   readonly resources: readonly string[];
   /** Connected proxies that receive those resources. */
   readonly proxies: readonly string[];
@@ -140,7 +141,7 @@ function accessEffect(view: MeshView, ap: AccessPolicy, nodes: readonly StatusNo
       const access = inboundAccess(view, c, port);
       const why = access.ignored.find((x) => x.policy === key);
       if (why) problems.push(`${s}:${p.port}: ${why.reason}`);
-      else if (access.policies.has(key)) resources.add(`lds inbound_15006 inbound|${p.port}|${name}.${ns} (workloads of ${s})`);
+      else if (access.policies.has(key)) resources.add(`lds ${VIRTUAL_INBOUND_LISTENER} inbound|${p.port}|${name}.${ns} (workloads of ${s})`);
     }
   }
   for (const n of nodes) {

@@ -1,16 +1,18 @@
 /**
  * docker-compose.yml, the Dockerfile, the compose topology (examples/compose) and the bootstrap
  * plan (scripts/compose/write-bootstraps.sh) agree: images, Envoy services and their node ids,
- * networks, subnets, addresses and ports. No Docker engine runs here, so this is what keeps the
- * simulation users run from drifting.
+ * the capture init services, networks, subnets, addresses, service addresses (extra_hosts) and
+ * ports. No Docker engine runs here, so this is what keeps the simulation users run from drifting.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CAPTURE } from '../../src/capture/iptables.js';
 import type { MeshConfig } from '../../src/config/mesh-config.js';
+import { ENVOY_VERSION } from '../../src/envoy/binary.js';
 import { objectKey, type Workload } from '../../src/model/types.js';
 import { parseHostPort, parseNodeId } from '../../src/translate/bootstrap.js';
-import { REPO, bootstrapPlan, composeTopology, loadCompose, type ComposeService } from './support.js';
+import { REPO, appHosts, bootstrapPlan, composeTopology, extraHosts, loadCompose, type ComposeService } from './support.js';
 
 const ENVOY_IMAGE = /^envoyproxy\/envoy:v\d+\.\d+\.\d+$/;
 const CROSSMESH_IMAGE = 'crossmesh:compose';
@@ -46,6 +48,8 @@ const envoyServices = Object.entries(compose.services).filter(([, s]) => s.image
 const crossmeshServices = Object.entries(compose.services).filter(([, s]) => s.image === CROSSMESH_IMAGE);
 /** Services that run the demo app (one workload each). */
 const appServices = crossmeshServices.filter(([, s]) => s.command?.[0] === 'demo-app');
+/** The capture init services (`crossmesh capture ...`). */
+const initServices = crossmeshServices.filter(([, s]) => s.command?.[0] === 'capture');
 
 /** The container whose network namespace an Envoy runs in: its app for a sidecar, itself for a gateway. */
 function netnsOwner(name: string, s: ComposeService): [string, ComposeService] {
@@ -69,6 +73,10 @@ describe('docker-compose.yml', () => {
     expect(crossmeshServices.length).toBeGreaterThan(0);
   });
 
+  it('runs the Envoy version the tests run on real Envoy (src/envoy/binary.ts ENVOY_VERSION)', () => {
+    expect(new Set(envoyServices.map(([, s]) => s.image))).toEqual(new Set([`envoyproxy/envoy:v${ENVOY_VERSION}`]));
+  });
+
   it('has an Envoy bootstrap for every Envoy service and an Envoy service for every bootstrap', () => {
     expect(envoyServices.map(([n]) => n).sort()).toEqual(plan.entries.map((p) => p.service).sort());
     for (const [name, s] of envoyServices) {
@@ -76,7 +84,76 @@ describe('docker-compose.yml', () => {
       // Each Envoy sees only its own subdirectory of the bootstraps volume (its own token).
       expect(s.volumes, name).toEqual([{ type: 'volume', source: 'bootstraps', target: '/etc/envoy', read_only: true, volume: { subpath: name } }]);
       expect(s.depends_on?.bootstrap, name).toEqual({ condition: 'service_completed_successfully' });
+      // The uid the capture rules let through (Envoy's own connections are not sent back into it).
+      expect(s.user, name).toBe(String(DEFAULT_CAPTURE.proxyUid));
     }
+  });
+
+  it("precedes every sidecar with an init service that installs the capture rules in its app's network namespace", () => {
+    const sidecars = plan.entries.filter((p) => p.role === 'sidecar').map((p) => p.service);
+    expect(initServices.map(([n]) => n).sort()).toEqual(appServices.map(([n]) => `${n}-init`).sort());
+    for (const service of sidecars) {
+      const sidecar = compose.services[service]!;
+      const [app] = netnsOwner(service, sidecar);
+      const init = compose.services[`${app}-init`];
+      expect(init, `${app}-init`).toBeDefined();
+      // Same network namespace as the app and its sidecar, root with NET_ADMIN there, run once.
+      expect(init!.network_mode, `${app}-init`).toBe(`service:${app}`);
+      expect(init!.networks, `${app}-init`).toBeUndefined();
+      expect(init!.cap_add, `${app}-init`).toEqual(['NET_ADMIN']);
+      expect(init!.user, `${app}-init`).toBe('root');
+      expect(init!.command, `${app}-init`).toEqual(['capture', '--apply']);
+      expect(init!.restart, `${app}-init`).toBe('no');
+      expect(init!.healthcheck, `${app}-init`).toEqual({ disable: true });
+      expect(init!.depends_on, `${app}-init`).toEqual({ [app]: { condition: 'service_started' } });
+      // The sidecar starts only once the rules are in.
+      expect(sidecar.depends_on?.[`${app}-init`], service).toEqual({ condition: 'service_completed_successfully' });
+    }
+    // Nothing else runs as root or with extra capabilities; gateways have no capture rules.
+    const privileged = Object.entries(compose.services).filter(([, s]) => s.user === 'root' || s.cap_add?.length).map(([n]) => n).sort();
+    expect(privileged).toEqual(initServices.map(([n]) => n).sort());
+  });
+
+  it('has the step scripts start each app again with its init service, before its sidecar', () => {
+    const dir = join(REPO, 'scripts/compose');
+    let starts = 0;
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.sh'))) {
+      for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) {
+        const m = /^docker compose start (.+)$/.exec(line.trim());
+        if (!m) continue;
+        starts++;
+        const names = m[1]!.split(/\s+/);
+        for (const [app] of appServices.filter(([n]) => names.includes(n))) {
+          expect(names.indexOf(`${app}-init`), `${f}: ${app}-init`).toBeGreaterThan(names.indexOf(app));
+          if (names.includes(`${app}-envoy`)) expect(names.indexOf(`${app}-envoy`), `${f}: ${app}-envoy`).toBeGreaterThan(names.indexOf(`${app}-init`));
+        }
+      }
+    }
+    expect(starts).toBeGreaterThan(0);
+  });
+
+  it("resolves, in every app container, exactly the names crossmesh gives its cluster's services, to their addresses", async () => {
+    const expected = new Map<string, Map<string, string>>();
+    for (const [name, s] of appServices) {
+      const cluster = flag(s.command, '--cluster')!;
+      const namespace = flag(s.command, '--namespace') ?? 'default';
+      const key = `${cluster}/${namespace}`;
+      if (!expected.has(key)) expected.set(key, await appHosts(cluster, namespace));
+      expect(Object.fromEntries(extraHosts(s)), name).toEqual(Object.fromEntries(expected.get(key)!));
+      // Every service it calls resolves (to its virtual address, which capture hands to the sidecar).
+      for (const called of (flag(s.command, '--calls') ?? '').split(',').filter(Boolean)) {
+        expect(extraHosts(s).get(`${called.split(':')[0]}.${namespace}.svc.cluster.local`), `${name} calls ${called}`).toBeDefined();
+      }
+    }
+    // The topology pins each cluster's service addresses (spec.clusterIP, inside spec.serviceCIDR).
+    for (const svc of topology.services) {
+      const cidr = topology.clusters.find((c) => c.name === svc.cluster)?.serviceCidr;
+      expect(svc.address, `${svc.cluster}/${svc.namespace}/${svc.name}`).toBeDefined();
+      expect(cidr && inCidr(svc.address!, cidr), `${svc.address} in ${cidr}`).toBe(true);
+    }
+    // Sidecars and init services share their app's hosts file; nothing else sets one.
+    const withHosts = Object.entries(compose.services).filter(([, s]) => s.extra_hosts !== undefined).map(([n]) => n).sort();
+    expect(withHosts).toEqual(appServices.map(([n]) => n).sort());
   });
 
   it('names in every bootstrap a node id that the topology has as a Workload (and Gateway for gateway roles)', () => {
@@ -118,11 +195,11 @@ describe('docker-compose.yml', () => {
       const [owner, s] = netnsOwner(p.service, compose.services[p.service]!);
       expect(Object.keys(s.networks ?? {}).sort(), owner).toEqual([cluster, 'wan'].sort());
     }
-    // Sidecars share their app's network namespace and have no network of their own.
-    for (const p of plan.entries.filter((x) => x.role === 'sidecar')) {
-      const s = compose.services[p.service]!;
-      expect(s.network_mode, p.service).toMatch(/^service:/);
-      expect(s.networks, p.service).toBeUndefined();
+    // Sidecars (and their init services) share their app's network namespace and have no network of their own.
+    for (const name of [...plan.entries.filter((x) => x.role === 'sidecar').map((p) => p.service), ...initServices.map(([n]) => n)]) {
+      const s = compose.services[name]!;
+      expect(s.network_mode, name).toMatch(/^service:/);
+      expect(s.networks, name).toBeUndefined();
     }
   });
 
@@ -231,6 +308,13 @@ describe('Dockerfile', () => {
     expect(text).toMatch(/^RUN npm ci\b/m);
     expect(text).toMatch(/npm prune --omit=dev/);
     expect(text).toMatch(/^COPY --from=build \/app\/node_modules/m);
+  });
+
+  it('installs iptables (pinned) in the runtime image, for crossmesh capture, and cleans the apt lists', () => {
+    const runtime = text.slice(text.lastIndexOf('\nFROM '));
+    expect(runtime).toMatch(/^RUN apt-get update \\\n && apt-get install -y --no-install-recommends iptables=\d[\w.+~:-]*-\d+ \\\n && rm -rf \/var\/lib\/apt\/lists\/\*$/m);
+    // Installed before the runtime user is set: the image stays non-root by default.
+    expect(runtime.indexOf('apt-get install')).toBeLessThan(runtime.lastIndexOf('\nUSER '));
   });
 
   it('runs as a non-root user, checks /healthz with node (no curl in slim), and has crossmesh as entrypoint', () => {

@@ -18,13 +18,14 @@ import { CertificateAuthority } from '../../src/ca/index.js';
 import { buildBootstrapForNode } from '../../src/cli/bootstrap.js';
 import { startControlPlane, type ControlPlane } from '../../src/cli/serve.js';
 import { translatorFor } from '../../src/translate/index.js';
+import { VIRTUAL_INBOUND_LISTENER, VIRTUAL_OUTBOUND_LISTENER } from '../../src/translate/listeners.js';
 import { validateEncoded } from '../../src/translate/validate.js';
 import { startXdsSecurity, type XdsSecurity } from '../../src/xds/auth/security.js';
 import { issueToken } from '../../src/xds/auth/tokens.js';
 import { SnapshotCache } from '../../src/xds/cache.js';
 import { MeshPublisher } from '../../src/xds/mesh-publisher.js';
 import { messageType } from '../../src/xds/protos.js';
-import { CLUSTER_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
+import { CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../src/xds/types.js';
 import { Client, captureLogs, node as anonymousNode, until } from '../auth/support.js';
 import { TOPOLOGY_DIR, bootstrapPlan, composeTopology, runTimeValues, storeOf, type PlannedBootstrap } from './support.js';
 
@@ -154,7 +155,16 @@ describe('compose control plane (TLS, tokens from the bootstrap service)', () =>
     expect(guardOf(LISTENER_TYPE, lds.resources)).toEqual([]);
     if (e.role === 'sidecar') {
       expect(cds.resources.length).toBeGreaterThan(0);
-      expect(lds.resources.map((r) => r.name)).toContain('outbound_http_15001');
+      // Capture's two listeners, and the HTTP listener of port 9080 (every compose service's port).
+      expect(lds.resources.map((r) => r.name).sort()).toEqual(['0.0.0.0_9080', VIRTUAL_INBOUND_LISTENER, VIRTUAL_OUTBOUND_LISTENER].sort());
+      s.send({ typeUrl: LISTENER_TYPE, nonce: lds.nonce, version: lds.version });
+      // That listener routes by Host over RDS named by the port.
+      s.send({ typeUrl: ROUTE_TYPE, names: ['9080'] });
+      const rds = await s.nextOf(ROUTE_TYPE);
+      expect(rds.resources.map((r) => r.name)).toEqual(['9080']);
+      expect(guardOf(ROUTE_TYPE, rds.resources)).toEqual([]);
+      expect(JSON.stringify(rds.resources[0]!.json)).toContain('"reviews.default.svc.cluster.local:9080"');
+      s.send({ typeUrl: ROUTE_TYPE, names: ['9080'], nonce: rds.nonce, version: rds.version });
       // The owner of the node gets its own certificate over the same stream (mTLS between sidecars).
       s.send({ typeUrl: SECRET_TYPE, names: ['default', 'ROOTCA'] });
       expect((await s.nextOf(SECRET_TYPE)).resources.map((r) => r.name).sort()).toEqual(['ROOTCA', 'default']);

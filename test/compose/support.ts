@@ -4,6 +4,8 @@
  * and the generator that must reproduce them.
  */
 import { copyFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { buildBootstrapForNode } from '../../src/cli/bootstrap.js';
@@ -11,6 +13,8 @@ import { loadConfig } from '../../src/config/loader.js';
 import type { MeshConfig } from '../../src/config/mesh-config.js';
 import { staticEvents } from '../../src/discovery/static/static-discovery.js';
 import { ModelStore } from '../../src/model/store.js';
+import { MeshView } from '../../src/translate/mesh-view.js';
+import { hostsEntries } from '../../src/translate/service-addresses.js';
 
 export const REPO = join(import.meta.dirname, '../..');
 export const COMPOSE_FILE = join(REPO, 'docker-compose.yml');
@@ -32,6 +36,12 @@ export interface ComposeService {
   ports?: string[];
   volumes?: (string | { type: string; source: string; target: string; read_only?: boolean; volume?: { subpath?: string } })[];
   depends_on?: Record<string, { condition: string }>;
+  user?: string;
+  cap_add?: string[];
+  restart?: string;
+  healthcheck?: { disable?: boolean };
+  /** `HOST: IP` mapping or `"HOST:IP"` / `"HOST=IP"` strings, as Compose accepts them. */
+  extra_hosts?: Record<string, string> | string[];
 }
 
 export interface ComposeFile {
@@ -44,6 +54,23 @@ export interface ComposeFile {
 /** docker-compose.yml with its YAML merge keys (`<<: *crossmesh`) applied, as Compose applies them. */
 export function loadCompose(): ComposeFile {
   return parse(readFileSync(COMPOSE_FILE, 'utf8'), { merge: true }) as ComposeFile;
+}
+
+/** A service's extra_hosts as name -> address (either Compose form); throws on a name given twice. */
+export function extraHosts(s: ComposeService): Map<string, string> {
+  const out = new Map<string, string>();
+  const entries = Array.isArray(s.extra_hosts)
+    ? s.extra_hosts.map((e) => {
+        const m = /^([^:=]+)[:=](.+)$/.exec(e);
+        if (!m) throw new Error(`extra_hosts entry "${e}" is not HOST:IP or HOST=IP`);
+        return [m[1]!, m[2]!] as const;
+      })
+    : Object.entries(s.extra_hosts ?? {});
+  for (const [name, ip] of entries) {
+    if (out.has(name)) throw new Error(`extra_hosts names ${name} twice`);
+    out.set(name, String(ip));
+  }
+  return out;
 }
 
 /** One line of write-bootstraps.sh: which Envoy service gets which node id and role. */
@@ -163,4 +190,31 @@ export async function replaySteps(dir: string, visit: (step: string) => Promise<
 /** A model store holding a loaded configuration, as `serve` builds it. */
 export function storeOf(config: MeshConfig): ModelStore {
   return new ModelStore({ declarations: { clusters: config.clusters, gateways: config.gateways, policies: config.policies }, events: staticEvents(config).events });
+}
+
+/**
+ * The names an app in `cluster`/`namespace` must resolve, as crossmesh computes them
+ * (translate/service-addresses.ts hostsEntries), over the topology alone and after every step: a
+ * container's hosts file is fixed when it is created, and the steps run without recreating it.
+ * Throws when a name would change address from one state to the next (a hosts file could not follow).
+ */
+export async function appHosts(cluster: string, namespace: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const add = (state: string, config: MeshConfig): void => {
+    for (const e of hostsEntries(new MeshView(storeOf(config).current), cluster, namespace)) {
+      for (const name of e.names) {
+        const known = out.get(name);
+        if (known !== undefined && known !== e.address) throw new Error(`${cluster}/${namespace}: ${name} is ${known} before ${state}, ${e.address} after it`);
+        out.set(name, e.address);
+      }
+    }
+  };
+  add('topology', await composeTopology());
+  const dir = await mkdtemp(join(tmpdir(), 'crossmesh-compose-hosts-'));
+  try {
+    await replaySteps(dir, async (step) => add(step, await composeTopology([dir])));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return out;
 }

@@ -120,6 +120,6 @@ describe('through the publisher', () => {
     expect(report.policies.find((p) => p.policy === 'team/ghost')!.problems).toContain('destination selector matched no service');
     const pp = report.policies.find((p) => p.policy === 'service-mesh-hub/productpage')!;
     expect(pp.proxies).toEqual(['kind2/default/details-v1-0', 'kind2/default/reviews-v1-0', 'kind2/default/reviews-v2-0', 'kind3/default/reviews-v3-0']);
-    expect(pp.resources).toContain('lds inbound_15006 inbound|9080|reviews.default (workloads of kind3/default/reviews)');
+    expect(pp.resources).toContain('lds virtualInbound inbound|9080|reviews.default (workloads of kind3/default/reviews)');
   });
 });

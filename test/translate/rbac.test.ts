@@ -126,6 +126,6 @@ describe('RBAC shapes', () => {
     const paths = report.policies.find((p) => p.policy === 'team/db-paths')!;
     expect(paths.resources).toEqual([]);
     expect(paths.problems.join()).toMatch(/TCP/);
-    expect(report.policies.find((p) => p.policy === 'team/db-clients')!.resources).toEqual(['lds inbound_15006 inbound|5432|db.default (workloads of kind2/default/db)']);
+    expect(report.policies.find((p) => p.policy === 'team/db-clients')!.resources).toEqual(['lds virtualInbound inbound|5432|db.default (workloads of kind2/default/db)']);
   });
 });
