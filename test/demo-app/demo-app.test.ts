@@ -192,6 +192,8 @@ describe('demo app', () => {
     const entries = lines().map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(entries.map((e) => `${e.method} ${e.path} ${e.status} ${e.peer}`)).toEqual(['GET /ratings 200 127.0.0.1', 'GET /ratings?x=1 200 127.0.0.1', 'GET /healthz 200 127.0.0.1']);
     for (const e of entries) expect(e.at as number).toBeGreaterThanOrEqual(t0 - 1000);
+    // The caller's SPIFFE ID, as in the answer.
+    expect(entries.map((e) => e.caller)).toEqual([null, 'spiffe://c2/ns/default/sa/reviews', null]);
   });
 
   it('rejects bad flags with a message naming the flag', async () => {
