@@ -29,6 +29,14 @@ import { bookinfoCalls, layoutMesh, type CallsOf, type MeshLayout, type MeshPod 
 /** The uid Envoy runs as: the capture rules let its own traffic through (Istio's 1337). */
 export const ENVOY_UID = 1337;
 
+/**
+ * How a mesh Envoy should drain: when a listener changes (an AccessPolicy adds RBAC to a chain),
+ * connections accepted on the old chain keep its behaviour until they are drained, for
+ * `--drain-time-s` (Envoy's default: 600 s, a ten-minute window in which a revoked caller keeps
+ * its connection). Five seconds, all at once, bounds that window (docs/capture.md).
+ */
+export const ENVOY_DRAIN_ARGS: readonly string[] = ['--drain-time-s', '5', '--drain-strategy', 'immediate'];
+
 export interface MeshSimOptions {
   /** Topology `--config` paths (read at start to lay the pods out). */
   readonly topology: readonly string[];
@@ -70,11 +78,26 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, f: (t: T) => P
   return out;
 }
 
+/** Bound of an app's start (a Node process loading the CLI, on a loaded 2-core machine). */
+const APP_READY_MS = 20_000;
+
+/** Resolves once the demo app says it listens (its first log line), or throws with its log. */
+async function waitForApp(pod: MeshPod, app: NsProcess): Promise<void> {
+  const deadline = Date.now() + APP_READY_MS;
+  while (!/ on http:\/\//.test(app.logTail(5))) {
+    if (app.exitStatus()) throw new Error(`pod ${pod.name}: the app ended before listening (${app.describeExit()}):\n${app.logTail()}`);
+    if (Date.now() > deadline) throw new Error(`pod ${pod.name}: the app did not listen within ${APP_READY_MS} ms:\n${app.logTail()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** A running mesh simulation. */
 export class MeshSim {
   private readonly running = new Map<string, RunningPod>();
   /** The configuration version the last settle() saw (at start: none). */
   private settledVersion = '';
+  /** The model snapshot the last settle() saw published. */
+  private settledSnapshot = '';
 
   constructor(
     readonly sim: Simulation,
@@ -146,7 +169,7 @@ export class MeshSim {
         );
       }
     }
-    const envoy = startEnvoy({ bootstrap, workDir: envoyDir, netns: this.sim.namespace(pod.name), uid: ENVOY_UID, gid: ENVOY_UID, logLevel: this.options.envoyLogLevel ?? 'warning' });
+    const envoy = startEnvoy({ bootstrap, workDir: envoyDir, netns: this.sim.namespace(pod.name), uid: ENVOY_UID, gid: ENVOY_UID, logLevel: this.options.envoyLogLevel ?? 'warning', extraArgs: ENVOY_DRAIN_ARGS });
     try {
       await envoy.waitReady();
     } catch (e) {
@@ -154,6 +177,7 @@ export class MeshSim {
       await app?.stop(500).catch(() => undefined);
       throw new Error(`pod ${pod.name} (${pod.nodeId}, ${pod.role}): ${(e as Error).message}\n--- crossmesh log ---\n${this.controlPlane.logTail(15)}`);
     }
+    if (app) await waitForApp(pod, app);
     const running: RunningPod = { pod, envoy, ...(app ? { app } : {}), ...(requestLog ? { requestLog } : {}) };
     this.running.set(pod.name, running);
     return running;
@@ -178,7 +202,23 @@ export class MeshSim {
       if (Date.now() > deadline) throw new Error(`crossmesh did not load policies [${want}] within ${timeoutMs} ms (in force: [${seen}]; last attempt: ${JSON.stringify(st.lastAttempt)})`);
       await new Promise((r) => setTimeout(r, 100));
     }
+    // Then the publisher must have translated that configuration and written every group it held back.
+    for (;;) {
+      const tr = await this.controlPlane.adminJson<{ snapshotVersion: string; held: number }>('/debug/translation');
+      if (tr.snapshotVersion !== this.settledSnapshot && tr.held === 0) {
+        this.settledSnapshot = tr.snapshotVersion;
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`crossmesh did not publish configuration ${seen} within ${timeoutMs} ms (snapshot ${tr.snapshotVersion}, ${tr.held} groups held)`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await Promise.all([...this.running.values()].map((r) => waitConverged(this.controlPlane, r.pod.nodeId, r.envoy.admin, Math.max(1000, deadline - Date.now()))));
+  }
+
+  /** Takes the configuration and snapshot in force as settled (what the next settle() must see change). */
+  async markSettled(): Promise<void> {
+    this.settledVersion = (await this.controlPlane.adminJson<{ lastGood: { version: string } | null }>('/debug/config')).lastGood?.version ?? '';
+    this.settledSnapshot = (await this.controlPlane.adminJson<{ snapshotVersion: string }>('/debug/translation')).snapshotVersion;
   }
 
   /** Stops a pod's app and Envoy (its namespace stays, as a pod's IP would until rescheduled). */
@@ -225,6 +265,7 @@ export async function startMeshSim(options: MeshSimOptions): Promise<MeshSim> {
     const pods = layout.pods.filter((p) => options.only?.(p) ?? true);
     try {
       await mapLimit(pods, 3, (p) => mesh.startPod(p));
+      await mesh.markSettled();
     } catch (e) {
       await mesh.close();
       throw e;

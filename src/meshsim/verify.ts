@@ -87,7 +87,7 @@ function envoyView(kind: string, dump: Obj | undefined): EnvoyTypeView {
 /** What a listener's filter chains match and where they send traffic, comparable across Envoy's and crossmesh's JSON. */
 function chainsOf(listener: Obj | undefined): string {
   return JSON.stringify(
-    arr(listener?.filter_chains).map((c) => [c.name ?? '', (c.filter_chain_match as Obj | undefined)?.server_names ?? [], arr(c.filters).map((f) => [f.name, (f.typed_config as Obj | undefined)?.cluster ?? ''])]),
+    arr(listener?.filter_chains).map((c) => [c.name ?? '', (c.filter_chain_match as Obj | undefined)?.server_names ?? [], arr(c.filters).map((f) => [f.name, (f.typed_config as Obj | undefined)?.cluster ?? '', arr((f.typed_config as Obj | undefined)?.http_filters).map((h) => h.name)])]),
   );
 }
 
@@ -121,7 +121,9 @@ export async function convergenceProblems(cp: ControlPlaneProcess, nodeId: strin
     problems.push(...envoy.problems.map((p) => `${kind}: ${p}`));
     const want = new Map(t.resources.map((r) => [r.name, r.version]));
     for (const name of want.keys()) if (!envoy.versions.has(name)) problems.push(`${kind}: Envoy lacks ${name}`);
-    for (const name of envoy.versions.keys()) if (!want.has(name) && !(kind === 'eds' && notEds.has(name))) problems.push(`${kind}: Envoy holds ${name}, which crossmesh does not serve it`);
+    // Route configurations stay in Envoy's dump while a listener that used them drains; what
+    // counts is that every served one is held.
+    for (const name of envoy.versions.keys()) if (!want.has(name) && kind !== 'rds' && !(kind === 'eds' && notEds.has(name))) problems.push(`${kind}: Envoy holds ${name}, which crossmesh does not serve it`);
     if (delta) {
       // Envoy 1.40 leaves version_info empty on delta EDS entries (judged by name and crossmesh's
       // ACK), and keeps a listener's old version_info when an update only changed its filter

@@ -125,6 +125,8 @@ export interface PublisherStats {
 export interface PublisherStatus {
   /** Version of the model snapshot the groups were computed from. */
   readonly snapshotVersion: string;
+  /** Groups a policy change computed but holds back until the proxies applied its listeners (make-before-break). */
+  readonly held: number;
   readonly groups: readonly GroupStatus[];
   /** Nodes the resolver refused, with the reason (unknown workload, bad role, ...). */
   readonly unresolved: readonly { readonly node: string; readonly error: string }[];
@@ -231,7 +233,7 @@ export class MeshPublisher {
         computations: g.computations,
       }));
     const unresolved = [...this.unresolved].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([node, error]) => ({ node, error }));
-    return { snapshotVersion: this.view.snapshot.version, groups, unresolved, stats: this.stats() };
+    return { snapshotVersion: this.view.snapshot.version, held: this.held.size, groups, unresolved, stats: this.stats() };
   }
 
   /** For one node: its group per kind and the guard rejections affecting it, or its resolver error. */

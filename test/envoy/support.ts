@@ -3,7 +3,7 @@
  * user's machine, a failure in CI; not root: skipped), the compose topology, and a policy
  * directory the tests copy the workshop's steps into.
  */
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'vitest';
@@ -36,12 +36,23 @@ export const COMPOSE_TOPOLOGY = path.join(repoRoot(), 'examples', 'compose');
 /** The workshop's policy steps: examples/compose/steps. */
 export const STEPS = path.join(COMPOSE_TOPOLOGY, 'steps');
 
-/** A fresh policy directory; `apply(step, as)` copies a step file into it (under the name `as`), `remove(step)` deletes it. */
-export function policyDir(): { dir: string; apply(step: string, as?: string): void; remove(step: string): void; dispose(): void } {
+/**
+ * A fresh policy directory; `apply(step, as)` copies a step file into it (under the name `as`),
+ * `write(name, text)` writes one, `remove(step)` deletes one. Files appear whole (written beside,
+ * then renamed): crossmesh may read a file the moment it appears, and a half-written copy is a
+ * known hazard of the watcher (its own issue), not what these tests are about.
+ */
+export function policyDir(): { dir: string; apply(step: string, as?: string): void; write(name: string, text: string): void; remove(step: string): void; dispose(): void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'crossmesh-policies-'));
+  const atomically = (name: string, put: (tmp: string) => void): void => {
+    const tmp = path.join(dir, `.${name}.tmp`);
+    put(tmp);
+    renameSync(tmp, path.join(dir, name));
+  };
   return {
     dir,
-    apply: (step, as = step) => copyFileSync(path.join(STEPS, step), path.join(dir, as)),
+    apply: (step, as = step) => atomically(as, (tmp) => copyFileSync(path.join(STEPS, step), tmp)),
+    write: (name, text) => atomically(name, (tmp) => writeFileSync(tmp, text)),
     remove: (step) => rmSync(path.join(dir, step), { force: true }),
     dispose: () => rmSync(dir, { recursive: true, force: true }),
   };
