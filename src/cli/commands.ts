@@ -10,10 +10,11 @@ import { register as registerAgent } from './agent.js';
 import { register as registerDemoApp } from './demo-app.js';
 import { register as registerDemo } from './demo.js';
 import { register as registerCapture } from './capture.js';
+import { register as registerSim } from './sim.js';
 
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump, registerToken, registerBootstrap, registerAgent, registerDemoApp, registerDemo, registerCapture];
+const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump, registerToken, registerBootstrap, registerAgent, registerDemoApp, registerDemo, registerCapture, registerSim];
 
 /** Adds every subcommand to the program. */
 export function registerCommands(program: Command): void {

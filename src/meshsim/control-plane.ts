@@ -20,8 +20,8 @@ export interface ControlPlaneSpec {
   readonly extraArgs?: readonly string[];
 }
 
-/** Bound of a start: the mesh loaded and `/readyz` answering 200. */
-const READY_MS = 20_000;
+/** Bound of a start: the mesh loaded and `/readyz` answering 200 (2-5 s alone; far more on a loaded 2-core machine). */
+const READY_MS = 45_000;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -105,8 +105,10 @@ export class SotwStream extends XdsStream {
     const fresh = desired.filter((r) => st.sent.get(r.name) !== r.version || st.forceResend.has(r.name));
     let due = fresh.length > 0;
     if (full) {
-      // Full-state types: a removal is a change too, and the first answer is due even if empty.
-      due ||= desired.length !== st.sent.size || st.lastSentNonce === '';
+      // Full-state types: a removal is a change too, and the first answer is due even if empty,
+      // unless the proxy already holds this stream's first answer (its reconnect hint matched:
+      // ackedVersion is set without any nonce sent), which must not be re-sent on a later change.
+      due ||= desired.length !== st.sent.size || (st.lastSentNonce === '' && st.ackedVersion === '');
     }
     if (!due) return null;
     this.noteClustersSent(t, fresh);
