@@ -21,6 +21,7 @@
  */
 import { clientIdentity, clientNodeId, EnvoyConvergenceMesh, waitFor, type ProxyStatus } from '../envoy-convergence-mesh.js';
 import type { BenchRow, BenchScenario } from '../types.js';
+import { envoyMissingMessage, findEnvoy } from '../../src/envoy/binary.js';
 
 function intEnv(name: string, dflt: number): number {
   const v = process.env[name];
@@ -87,6 +88,11 @@ export const scenario: BenchScenario = {
   name: 'envoy-convergence',
   description: `${CLIENTS} Envoy sidecars, ${ENDPOINTS} endpoints: endpoint Workload removed from the topology file → clients stop sending to it`,
   async run(): Promise<BenchRow[]> {
+    // Pods are network namespaces with real Envoy: without root or Envoy, say so and measure nothing.
+    if (process.getuid?.() !== 0 || !findEnvoy()) {
+      console.error(`  envoy-convergence skipped: ${process.getuid?.() !== 0 ? 'needs root (network namespaces, iptables)' : envoyMissingMessage()}`);
+      return [];
+    }
     const began = Date.now();
     const m = await EnvoyConvergenceMesh.start({ clients: CLIENTS, endpoints: ENDPOINTS, debounceMs: DEBOUNCE_MS, pacingMs: PACING_MS });
     console.error(`  ${m.mesh.pods.size} pods with Envoy started in ${((Date.now() - began) / 1000).toFixed(1)} s`);
