@@ -37,7 +37,9 @@ export async function runSim(flags: SimFlags): Promise<number> {
   out.write(`crossmesh sim: ${mesh.pods.size} pods with Envoy; crossmesh admin ${mesh.controlPlane.adminUrl}\n`);
   for (const p of mesh.pods.values()) out.write(`  ${p.pod.nodeId.padEnd(44)} ${p.pod.role.padEnd(8)} ${p.pod.address}${p.pod.wanAddress ? ` wan ${p.pod.wanAddress}` : ''}  netns ${mesh.sim.namespace(p.pod.name)}\n`);
   if (ingress) out.write(`try: ip netns exec ${client} curl -s http://${ingress.pod.wanAddress}:${ingress.pod.port}/productpage\n`);
-  out.write(`apply a workshop step: cp ${join(repoRoot(), 'examples', 'compose', 'steps')}/traffic-shift.yaml ${policyDir}/\n`);
+  const steps = join(repoRoot(), 'examples', 'compose', 'steps');
+  // Written beside, then renamed: a file copied in place can be read half-written.
+  out.write(`apply the workshop's steps in order (virtual-mesh, traffic-shift, ...): cp ${steps}/virtual-mesh.yaml ${policyDir}/.tmp && mv ${policyDir}/.tmp ${policyDir}/virtual-mesh.yaml\n`);
   await new Promise<void>((done) => {
     const timer = setTimeout(done, duration.ms);
     const stop = (): void => {
