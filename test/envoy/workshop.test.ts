@@ -140,16 +140,8 @@ envoySuite('the seed workshop on real Envoy (labs 5-7)', () => {
     expect(allowed.reviews.get('reviews v3 (cluster2)') ?? 0).toBeGreaterThan(100);
   }, 90_000);
 
-  it('lab 7 failover: outlier detection ejects cluster1\'s stopped reviews, the FailoverService sends reviews to cluster2, and traffic returns when they come back', async () => {
-    policies.remove('traffic-shift.yaml');
-    // The step's policies with the ejection shortened from 2 minutes to 3 s, so the return is seen in the test.
-    const step = readFileSync(join(STEPS, 'failover.yaml'), 'utf8').replace('baseEjectionTime: 2m', 'baseEjectionTime: 3s').replace('interval: 10s', 'interval: 1s');
-    policies.write('failover.yaml', step);
-    await mesh.settle(['virtual-mesh.yaml', 'access-policies.yaml', 'failover.yaml']);
-    const before = await traffic(40);
-    expect(before.failures).toEqual([]);
-    expect([...before.reviews.keys()].sort()).toEqual(['reviews v1 (cluster1)', 'reviews v2 (cluster1)']);
-
+  /** Stops cluster1's reviews, expects every answer from cluster2 within 5 s, restarts them, expects cluster1 again. */
+  async function failoverAndBack(): Promise<void> {
     const stopped = [await mesh.stopPod('cluster1-reviews-v1-0'), await mesh.stopPod('cluster1-reviews-v2-0')];
     // The first calls to the stopped endpoints fail and eject them; Envoy keeps picking priority 0
     // for about a second after all of its hosts are ejected at once (envoyproxy/envoy#28304), then
@@ -172,5 +164,30 @@ envoySuite('the seed workshop on real Envoy (labs 5-7)', () => {
     const after = await traffic(40);
     expect(after.failures).toEqual([]);
     expect([...after.reviews.keys()].sort()).toEqual(['reviews v1 (cluster1)', 'reviews v2 (cluster1)']);
+  }
+
+  /** The step's policies with the ejection shortened from 2 minutes to 3 s, so the return is seen in the test. */
+  const failoverStep = (): string => readFileSync(join(STEPS, 'failover.yaml'), 'utf8').replace('baseEjectionTime: 2m', 'baseEjectionTime: 3s').replace('interval: 10s', 'interval: 1s');
+
+  it('lab 7 locality failover: with outlier detection alone, cluster1\'s stopped reviews are ejected and the lower-priority gateway endpoint takes over, and back', async () => {
+    policies.remove('traffic-shift.yaml');
+    policies.write('outlier.yaml', failoverStep().split('\n---\n')[0]!);
+    await mesh.settle(['virtual-mesh.yaml', 'access-policies.yaml', 'outlier.yaml']);
+    const before = await traffic(40);
+    expect(before.failures).toEqual([]);
+    expect([...before.reviews.keys()].sort()).toEqual(['reviews v1 (cluster1)', 'reviews v2 (cluster1)']);
+    await failoverAndBack();
+  }, 150_000);
+
+  it('lab 7 FailoverService: productpage\'s reviews go to the aggregate (cluster1\'s reviews, then cluster2\'s), which fails over and back', async () => {
+    policies.remove('outlier.yaml');
+    policies.write('failover.yaml', failoverStep());
+    await mesh.settle(['virtual-mesh.yaml', 'access-policies.yaml', 'failover.yaml']);
+    const routes = await mesh.pod('cluster1-productpage-v1-0').envoy.admin.configDump({ resource: 'dynamic_route_configs' });
+    expect(JSON.stringify(routes)).toContain('outbound|9080||reviews-failover.default.global');
+    const before = await traffic(40);
+    expect(before.failures).toEqual([]);
+    expect([...before.reviews.keys()].sort()).toEqual(['reviews v1 (cluster1)', 'reviews v2 (cluster1)']);
+    await failoverAndBack();
   }, 150_000);
 });
