@@ -8,7 +8,9 @@
  * there, relative to the rename. The endpoint pod keeps running (only the configuration can stop
  * the traffic); it is put back between repetitions and every client must reach it again.
  *
- * Per-client "stopped sending" latencies are pooled over clients and repetitions (p50/p99/max),
+ * Changes start 10 s after every client reached every endpoint (steady state: the first seconds
+ * of traffic, every client's mTLS handshakes to every endpoint, load the 2 cores and slowed the
+ * first change by ~200 ms). Per-client "stopped sending" latencies are pooled over clients and repetitions (p50/p99/max),
  * beside the baseline measured in the same run: rename → crossmesh wrote the EDS update on every
  * client's stream (its file watcher's 150 ms quiet period, the reload, the translation and the
  * push debounce window) from crossmesh's /debug/proxies. The last arrival is a lower bound of the
@@ -40,6 +42,8 @@ const DEBOUNCE_MS = 100;
 const TAIL_MS = 1000;
 /** Bounds of each step. */
 const WARM_UP_MS = 60_000;
+/** Traffic kept up after every client reached every endpoint, before the first measured change. */
+const STEADY_MS = 10_000;
 const PUSH_MS = 15_000;
 const RESTORE_MS = 30_000;
 /** Traffic never runs longer than this, whatever happens. */
@@ -113,6 +117,9 @@ export const scenario: BenchScenario = {
       console.error(`  every client answered by every endpoint after ${((Date.now() - began) / 1000).toFixed(1)} s`);
       const memWith = await m.controlPlaneMemory();
       const envoys = m.mesh.pods.size;
+      // Steady state before the first change: the first seconds of traffic (every client's mTLS
+      // handshakes to every endpoint, pools filling) load the 2 cores and slowed the first change.
+      await new Promise((r) => setTimeout(r, STEADY_MS));
 
       const stopped: number[] = [];
       const slowest: number[] = [];
