@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startMeshSim, type MeshSim, type RunningPod } from '../src/meshsim/index.js';
 import type { MeshPod } from '../src/meshsim/index.js';
-import type { Driver, RequestResult } from '../src/netsim/index.js';
+import { forEachLimited, type Driver, type RequestResult } from '../src/netsim/index.js';
 
 const CLUSTER = 'cluster1';
 const TRUST_DOMAIN = 'cluster1';
@@ -148,14 +148,6 @@ class LogTail {
   }
 }
 
-async function mapLimit<T>(items: readonly T[], limit: number, f: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await f(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
 /** VmRSS of a process in bytes. */
 export function rssBytes(pid: number): number {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -225,13 +217,13 @@ export class EnvoyConvergenceMesh {
       const rss0 = await sampleMemory(pid, probeOut);
       // Endpoints first (so clients find them when they start), then RSS again, then the clients.
       const isEndpoint = (p: MeshPod): boolean => p.app?.name === 'echo';
-      await mapLimit(mesh.layout.pods.filter(isEndpoint), START_PARALLELISM, async (p: MeshPod) => {
+      await forEachLimited(mesh.layout.pods.filter(isEndpoint), START_PARALLELISM, async (p: MeshPod) => {
         await mesh!.startPod(p);
       });
       await sleep(1000);
       const rssK = await sampleMemory(pid, probeOut);
       const m = new EnvoyConvergenceMesh(mesh, o, topologyDir, policyDir, probeOut, rss0, rssK);
-      await mapLimit(mesh.layout.pods.filter((p) => !isEndpoint(p)), START_PARALLELISM, async (p: MeshPod) => {
+      await forEachLimited(mesh.layout.pods.filter((p) => !isEndpoint(p)), START_PARALLELISM, async (p: MeshPod) => {
         await mesh!.startPod(p);
       });
       for (let i = 0; i < o.endpoints; i++) {

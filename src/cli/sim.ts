@@ -31,12 +31,11 @@ export async function runSim(flags: SimFlags): Promise<number> {
   mkdirSync(policyDir, { recursive: true });
   process.stderr.write(`crossmesh sim: starting ${flags.topology} (policies from ${policyDir}); this takes a minute\n`);
   const mesh = await startMeshSim({ topology: [resolve(flags.topology)], policyDir, adsApi: flags.ads });
-  const ingress = [...mesh.pods.values()].find((p) => p.pod.role === 'ingress');
   const client = mesh.sim.namespace('client');
   const out = process.stdout;
   out.write(`crossmesh sim: ${mesh.pods.size} pods with Envoy; crossmesh admin ${mesh.controlPlane.adminUrl}\n`);
   for (const p of mesh.pods.values()) out.write(`  ${p.pod.nodeId.padEnd(44)} ${p.pod.role.padEnd(8)} ${p.pod.address}${p.pod.wanAddress ? ` wan ${p.pod.wanAddress}` : ''}  netns ${mesh.sim.namespace(p.pod.name)}\n`);
-  if (ingress) out.write(`try: ip netns exec ${client} curl -s http://${ingress.pod.wanAddress}:${ingress.pod.port}/productpage\n`);
+  if (mesh.layout.pods.some((p) => p.role === 'ingress')) out.write(`try: ip netns exec ${client} curl -s ${mesh.ingressUrl()}\n`);
   const steps = join(repoRoot(), 'examples', 'compose', 'steps');
   // Written beside, then renamed: a file copied in place can be read half-written.
   out.write(`apply the workshop's steps in order (virtual-mesh, traffic-shift, ...): cp ${steps}/virtual-mesh.yaml ${policyDir}/.tmp && mv ${policyDir}/.tmp ${policyDir}/virtual-mesh.yaml\n`);

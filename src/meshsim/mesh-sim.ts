@@ -20,7 +20,7 @@ import { StaticDiscovery, applyConfig } from '../discovery/static/static-discove
 import { repoRoot } from '../envoy/binary.js';
 import { startEnvoy, type EnvoyProcess } from '../envoy/process.js';
 import { ModelStore } from '../model/store.js';
-import { startSimulation, type Driver, type NsProcess, type Simulation } from '../netsim/index.js';
+import { forEachLimited, startSimulation, type Driver, type NsProcess, type Simulation } from '../netsim/index.js';
 import { MeshView } from '../translate/mesh-view.js';
 import { ControlPlaneProcess } from './control-plane.js';
 import { waitConverged } from './verify.js';
@@ -63,19 +63,6 @@ export interface RunningPod {
   readonly app?: NsProcess;
   /** The app's request log (one JSON line per request served). */
   readonly requestLog?: string;
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, f: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await f(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /** Bound of an app's start (a Node process loading the CLI, on a loaded 2-core machine). */
@@ -130,6 +117,12 @@ export class MeshSim {
     const p = [...this.running.values()].find((r) => r.pod.role === 'ingress');
     if (!p) throw new Error('the mesh has no ingress gateway pod');
     return p;
+  }
+
+  /** The URL the `client` namespace reaches the ingress gateway's `path` at. */
+  ingressUrl(path = '/productpage'): string {
+    const { pod } = this.ingress();
+    return `http://${pod.wanAddress}:${pod.port}${path}`;
   }
 
   /** Starts one pod's processes (used at start and to bring a stopped pod back). */
@@ -212,7 +205,12 @@ export class MeshSim {
       if (Date.now() > deadline) throw new Error(`crossmesh did not publish configuration ${seen} within ${timeoutMs} ms (snapshot ${tr.snapshotVersion}, ${tr.held} groups held)`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    await Promise.all([...this.running.values()].map((r) => waitConverged(this.controlPlane, r.pod.nodeId, r.envoy.admin, Math.max(1000, deadline - Date.now()))));
+    await this.allConverged(Math.max(1000, deadline - Date.now()));
+  }
+
+  /** Waits until every running Envoy holds what crossmesh serves it (verify.ts), all at once. */
+  async allConverged(timeoutMs: number): Promise<void> {
+    await Promise.all([...this.running.values()].map((r) => waitConverged(this.controlPlane, r.pod.nodeId, r.envoy.admin, timeoutMs)));
   }
 
   /** Takes the configuration and snapshot in force as settled (what the next settle() must see change). */
@@ -264,7 +262,7 @@ export async function startMeshSim(options: MeshSimOptions): Promise<MeshSim> {
     const mesh = new MeshSim(sim, cp, layout, options, paths, workDir);
     const pods = layout.pods.filter((p) => options.only?.(p) ?? true);
     try {
-      await mapLimit(pods, 3, (p) => mesh.startPod(p));
+      await forEachLimited(pods, 3, (p) => mesh.startPod(p));
       await mesh.markSettled();
     } catch (e) {
       await mesh.close();

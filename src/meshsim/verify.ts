@@ -57,7 +57,7 @@ function envoyView(kind: string, dump: Obj | undefined): EnvoyTypeView {
     case 'cds':
       for (const c of arr(dump.dynamic_active_clusters)) versions.set(nameOf(c, 'cluster', 'name'), String(c.version_info ?? ''));
       for (const c of arr(dump.dynamic_warming_clusters)) problems.push(`cluster ${nameOf(c, 'cluster', 'name')} is warming`);
-      return { versions, listeners, typeVersion: String(dump.version_info ?? ''), problems };
+      break;
     case 'lds':
       for (const l of arr(dump.dynamic_listeners)) {
         const name = String(l.name ?? '');
@@ -69,19 +69,20 @@ function envoyView(kind: string, dump: Obj | undefined): EnvoyTypeView {
           if (active.listener && typeof active.listener === 'object') listeners.set(name, active.listener as Obj);
         }
       }
-      return { versions, listeners, typeVersion: String(dump.version_info ?? ''), problems };
+      break;
     case 'rds':
       for (const r of arr(dump.dynamic_route_configs)) versions.set(nameOf(r, 'route_config', 'name'), String(r.version_info ?? ''));
-      return { versions, listeners, problems };
+      break;
     case 'eds':
       for (const e of arr(dump.dynamic_endpoint_configs)) versions.set(nameOf(e, 'endpoint_config', 'cluster_name'), String(e.version_info ?? ''));
-      return { versions, listeners, problems };
+      break;
     case 'sds':
-      for (const s of arr(dump.dynamic_active_secrets)) versions.set(String(s.name ?? ''), String(s.version_info ?? ''));
-      for (const s of arr(dump.dynamic_warming_secrets)) problems.push(`secret ${String(s.name ?? '')} is warming`);
-      return { versions, listeners, problems };
+      for (const x of arr(dump.dynamic_active_secrets)) versions.set(String(x.name ?? ''), String(x.version_info ?? ''));
+      for (const x of arr(dump.dynamic_warming_secrets)) problems.push(`secret ${String(x.name ?? '')} is warming`);
+      break;
   }
-  return { versions, listeners, problems };
+  // Only the cluster and listener dumps carry the type's last accepted version.
+  return { versions, listeners, problems, ...(typeof dump.version_info === 'string' ? { typeVersion: dump.version_info } : {}) };
 }
 
 /** What a listener's filter chains match and where they send traffic, comparable across Envoy's and crossmesh's JSON. */

@@ -10,4 +10,5 @@ export { NsProcess, spawnInNamespace, namespacedArgv, tailFile, type ExitStatus,
 export { cleanupLeftovers, inventory, removeRun, type Inventory } from './leftovers.js';
 export { PROJECT_PREFIX, RunNames, claimRunPrefix, runPrefixOf } from './names.js';
 export { addLeg, addRoute, createBridge, createNamespace, deleteLink, deleteNamespace, execInNamespace, setSysctls, writeNamespaceEtc, type Leg } from './netns.js';
+export { forEachLimited } from './pool.js';
 export { localRequest, type LocalEndpoint, type LocalResponse } from './local-http.js';

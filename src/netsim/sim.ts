@@ -20,6 +20,7 @@ import { startDriver, type Driver } from './driver.js';
 import { runCommand } from './exec.js';
 import { cidrIn, hostAt, isHostIn, parseSubnet, type Subnet } from './ipv4.js';
 import { onProcessExit } from './last-resort.js';
+import { forEachLimited } from './pool.js';
 import { cleanupLeftovers, inventory, removeRun } from './leftovers.js';
 import { PROJECT_PREFIX, claimRunPrefix, type RunNames } from './names.js';
 import { addLeg, addRoute, createBridge, createNamespace, setSysctls, writeNamespaceEtc } from './netns.js';
@@ -219,14 +220,6 @@ async function build(p: Plan, bridges: ReadonlyMap<string, string>, names: RunNa
   writeNamespaceEtc(ns, p.hosts);
 }
 
-async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(size, items.length) }, worker));
-}
-
 /** A built world; see startSimulation. */
 export class Simulation {
   private readonly processes = new Set<NsProcess>();
@@ -339,7 +332,7 @@ export async function startSimulation(spec: SimulationSpec): Promise<Simulation>
     mkdirSync(path.join(names.workDir, 'sock'), { recursive: true, mode: 0o1777 });
     const bridges = new Map<string, string>([['wan', names.bridge()], ...[...layout.subnets.keys()].map((n) => [n, names.bridge()] as [string, string])]);
     await Promise.all([...bridges.values()].map(createBridge));
-    await inBatches(layout.plans, BUILD_PARALLELISM, (p) => build(p, bridges, names));
+    await forEachLimited(layout.plans, BUILD_PARALLELISM, (p) => build(p, bridges, names));
     const byName = new Map(layout.plans.map((p) => [p.node.name, p.node]));
     return new Simulation(names, projectPrefix, byName, unregisterExit, { setupMs: Math.round(performance.now() - started), namespaces: layout.plans.length });
   } catch (err) {

@@ -17,7 +17,7 @@
  *   through the STATIC cluster `inbound|<targetPort>||`. There is no default chain: plaintext, or
  *   an SNI naming no local service port, is refused.
  */
-import { isHttp, upstreamAlpn } from './clusters.js';
+import { CONNECT_TIMEOUT, isHttp, upstreamAlpn } from './clusters.js';
 import { httpConnectionManager, tcpProxyFilter, ORIGINAL_DST_NAME, ORIGINAL_DST_TYPE, TLS_INSPECTOR_NAME, TLS_INSPECTOR_TYPE } from './filters.js';
 import { inboundPolicyFilters } from './inbound-policy.js';
 import type { MeshView, OutboundTarget } from './mesh-view.js';
@@ -73,8 +73,8 @@ export function virtualOutboundListener(): Resource {
 /** The clusters the capture listener sends unmatched connections to. */
 export function captureClusters(): Resource[] {
   return [
-    { name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: { seconds: 10 } },
-    { name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: { seconds: 10 } },
+    { name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: CONNECT_TIMEOUT },
+    { name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: CONNECT_TIMEOUT },
   ];
 }
 

@@ -120,11 +120,12 @@ export interface HostsEntry {
  * `<svc>` in the app's own namespace).
  */
 export function hostsEntries(view: MeshView, cluster: string, namespace: string): HostsEntry[] {
+  const addresses = hostAddresses(view, cluster);
   const byAddress = new Map<string, string[]>();
   const seenService = new Set<string>();
   for (const t of view.sidecarTargets(cluster)) {
     if (t.subset !== '') continue;
-    const ip = hostAddresses(view, cluster).get(t.host);
+    const ip = addresses.get(t.host);
     if (!ip) continue;
     let names = byAddress.get(ip);
     if (!names) byAddress.set(ip, (names = []));
@@ -136,7 +137,7 @@ export function hostsEntries(view: MeshView, cluster: string, namespace: string)
     }
   }
   for (const p of sidecarFailovers(view, cluster)) {
-    const ip = hostAddresses(view, cluster).get(p.service.hostname);
+    const ip = addresses.get(p.service.hostname);
     if (ip && !byAddress.has(ip)) byAddress.set(ip, [p.service.hostname]);
   }
   return [...byAddress].map(([address, names]) => ({ address, names })).sort((a, b) => (a.names[0]! < b.names[0]! ? -1 : 1));

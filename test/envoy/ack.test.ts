@@ -38,9 +38,8 @@ for (const ads of ['sotw', 'delta'] as const) {
 
     it('a request from outside the mesh crosses the ingress, productpage, details and reviews', async () => {
       const m = mesh!;
-      const ingress = m.ingress();
       const client = await m.client();
-      const [r] = await client.requests({ url: `http://${ingress.pod.wanAddress}:${ingress.pod.port}/productpage`, count: 1, timeoutMs: 5000 });
+      const [r] = await client.requests({ url: m.ingressUrl(), count: 1, timeoutMs: 5000 });
       expect(r?.error).toBeUndefined();
       expect(r?.status).toBe(200);
       const answer = JSON.parse(r!.body!) as { chain: string[] };

@@ -30,7 +30,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { MeshSim } from '../../src/meshsim/index.js';
 import type { Driver } from '../../src/netsim/index.js';
 import { COMPOSE_TOPOLOGY, envoySuite, policyDir } from './support.js';
-import { allConverged, leafSerials, nacks, normSerial, proxies, rootSerials, sleep, startIngressMesh, steadyTraffic, structureCounters, typeOfStat, waitFor, xdsCounters } from './steady.js';
+import { leafSerials, nacks, normSerial, proxies, rootSerials, sleep, startIngressMesh, steadyTraffic, structureCounters, typeOfStat, waitFor, xdsCounters } from './steady.js';
 
 /** Pods on delta ADS (a sidecar in each cluster and the ingress); the others on state-of-the-world. */
 const DELTA = new Set(['cluster1-productpage-v1-0', 'cluster2-reviews-v3-0', 'cluster1-ingress-gateway-0']);
@@ -101,7 +101,7 @@ envoySuite('crossmesh killed (SIGKILL) and restarted mid-traffic', () => {
       expect(Date.parse(streams[0]!.connectedAt), p.pod.nodeId).toBeGreaterThanOrEqual(restartedAt - 1000);
     }
     // ... and each holds exactly what the restarted crossmesh serves it (its ACKs included).
-    await allConverged(m, 20_000);
+    await m.allConverged(20_000);
     await sleep(2000);
 
     const t = await traffic.stop();

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import type { EnvoyAdmin } from '../../src/envoy/admin.js';
 import { startEnvoy, type EnvoyProcess } from '../../src/envoy/process.js';
 import { ENVOY_UID, startMeshSim, type MeshSim, type MeshSimOptions } from '../../src/meshsim/index.js';
-import { waitConverged } from '../../src/meshsim/verify.js';
 import type { Driver, RequestResult } from '../../src/netsim/index.js';
 
 /** What a stretch of steady traffic gave. */
@@ -156,11 +155,6 @@ export async function nacks(mesh: MeshSim): Promise<string[]> {
   return p.proxies.flatMap((s) => Object.entries(s.types).flatMap(([t, st]) => (st.lastNack ? [`${s.nodeId} ${t}: ${st.lastNack.error.slice(0, 300)}`] : [])));
 }
 
-/** Waits until every running Envoy holds what crossmesh serves it (verify.ts), all at once. */
-export async function allConverged(mesh: MeshSim, timeoutMs: number): Promise<void> {
-  await Promise.all([...mesh.pods.values()].map((p) => waitConverged(mesh.controlPlane, p.pod.nodeId, p.envoy.admin, timeoutMs)));
-}
-
 /** A mesh with every Envoy converged, the client namespace's driver and the ingress's productpage URL, answering 200. */
 export interface IngressMesh {
   readonly mesh: MeshSim;
@@ -172,10 +166,9 @@ export interface IngressMesh {
 export async function startIngressMesh(options: MeshSimOptions): Promise<IngressMesh> {
   const mesh = await startMeshSim(options);
   try {
-    await allConverged(mesh, 30_000);
+    await mesh.allConverged(30_000);
     const client = await mesh.client();
-    const ingress = mesh.ingress();
-    const url = `http://${ingress.pod.wanAddress}:${ingress.pod.port}/productpage`;
+    const url = mesh.ingressUrl();
     await client.waitForHttp(url, { timeoutMs: 15_000 });
     return { mesh, client, url };
   } catch (e) {

@@ -60,8 +60,7 @@ envoySuite('the seed workshop on real Envoy (labs 5-7)', () => {
   beforeAll(async () => {
     mesh = await startMeshSim({ topology: [COMPOSE_TOPOLOGY], policyDir: policies.dir, adsApi: (p) => (DELTA.has(p.name) ? 'delta' : 'sotw') });
     client = await mesh.client();
-    const ingress = mesh.ingress();
-    url = `http://${ingress.pod.wanAddress}:${ingress.pod.port}/productpage`;
+    url = mesh.ingressUrl();
   }, 90_000);
 
   afterAll(async () => {
