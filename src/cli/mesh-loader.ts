@@ -5,6 +5,7 @@
 import type { ServerResponse } from 'node:http';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { configPathsOrDefault } from '../config/default-mesh.js';
+import type { RefusedPolicy } from '../config/mesh-config.js';
 import { watchConfig } from '../config/watch.js';
 import { DiscoveryManager, type DiscoveryManagerOptions } from '../discovery/manager.js';
 import { ModelStore } from '../model/store.js';
@@ -22,6 +23,11 @@ export interface MeshLoaderOptions {
 }
 
 const PRUNE_INTERVAL_MS = 60_000;
+
+/** Refused policies as `/debug/policies` lists them: which policy, where, why, and the `file:line: ...` line `validate` prints. */
+function refusedPolicies(refused: readonly RefusedPolicy[]) {
+  return refused.map((r) => ({ kind: r.kind, policy: r.policy, file: r.file, line: r.line, path: r.path ?? '', message: r.message, error: formatDiagnostic(r) }));
+}
 
 /** Builds the loader `serve` uses; it refuses to start on an invalid initial config, naming every error. */
 export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
@@ -76,7 +82,8 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
     admin.addRoute('/debug/config', json(() => watcher.status()));
     admin.addRoute('/debug/discovery', json(() => discovery.status()));
     admin.addRoute('/debug/translation', json(() => publisher.status()));
-    admin.addRoute('/debug/policies', json(() => publisher.policies()));
+    // Policies the configuration in force left out (Envoy would refuse them), beside what the others do.
+    admin.addRoute('/debug/policies', json(() => ({ ...publisher.policies(), refused: refusedPolicies(watcher.config?.refused ?? []) })));
     log.info({ paths, version: store.current.version, clusters: store.current.clusters.size, services: store.current.services.size, workloads: store.current.workloads.size }, 'mesh loaded');
 
     return {

@@ -38,14 +38,16 @@ export async function runValidate(paths: readonly string[] | undefined, io: Vali
     return 1;
   }
   const c = result.config;
+  // Policies serve leaves out because Envoy would refuse them (invalid RE2, protected headers).
+  for (const r of c.refused) io.err(formatDiagnostic(r));
   // FailoverServices whose aggregate serve would refuse to push (self-containing, nested, cyclic, duplicate).
   const failover = failoverConfigProblems(c.policies.failoverServices);
   for (const p of failover) {
     const at = c.origins.get(originKey('FailoverService', `${p.namespace}/${p.name}`));
     io.err(`${at ? `${at.file}:${at.line}` : '(unknown file)'}: FailoverService ${p.name}: ${p.message}`);
   }
-  if (failover.length) {
-    io.out(`invalid: ${plural(failover.length, 'error')}, ${plural(result.warnings.length, 'warning')}`);
+  if (failover.length || c.refused.length) {
+    io.out(`invalid: ${plural(failover.length + c.refused.length, 'error')}, ${plural(result.warnings.length, 'warning')}`);
     return 1;
   }
   const policies = c.policies.virtualMeshes.length + c.policies.trafficPolicies.length + c.policies.accessPolicies.length + c.policies.failoverServices.length;

@@ -11,7 +11,7 @@ import type { z } from 'zod';
 import { policyKey, type AccessPolicy, type FailoverService, type TrafficPolicy, type VirtualMesh } from '../model/policies.js';
 import { objectKey, type Cluster, type Gateway, type Service, type Workload } from '../model/types.js';
 import { formatPath, type ConfigError, type ConfigWarning } from './diagnostics.js';
-import { originKey, type LoadResult, type MeshConfig, type SourceLocation } from './mesh-config.js';
+import { originKey, type LoadResult, type MeshConfig, type RefusedPolicy, type SourceLocation } from './mesh-config.js';
 import {
   toAccessPolicy,
   toCluster,
@@ -22,6 +22,7 @@ import {
   toVirtualMesh,
   toWorkload,
 } from './normalize.js';
+import { trafficPolicyEnvoyProblems } from './envoy-rules.js';
 import { checkReferences } from './references.js';
 import { API_VERSIONS, SCHEMAS, errorMap, isKind, type Kind, type ParsedDoc } from './schema.js';
 import { lineOf, type DocSource } from './source-map.js';
@@ -163,6 +164,7 @@ function assemble(loaded: AnyLoaded[], errors: ConfigError[], warnings: ConfigWa
   const accessPolicies: AccessPolicy[] = [];
   const failoverServices: FailoverService[] = [];
   const workloadDocs: Loaded<'Workload'>[] = [];
+  const refused: RefusedPolicy[] = [];
 
   const register = (l: AnyLoaded, key: string): boolean => {
     const ok = originKey(l.kind, key);
@@ -211,7 +213,14 @@ function assemble(loaded: AnyLoaded[], errors: ConfigError[], warnings: ConfigWa
       }
       case 'TrafficPolicy': {
         const t = toTrafficPolicy(l.parsed);
-        if (register(l, policyKey(t))) trafficPolicies.push(t);
+        if (!register(l, policyKey(t))) break;
+        // What Envoy would refuse would take every route of its route configuration down with it
+        // (a NACK): the policy is left out and the rest of the mesh serves without it.
+        const problems = trafficPolicyEnvoyProblems(l.parsed);
+        if (problems.length === 0) trafficPolicies.push(t);
+        for (const p of problems) {
+          refused.push({ severity: 'error', file: l.file, line: lineOf(l.src, p.path), kind: l.kind, name: t.name, policy: policyKey(t), path: formatPath(p.path), message: p.message });
+        }
         break;
       }
       case 'AccessPolicy': {
@@ -248,6 +257,7 @@ function assemble(loaded: AnyLoaded[], errors: ConfigError[], warnings: ConfigWa
       failoverServices: failoverServices.sort(byKey),
     },
     origins,
+    refused,
   };
 
   const refs = checkReferences({

@@ -4,11 +4,22 @@
  */
 import type { MeshDeclarations } from '../model/snapshot.js';
 import type { Service, Workload } from '../model/types.js';
-import type { ConfigError, ConfigWarning } from './diagnostics.js';
+import type { ConfigDiagnostic, ConfigError, ConfigWarning } from './diagnostics.js';
 
 export interface SourceLocation {
   readonly file: string;
   readonly line: number;
+}
+
+/**
+ * A policy document left out of the configuration because Envoy would refuse what it translates
+ * to (envoy-rules.ts): the rest of the configuration serves without it. One entry per problem.
+ */
+export interface RefusedPolicy extends ConfigDiagnostic {
+  readonly severity: 'error';
+  readonly kind: string;
+  /** `<namespace>/<name>` of the refused policy. */
+  readonly policy: string;
 }
 
 export interface MeshConfig extends MeshDeclarations {
@@ -21,6 +32,8 @@ export interface MeshConfig extends MeshDeclarations {
   readonly workloads: readonly Workload[];
   /** `<Kind> <key>` → the document that declared it. */
   readonly origins: ReadonlyMap<string, SourceLocation>;
+  /** Policies left out (not in `policies`) because Envoy would refuse them, with file:line. */
+  readonly refused: readonly RefusedPolicy[];
 }
 
 export interface LoadResult {

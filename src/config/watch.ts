@@ -30,7 +30,14 @@ const lastGoodTime = new Gauge({
 export interface ConfigStatus {
   readonly paths: readonly string[];
   /** The configuration in force, if any load ever succeeded. */
-  readonly lastGood: { readonly version: string; readonly loadedAt: string; readonly files: readonly string[]; readonly warnings: readonly string[] } | null;
+  readonly lastGood: {
+    readonly version: string;
+    readonly loadedAt: string;
+    readonly files: readonly string[];
+    readonly warnings: readonly string[];
+    /** Policies left out of it because Envoy would refuse them, as `file:line: ...`. */
+    readonly refused: readonly string[];
+  } | null;
   /** The most recent load attempt. */
   readonly lastAttempt: { readonly at: string; readonly ok: boolean; readonly errors: readonly string[]; readonly warnings: readonly string[] } | null;
   readonly reloads: { readonly applied: number; readonly unchanged: number; readonly invalid: number };
@@ -143,9 +150,11 @@ export async function watchConfig(
       return;
     }
     current = result.config;
-    lastGood = { version: current.version, loadedAt: now, files: current.files, warnings };
+    const refused = current.refused.map(formatDiagnostic);
+    lastGood = { version: current.version, loadedAt: now, files: current.files, warnings, refused };
     lastGoodTime.set(Date.now() / 1000);
     if (warnings.length) log.warn({ warnings }, `configuration has ${warnings.length} warning(s)`);
+    if (refused.length) log.error({ refused }, `${refused.length} policy problem(s) Envoy would refuse: those policies are left out, the rest serves`);
     if (initial) return;
     counts.applied++;
     reloads.inc({ result: 'applied' });

@@ -2,9 +2,15 @@
  * Checks an Envoy resource against the protoc-gen-validate rules carried in Envoy's own protos,
  * the same rules Envoy enforces when it receives a resource. Rules are read from the loaded proto
  * options, so they follow the proto version shipped with the dependency, not a hand-kept copy.
- * Pure: it reads only the (static) loaded protos.
+ * Beyond PGV, every `RegexMatcher` (`safe_regex`) is compiled with RE2 as Envoy compiles it: a
+ * pattern that is not RE2 or whose program is over Envoy's size limit is a violation (config/re2.ts);
+ * and the header mutations of route configurations, virtual hosts, routes and weighted clusters
+ * must not add or remove `host` or a `:`-prefixed header (config/envoy-rules.ts).
+ * Pure: it reads only the (static) loaded protos and asks RE2.
  */
 import protobuf from 'protobufjs';
+import { headerMutationProblem } from '../config/envoy-rules.js';
+import { ENVOY_MAX_PROGRAM_SIZE, envoyRegexProblem } from '../config/re2.js';
 import { envoyRoot } from '../xds/protos.js';
 import { partMemo } from './shared-part.js';
 
@@ -186,6 +192,10 @@ interface TypePlan {
   readonly byName: ReadonlyMap<string, FieldPlan>;
   /** Fields whose rules can fail when the field is not set (required, min_items, a default that breaks a rule). */
   readonly checkedWhenAbsent: readonly FieldPlan[];
+  /** An `envoy.type.matcher.v3.RegexMatcher`: its pattern is compiled with RE2 (Envoy's own check). */
+  readonly regex: boolean;
+  /** A type whose `*_headers_to_add/remove` Envoy's HeaderParser reads (route configuration, virtual host, route, weighted cluster). */
+  readonly headerMutations: boolean;
 }
 
 const plans = new Map<protobuf.Type, TypePlan>();
@@ -258,7 +268,15 @@ function planOf(type: protobuf.Type): TypePlan {
     checkField(fp, EMPTY_MESSAGE, found, 0);
     return found.length > 0;
   });
-  p = { skip, requiredOneofs: type.oneofsArray.filter((o) => o.options?.['(validate.required)'] === true), fields, byName: new Map(fields.map((f) => [f.name, f])), checkedWhenAbsent };
+  p = {
+    skip,
+    requiredOneofs: type.oneofsArray.filter((o) => o.options?.['(validate.required)'] === true),
+    fields,
+    byName: new Map(fields.map((f) => [f.name, f])),
+    checkedWhenAbsent,
+    regex: fullName(type) === REGEX_MATCHER,
+    headerMutations: HEADER_MUTATION_TYPES.has(fullName(type)),
+  };
   plans.set(type, p);
   return p;
 }
@@ -316,6 +334,55 @@ function checkMessage(type: protobuf.Type, msg: Decoded, out: Found[], depth: nu
   } finally {
     pendingCount = start;
   }
+  if (plan.regex) checkRegex(msg, out);
+  if (plan.headerMutations) checkHeaderMutations(msg, out);
+}
+
+const REGEX_MATCHER = 'envoy.type.matcher.v3.RegexMatcher';
+
+/** The route messages whose header mutations Envoy builds with HeaderParser::configure (router/config_impl.cc). */
+const HEADER_MUTATION_TYPES: ReadonlySet<string> = new Set([
+  'envoy.config.route.v3.RouteConfiguration',
+  'envoy.config.route.v3.VirtualHost',
+  'envoy.config.route.v3.Route',
+  'envoy.config.route.v3.WeightedCluster.ClusterWeight',
+]);
+
+/** Envoy refuses a route configuration that adds or removes `host` or a `:`-prefixed header at any of these levels. */
+function checkHeaderMutations(msg: Decoded, out: Found[]): void {
+  for (const field of ['request_headers_to_add', 'response_headers_to_add'] as const) {
+    const options = msg[field];
+    if (!Array.isArray(options)) continue;
+    options.forEach((o: unknown, i) => {
+      const key = isPlainObj(o) && isPlainObj(o.header) ? o.header.key : undefined;
+      const problem = typeof key === 'string' ? headerMutationProblem(key, 'add') : undefined;
+      if (problem) out.push({ path: `${field}[${i}].header.key`, message: problem });
+    });
+  }
+  for (const field of ['request_headers_to_remove', 'response_headers_to_remove'] as const) {
+    const names = msg[field];
+    if (!Array.isArray(names)) continue;
+    names.forEach((n: unknown, i) => {
+      const problem = typeof n === 'string' ? headerMutationProblem(n, 'remove') : undefined;
+      if (problem) out.push({ path: `${field}[${i}]`, message: problem });
+    });
+  }
+}
+
+/**
+ * Envoy compiles a RegexMatcher's pattern with RE2 when it loads the resource and refuses the
+ * resource if RE2 does, or if the program is larger than the limit: the deprecated
+ * `google_re2.max_program_size` when set, else the runtime's `re2.max_program_size.error_level`
+ * (100 unless overridden; crossmesh's bootstraps do not override it).
+ */
+function checkRegex(msg: Decoded, out: Found[]): void {
+  const pattern = msg.regex;
+  // An empty or missing pattern is PGV's min_len violation, already reported.
+  if (typeof pattern !== 'string' || pattern === '') return;
+  const engine = msg.google_re2;
+  const max = isPlainObj(engine) && isPlainObj(engine.max_program_size) ? toNumber(engine.max_program_size.value) : ENVOY_MAX_PROGRAM_SIZE;
+  const problem = envoyRegexProblem(pattern, max);
+  if (problem) out.push({ path: 'regex', message: problem });
 }
 
 /** Checks one field of a message (set or not) against its rules, and what it holds. */

@@ -141,3 +141,71 @@ describe('oneof members', () => {
     expect(validateObject(ds, { filename: '' })).toEqual([{ path: 'filename', message: 'must not be empty' }]);
   });
 });
+
+describe("Envoy's own load-time rules in the guard walk (RE2 and header mutations)", () => {
+  const RC = 'envoy.config.route.v3.RouteConfiguration';
+  const routeConfig = (route: Record<string, unknown>, vhost: Record<string, unknown> = {}) => ({
+    name: '9080',
+    virtual_hosts: [{ name: 'reviews', domains: ['reviews'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c' }, ...route }], ...vhost }],
+  });
+  const regexRoute = (regex: string) => routeConfig({ match: { safe_regex: { regex } } });
+
+  it('refuses a look-ahead in a route safe_regex, naming the field', () => {
+    expect(validateObject(RC, regexRoute('/a(?!b)'))).toEqual([
+      { path: 'virtual_hosts[0].routes[0].match.safe_regex.regex', message: 'regex "/a(?!b)" is not valid RE2 (Envoy refuses it): invalid perl operator: (?!' },
+    ]);
+  });
+
+  it('refuses a backreference in a header matcher safe_regex', () => {
+    const rc = routeConfig({ match: { prefix: '/', headers: [{ name: 'x-user', string_match: { safe_regex: { regex: '(a)\\1' } } }] } });
+    expect(validateObject(RC, rc)).toEqual([
+      { path: 'virtual_hosts[0].routes[0].match.headers[0].string_match.safe_regex.regex', message: 'regex "(a)\\\\1" is not valid RE2 (Envoy refuses it): invalid escape sequence: \\1' },
+    ]);
+  });
+
+  it('accepts a program of size 100 and refuses one of 101 (Envoy 1.40: a{96} loads, a{97} does not)', () => {
+    expect(validateObject(RC, regexRoute('a{96}'))).toEqual([]);
+    expect(validateObject(RC, regexRoute('a{97}')).map((v) => v.message)).toEqual([
+      `regex "a{97}" compiles to an RE2 program of size 101, over Envoy's limit of 100 (re2.max_program_size.error_level): simplify it`,
+    ]);
+    // The deprecated per-matcher limit replaces the runtime one, as in Envoy.
+    expect(validateObject(RC, routeConfig({ match: { safe_regex: { regex: 'a{96}', google_re2: { max_program_size: { value: 99 } } } } })).map((v) => v.path)).toEqual([
+      'virtual_hosts[0].routes[0].match.safe_regex.regex',
+    ]);
+  });
+
+  it('checks a regex inside an encoded Any too (CORS allow_origin_string_match)', () => {
+    const cors = any('envoy.extensions.filters.http.cors.v3.CorsPolicy', { allow_origin_string_match: [{ safe_regex: { regex: '(?=x)' } }] });
+    const v = validateObject(RC, routeConfig({ typed_per_filter_config: { 'envoy.filters.http.cors': cors } }));
+    expect(v.map((x) => x.path)).toEqual(['virtual_hosts[0].routes[0].typed_per_filter_config["envoy.filters.http.cors"]<envoy.extensions.filters.http.cors.v3.CorsPolicy>.allow_origin_string_match[0].safe_regex.regex']);
+  });
+
+  it('refuses adding host, at route and virtual host level, in any case (found below first: nested messages are checked before their parent)', () => {
+    const v = validateObject(RC, routeConfig({ request_headers_to_add: [{ header: { key: 'host', value: 'x' } }] }, { response_headers_to_add: [{ header: { key: 'Host', value: 'x' } }] }));
+    expect(v).toEqual([
+      { path: 'virtual_hosts[0].routes[0].request_headers_to_add[0].header.key', message: 'Envoy refuses to add or set header "host" (":-prefixed or host headers may not be modified")' },
+      { path: 'virtual_hosts[0].response_headers_to_add[0].header.key', message: 'Envoy refuses to add or set header "Host" (":-prefixed or host headers may not be modified")' },
+    ]);
+  });
+
+  it('refuses removing host', () => {
+    expect(validateObject(RC, routeConfig({ request_headers_to_remove: ['host'] }))).toEqual([
+      { path: 'virtual_hosts[0].routes[0].request_headers_to_remove[0]', message: 'Envoy refuses to remove header "host" (":-prefixed or host headers may not be removed")' },
+    ]);
+  });
+
+  it('refuses adding :authority and removing :path, also on a weighted cluster and the route configuration itself', () => {
+    const rc = {
+      ...routeConfig({ route: { weighted_clusters: { clusters: [{ name: 'c', weight: 100, request_headers_to_remove: [':path'] }] } } }),
+      request_headers_to_add: [{ header: { key: ':authority', value: 'x' } }],
+    };
+    expect(validateObject(RC, rc).map((v) => `${v.path}: ${v.message}`)).toEqual([
+      'virtual_hosts[0].routes[0].route.weighted_clusters.clusters[0].request_headers_to_remove[0]: Envoy refuses to remove header ":path" (":-prefixed or host headers may not be removed")',
+      'request_headers_to_add[0].header.key: Envoy refuses to add or set header ":authority" (":-prefixed or host headers may not be modified")',
+    ]);
+  });
+
+  it('accepts ordinary header mutations', () => {
+    expect(validateObject(RC, routeConfig({ request_headers_to_add: [{ header: { key: 'x-hostname', value: 'a' } }], response_headers_to_remove: ['x-envoy-upstream-service-time'] }))).toEqual([]);
+  });
+});
