@@ -3,6 +3,7 @@ import { formatViolations, validateObject } from '../../src/translate/validate.j
 import { messageType } from '../../src/xds/protos.js';
 import { buildClusterLoadAssignment } from '../../src/translate/endpoints.js';
 import { sharedPart } from '../../src/translate/shared-part.js';
+import { guardResources } from '../../src/translate/semantics.js';
 
 const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER = 'envoy.extensions.filters.http.router.v3.Router';
@@ -207,5 +208,22 @@ describe("Envoy's own load-time rules in the guard walk (RE2 and header mutation
 
   it('accepts ordinary header mutations', () => {
     expect(validateObject(RC, routeConfig({ request_headers_to_add: [{ header: { key: 'x-hostname', value: 'a' } }], response_headers_to_remove: ['x-envoy-upstream-service-time'] }))).toEqual([]);
+  });
+});
+
+describe('the guard refuses a route configuration Envoy would NACK and keeps the last good one', () => {
+  it('rejects a bad regex or a host header mutation with the reason, serving the previous version', () => {
+    const cluster = { ...goodCluster, name: 'c' };
+    const rc = (route: Record<string, unknown>) => ({ name: '9080', virtual_hosts: [{ name: 'v', domains: ['v'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c' }, ...route }] }] });
+    const good = rc({});
+    const resources = (r: Record<string, unknown>) => ({ clusters: new Map([['c', cluster]]), endpoints: new Map(), listeners: new Map(), routes: new Map([['9080', r]]) });
+    for (const [bad, error] of [
+      [rc({ match: { safe_regex: { regex: 'a{97}' } } }), `virtual_hosts[0].routes[0].match.safe_regex.regex: regex "a{97}" compiles to an RE2 program of size 101, over Envoy's limit of 100 (re2.max_program_size.error_level): simplify it`],
+      [rc({ request_headers_to_remove: ['host'] }), 'virtual_hosts[0].routes[0].request_headers_to_remove[0]: Envoy refuses to remove header "host" (":-prefixed or host headers may not be removed")'],
+    ] as const) {
+      const g = guardResources(resources(bad), { previous: resources(good) });
+      expect(g.rejected).toEqual([{ kind: 'routes', name: '9080', errors: [error] }]);
+      expect(g.accepted.routes.get('9080')).toBe(good);
+    }
   });
 });
