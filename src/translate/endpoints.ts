@@ -33,7 +33,25 @@ export interface NetworkGateway {
 export interface ClusterLoadAssignment {
   cluster_name: string;
   endpoints: LocalityLbEndpoints[];
+  policy: { overprovisioning_factor: { value: number } };
 }
+
+/**
+ * Overprovisioning of a service's own assignment (percent; Envoy's and Istio's default, stated so
+ * the behaviour does not hang on a default): a priority keeps all the traffic while at least
+ * 1/1.4 = 71.4 % of its hosts are healthy, below that it keeps healthy % x 1.4 and the rest spills
+ * to the next priority (one of two local hosts down: 70 % stays, 30 % goes to the gateway). The
+ * spill protects the hosts that are left from the load of the failed ones.
+ */
+export const LOCALITY_OVERPROVISIONING = 140;
+
+/**
+ * Overprovisioning of a one-cluster (`.global`) host's assignment, the children of FailoverService
+ * aggregates: a priority keeps all the traffic while any of its hosts is healthy (0.1 % of 1,000),
+ * so the aggregate's declared order is strict: the first backing service with a healthy host takes
+ * everything, the next one takes over only when none is left, and comes back whole.
+ */
+export const STRICT_ORDER_OVERPROVISIONING = 100_000;
 
 export interface LocalityLbEndpoints {
   locality: { region: string; zone: string; sub_zone: string };
@@ -402,15 +420,22 @@ function localityGroup(prepared: PreparedEndpoints, g: LayoutGroup, gateways: Re
  * Pure: the same inputs always give equal content; with sharing, the same object for placements
  * that lay the target out alike.
  */
-export function assignmentFor(clusterName: string, prepared: PreparedEndpoints, proxy: ProxyPlacement, gateways: ReadonlyMap<string, readonly NetworkGateway[]>): ClusterLoadAssignment {
+export function assignmentFor(
+  clusterName: string,
+  prepared: PreparedEndpoints,
+  proxy: ProxyPlacement,
+  gateways: ReadonlyMap<string, readonly NetworkGateway[]>,
+  overprovisioningFactor: number = LOCALITY_OVERPROVISIONING,
+): ClusterLoadAssignment {
   const shared = prepared.assignments;
   const layout = layoutOf(prepared.shape, proxy, gateways, shared !== undefined);
   const hit = shared?.[layout.id];
   if (hit) return hit;
   const endpoints: LocalityLbEndpoints[] = [];
   for (const g of layout.groups) endpoints.push(localityGroup(prepared, g, gateways));
-  if (!shared) return { cluster_name: clusterName, endpoints };
-  const cla = sharedPart({ cluster_name: clusterName, endpoints: Object.freeze(endpoints) as LocalityLbEndpoints[] });
+  const policy = { overprovisioning_factor: { value: overprovisioningFactor } };
+  if (!shared) return { cluster_name: clusterName, endpoints, policy };
+  const cla = sharedPart({ cluster_name: clusterName, endpoints: Object.freeze(endpoints) as LocalityLbEndpoints[], policy });
   shared[layout.id] = cla;
   return cla;
 }
@@ -422,6 +447,12 @@ export function assignmentFor(clusterName: string, prepared: PreparedEndpoints, 
  * endpoint's cluster; one whose cluster has no gateway is unreachable and left out.
  * An empty endpoint list yields an assignment with no endpoints (never a missing one).
  */
-export function buildClusterLoadAssignment(clusterName: string, endpoints: readonly EndpointInput[], proxy: ProxyPlacement, gateways: ReadonlyMap<string, readonly NetworkGateway[]>): ClusterLoadAssignment {
-  return assignmentFor(clusterName, prepareEndpoints(endpoints), proxy, gateways);
+export function buildClusterLoadAssignment(
+  clusterName: string,
+  endpoints: readonly EndpointInput[],
+  proxy: ProxyPlacement,
+  gateways: ReadonlyMap<string, readonly NetworkGateway[]>,
+  overprovisioningFactor: number = LOCALITY_OVERPROVISIONING,
+): ClusterLoadAssignment {
+  return assignmentFor(clusterName, prepareEndpoints(endpoints), proxy, gateways, overprovisioningFactor);
 }

@@ -7,7 +7,7 @@
  */
 import { globalServiceKey, endpointPort, subsetMatches, type Endpoint, type MeshSnapshot } from '../model/snapshot.js';
 import type { Protocol } from '../model/types.js';
-import { assignmentFor, endpointSharing, prepareEndpoints, type ClusterLoadAssignment, type NetworkGateway, type PreparedEndpoints, type ProxyPlacement } from './endpoints.js';
+import { LOCALITY_OVERPROVISIONING, STRICT_ORDER_OVERPROVISIONING, assignmentFor, endpointSharing, prepareEndpoints, type ClusterLoadAssignment, type NetworkGateway, type PreparedEndpoints, type ProxyPlacement } from './endpoints.js';
 import { crossNetworkSni, globalHost, localHost, outboundClusterName } from './names.js';
 import { subsetsFromPolicies, type SubsetNeed } from './subsets.js';
 
@@ -295,7 +295,8 @@ export class MeshView {
       })),
       this.endpointSharing,
     );
-    return assignmentFor(t.clusterName, d.prepared, placement, this.gatewaysByCluster());
+    const factor = t.hostCluster === undefined ? LOCALITY_OVERPROVISIONING : STRICT_ORDER_OVERPROVISIONING;
+    return assignmentFor(t.clusterName, d.prepared, placement, this.gatewaysByCluster(), factor);
   }
 }
 

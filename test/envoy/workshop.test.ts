@@ -154,8 +154,8 @@ envoySuite('the seed workshop on real Envoy (labs 5-7)', () => {
 
     for (const p of stopped) await mesh.startPod(p);
     // Back once both ejections end (3 s times the number of ejections while they were down; while
-    // only one is back, priority 0 is half healthy and, with Envoy's overprovisioning factor 1.4,
-    // takes 70 % of the requests).
+    // only one is back, the locality lab's priority 0 is half healthy and, with overprovisioning
+    // 140, takes 70 % of the requests; the aggregate's children are in strict order and take all).
     await until(async () => {
       const t = await traffic(20);
       return !t.reviews.has('reviews v3 (cluster2)') && t.reviews.has('reviews v1 (cluster1)') && t.reviews.has('reviews v2 (cluster1)');

@@ -4,6 +4,8 @@ import {
   type EndpointInput,
   type NetworkGateway,
   type ProxyPlacement,
+  LOCALITY_OVERPROVISIONING,
+  STRICT_ORDER_OVERPROVISIONING,
 } from '../../src/translate/endpoints.js';
 import { messageType } from '../../src/xds/protos.js';
 import type { Health, Locality } from '../../src/model/types.js';
@@ -104,12 +106,12 @@ describe('buildClusterLoadAssignment', () => {
 
   it('leaves out endpoints of a remote cluster that has no gateway', () => {
     const cla = buildClusterLoadAssignment('c', [ep('127.0.9.1', 'cluster9', 'net9', loc('ap-south', 'a'))], proxy, gateways);
-    expect(cla).toEqual({ cluster_name: 'c', endpoints: [] });
+    expect(cla).toEqual({ cluster_name: 'c', endpoints: [], policy: { overprovisioning_factor: { value: LOCALITY_OVERPROVISIONING } } });
   });
 
   it('gives an empty assignment, not a missing one, when there are no endpoints', () => {
     const cla = buildClusterLoadAssignment('outbound|80||none.default.svc.cluster.local', [], proxy, gateways);
-    expect(roundTrip(cla)).toEqual({ cluster_name: 'outbound|80||none.default.svc.cluster.local' });
+    expect(roundTrip(cla)).toEqual({ cluster_name: 'outbound|80||none.default.svc.cluster.local', policy: { overprovisioning_factor: { value: 140 } } });
   });
 
   it('keeps priorities contiguous from 0 and every locality weighted over generated meshes', () => {
@@ -200,7 +202,8 @@ describe('MeshView.assignment (shared layouts and parts)', () => {
           const seen = new Map<string, unknown>();
           for (const p of placements) {
             const shared = view.assignment(t, p);
-            const plain = buildClusterLoadAssignment(t.clusterName, inputs, p, gateways);
+            const factor = t.hostCluster === undefined ? LOCALITY_OVERPROVISIONING : STRICT_ORDER_OVERPROVISIONING;
+            const plain = buildClusterLoadAssignment(t.clusterName, inputs, p, gateways, factor);
             expect(JSON.parse(JSON.stringify(shared)), `${t.clusterName} from ${p.cluster}/${p.locality.zone}`).toEqual(JSON.parse(JSON.stringify(plain)));
             expect(Object.isFrozen(shared)).toBe(true);
             // Equal content for the same target is one object (built, guarded and encoded once).

@@ -269,7 +269,7 @@ describe('sidecar resources on a hand-made mesh', () => {
   });
 
   it('gives a service without endpoints an empty assignment and trusts no real identity for it', () => {
-    expect(r.endpoints.get('outbound|80||empty.shop.svc.cluster.local')).toEqual({ cluster_name: 'outbound|80||empty.shop.svc.cluster.local', endpoints: [] });
+    expect(r.endpoints.get('outbound|80||empty.shop.svc.cluster.local')).toEqual({ cluster_name: 'outbound|80||empty.shop.svc.cluster.local', endpoints: [], policy: { overprovisioning_factor: { value: 140 } } });
     const c = r.clusters.get('outbound|80||empty.shop.svc.cluster.local') as Obj;
     expect(c.transport_socket.typed_config.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names).toEqual([
       { san_type: 'URI', matcher: { exact: 'spiffe://c1/ns/shop/sa/_no-endpoints_' } },
