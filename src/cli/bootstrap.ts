@@ -4,7 +4,9 @@
  * prints an Envoy bootstrap (YAML) for one proxy. The node is looked up in the configuration for
  * its locality; a token bound to that node id goes into `grpc_services[].initial_metadata`; the
  * xDS connection is TLS that trusts the mesh root (inline, or the file `--ca-file` names) and
- * accepts only crossmesh's server certificate. Every flag is checked before anything is read or
+ * accepts only crossmesh's server certificate. With `--xds-client-cert-dir DIR` there is no token:
+ * the xDS connection presents the workload certificate `crossmesh agent --envoy-sds --out DIR`
+ * keeps fresh (file-based SDS), so the bootstrap holds no credential at all. Every flag is checked before anything is read or
  * issued, and an error names the flag.
  */
 import type { Command } from 'commander';
@@ -36,6 +38,8 @@ interface BootstrapFlags {
   adsApi?: string;
   insecureXds?: boolean;
   certDir?: string;
+  /** Durable mode: the xDS client certificate from `crossmesh agent --envoy-sds --out DIR`; no token. */
+  xdsClientCertDir?: string;
 }
 
 const stdio: CliOutput = {
@@ -44,18 +48,24 @@ const stdio: CliOutput = {
 };
 
 /** Builds the bootstrap object (proto3 JSON shape) for the flags; the token never leaves this object. */
-export async function buildBootstrapForNode(flags: BootstrapFlags): Promise<{ bootstrap: Record<string, unknown>; tokenSubject: string; tokenExpiresAt: Date; warnings: string[] }> {
+export async function buildBootstrapForNode(flags: BootstrapFlags): Promise<{ bootstrap: Record<string, unknown>; tokenSubject?: string; tokenExpiresAt?: Date; warnings: string[] }> {
   if (!(ROLES as readonly string[]).includes(flags.role)) throw new Error(`--role must be one of ${ROLES.join(', ')}, got "${flags.role}"`);
   flagged('--xds-address', () => parseAddress(flags.xdsAddress));
   const admin = adminAddressOf(flags);
   const adsApi = flags.adsApi ?? 'sotw';
   if (!(ADS_APIS as readonly string[]).includes(adsApi)) throw new Error(`--ads-api must be one of ${ADS_APIS.join(', ')}, got "${adsApi}"`);
   const ttlMs = durationFlag(flags.tokenTtl, '--token-ttl');
+  const certDir = flags.xdsClientCertDir;
+  if (certDir !== undefined) {
+    if (flags.insecureXds) throw new Error('--xds-client-cert-dir needs TLS: a client certificate cannot be presented over --insecure-xds');
+    if (!certDir.startsWith('/')) throw new Error(`--xds-client-cert-dir must be an absolute path (Envoy reads it), got "${certDir}"`);
+  }
   const config = await loadMeshConfig(flags.config);
   const locality = localityOfNode(config, flags.node);
   const ca = await openCliCa(flags.caDir, config);
   try {
-    const token = await mintToken(ca, { kind: 'node', nodeId: flags.node }, ttlMs);
+    // Durable mode carries no token: the certificate the agent renews is the only credential.
+    const token = certDir === undefined ? await mintToken(ca, { kind: 'node', nodeId: flags.node }, ttlMs) : undefined;
     const serverName = flags.serverName ?? `crossmesh.${flags.namespace}.svc`;
     const bootstrap = buildEnvoyBootstrap({
       nodeId: flags.node,
@@ -65,10 +75,10 @@ export async function buildBootstrapForNode(flags: BootstrapFlags): Promise<{ bo
       adminAddress: admin.address,
       adsApi: adsApi as AdsApi,
       ...(flags.insecureXds ? {} : { xdsCaFile: flags.caFile ?? '(inline)', xdsServerName: serverName }),
-      initialMetadata: { authorization: `Bearer ${token.token}` },
+      ...(token ? { initialMetadata: { authorization: `Bearer ${token.token}` } } : { xdsClientCertDir: certDir! }),
     });
     if (!flags.insecureXds) trustMeshRoot(bootstrap, flags.caFile ? undefined : ca.trustBundle().pem, serverName);
-    return { bootstrap, tokenSubject: token.subject, tokenExpiresAt: token.expiresAt, warnings: admin.warning ? [admin.warning] : [] };
+    return { bootstrap, ...(token ? { tokenSubject: token.subject, tokenExpiresAt: token.expiresAt } : {}), warnings: admin.warning ? [admin.warning] : [] };
   } finally {
     ca.close();
   }
@@ -140,7 +150,8 @@ export async function runBootstrap(flags: BootstrapFlags, io: CliOutput = stdio)
   const { bootstrap, tokenSubject, tokenExpiresAt, warnings } = await buildBootstrapForNode(flags);
   io.out(stringify(bootstrap, { lineWidth: 0 }));
   for (const w of warnings) io.err(`warning: ${w}\n`);
-  io.err(`bootstrap for ${flags.node} (${flags.role}); token for ${tokenSubject} expires ${tokenExpiresAt.toISOString()}\n`);
+  if (tokenSubject && tokenExpiresAt) io.err(`bootstrap for ${flags.node} (${flags.role}); token for ${tokenSubject} expires ${tokenExpiresAt.toISOString()}\n`);
+  else io.err(`bootstrap for ${flags.node} (${flags.role}); no token: the xDS connection presents the certificate in ${flags.xdsClientCertDir} (run crossmesh agent --envoy-sds --out ${flags.xdsClientCertDir} as Envoy's uid, before Envoy starts)\n`);
   if (flags.insecureXds) io.err('warning: --insecure-xds: the xDS connection is plaintext and the token travels unencrypted\n');
   return 0;
 }
@@ -163,6 +174,7 @@ export function register(program: Command): void {
     .option('--admin-address <host:port|unix:path>', 'Envoy admin listener: host:port or unix:<absolute path> (default 127.0.0.1:15000)')
     .option('--admin-port <port>', 'Envoy admin port on 127.0.0.1 (shorthand for --admin-address 127.0.0.1:<port>)')
     .option('--insecure-xds', 'plaintext xDS, for a server started with --insecure-xds (development only)')
+    .option('--xds-client-cert-dir <dir>', 'durable credentials: no token; the xDS connection presents the workload certificate that crossmesh agent --envoy-sds --out <dir> keeps fresh (absolute path, readable by Envoy)')
     .option('--cert-dir <dir>', 'proxyless: directory of cert.pem, key.pem, ca.pem written by crossmesh agent --out', '/run/crossmesh/certs')
     .action(async (flags: BootstrapFlags) => {
       process.exitCode = await runBootstrap(flags);

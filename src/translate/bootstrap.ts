@@ -4,7 +4,9 @@
  * TCP or a unix socket (`unix:<path>`, which crosses network namespaces: a pod's Envoy reaches a
  * crossmesh outside its namespace through a shared file). The xDS connection carries HTTP/2 pings
  * (and TCP keepalive when it is TCP) so a half-open connection is noticed within seconds, not
- * when the kernel gives up. Produced in proto3 JSON form so it prints as the YAML users read and
+ * when the kernel gives up. With `xdsClientCertDir` the xDS connection authenticates with the
+ * workload's own certificate (file-based SDS the in-pod `crossmesh agent` keeps fresh) instead of
+ * a bearer token, which Envoy cannot refresh. Produced in proto3 JSON form so it prints as the YAML users read and
  * still parses as `envoy.config.bootstrap.v3.Bootstrap`.
  */
 import type { Locality } from '../model/types.js';
@@ -33,6 +35,27 @@ export interface BootstrapOptions {
   readonly xdsServerName?: string;
   /** Sent as gRPC metadata on the xDS stream (e.g. `authorization: Bearer ...`). */
   readonly initialMetadata?: Readonly<Record<string, string>>;
+  /**
+   * Durable credentials: the xDS connection presents the workload's own certificate as its TLS
+   * client certificate, read through file-based SDS from this directory, where `crossmesh agent
+   * --envoy-sds` keeps `xds-client-cert.json` current. Needs TLS (`xdsCaFile`).
+   */
+  readonly xdsClientCertDir?: string;
+}
+
+/** Name of the file-based SDS secret the xDS cluster presents as its client certificate. */
+export const XDS_CLIENT_CERT_SECRET = 'xds_client_cert';
+/** The SDS file (a DiscoveryResponse holding that secret) `crossmesh agent --envoy-sds` writes into its `--out` directory. */
+export const XDS_CLIENT_CERT_SDS_FILE = 'xds-client-cert.json';
+
+/** The `sds_config` of the xDS client certificate: the agent's SDS file, reloaded whenever a file is moved into its directory (the agent renames every write into place). */
+export function xdsClientCertSdsConfig(dir: string): Record<string, unknown> {
+  const d = dir.replace(/\/+$/, '') || '/';
+  if (!d.startsWith('/')) throw new Error(`xDS client certificate directory "${dir}" must be absolute (Envoy resolves it, not this process)`);
+  return {
+    resource_api_version: 'V3',
+    path_config_source: { path: `${d === '/' ? '' : d}/${XDS_CLIENT_CERT_SDS_FILE}`, watched_directory: { path: d } },
+  };
 }
 
 /** A parsed listen/connect address: TCP host and port, or a unix socket path. */
@@ -121,6 +144,7 @@ export function buildEnvoyBootstrap(o: BootstrapOptions): Record<string, unknown
   };
   // TCP keepalive socket options would fail on a unix socket; there the HTTP/2 ping alone watches the peer.
   if (xds.kind === 'tcp') xdsCluster.upstream_connection_options = { tcp_keepalive: { ...XDS_TCP_KEEPALIVE } };
+  if (o.xdsClientCertDir !== undefined && !o.xdsCaFile) throw new Error('a client certificate on the xDS connection needs TLS (xdsCaFile): it cannot be presented over plaintext');
   if (o.xdsCaFile) {
     if (xds.kind === 'unix' && o.xdsServerName === undefined) throw new Error(`a TLS xDS connection over ${o.xdsAddress} needs the server name to check (xdsServerName)`);
     xdsCluster.transport_socket = {
@@ -131,6 +155,7 @@ export function buildEnvoyBootstrap(o: BootstrapOptions): Record<string, unknown
         common_tls_context: {
           alpn_protocols: ['h2'],
           validation_context: { trusted_ca: { filename: o.xdsCaFile } },
+          ...(o.xdsClientCertDir !== undefined ? { tls_certificate_sds_secret_configs: [{ name: XDS_CLIENT_CERT_SECRET, sds_config: xdsClientCertSdsConfig(o.xdsClientCertDir) }] } : {}),
         },
       },
     };

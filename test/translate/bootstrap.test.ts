@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { stringify, parse } from 'yaml';
 import { buildBootstrapForNode, buildProxylessBootstrapForNode } from '../../src/cli/bootstrap.js';
-import { buildEnvoyBootstrap, parseAddress, parseHostPort, parseNodeId, XDS_HTTP2_KEEPALIVE, XDS_TCP_KEEPALIVE } from '../../src/translate/bootstrap.js';
+import { buildEnvoyBootstrap, parseAddress, parseHostPort, parseNodeId, XDS_CLIENT_CERT_SDS_FILE, XDS_CLIENT_CERT_SECRET, XDS_HTTP2_KEEPALIVE, XDS_TCP_KEEPALIVE } from '../../src/translate/bootstrap.js';
 import { fromProtoJson, ProtoJsonError } from '../../src/xds/proto-json.js';
 import { messageType } from '../../src/xds/protos.js';
 import { validateEncoded } from '../../src/translate/validate.js';
@@ -90,6 +90,32 @@ describe('Envoy bootstrap', () => {
     expect(parsed.dynamic_resources.ads_config.api_type).toBe('GRPC');
     const admin = buildEnvoyBootstrap({ nodeId: 'c1/ns/a', role: 'sidecar', xdsAddress: '10.0.0.1:18000', adminAddress: '[::1]:15100' }) as Record<string, any>;
     expect(admin.admin.address).toEqual({ socket_address: { address: '::1', port_value: 15100 } });
+  });
+
+  it('durable credentials: the xDS cluster presents the file-based SDS client certificate, and the bootstrap carries no token', async () => {
+    const { bootstrap, tokenSubject } = await buildBootstrapForNode({ node: 'cluster1/default/productpage-v1-0', role: 'sidecar', config: [], tokenTtl: '1h', namespace: 'crossmesh-system', xdsAddress: 'unix:/run/crossmesh/xds.sock', xdsClientCertDir: '/run/crossmesh/xds-cert/' });
+    expect(tokenSubject).toBeUndefined();
+    const text = stringify(bootstrap);
+    expect(text).not.toMatch(/authorization|Bearer/);
+    const b = parseBootstrap(text) as {
+      dynamic_resources: { ads_config: { grpc_services: { initial_metadata: unknown[] }[] } };
+      static_resources: { clusters: { name: string; transport_socket: { typed_config: { value: Uint8Array } } }[] };
+    };
+    expect(b.dynamic_resources.ads_config.grpc_services[0]!.initial_metadata ?? []).toEqual([]);
+    const T = messageType('envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');
+    const tls = T.toObject(T.decode(b.static_resources.clusters.find((c) => c.name === 'xds-grpc')!.transport_socket.typed_config.value), { enums: String }) as {
+      common_tls_context: { tls_certificate_sds_secret_configs: { name: string; sds_config: { resource_api_version: string; path_config_source: { path: string; watched_directory: { path: string } } } }[] };
+    };
+    expect(tls.common_tls_context.tls_certificate_sds_secret_configs).toEqual([
+      { name: XDS_CLIENT_CERT_SECRET, sds_config: { resource_api_version: 'V3', path_config_source: { path: `/run/crossmesh/xds-cert/${XDS_CLIENT_CERT_SDS_FILE}`, watched_directory: { path: '/run/crossmesh/xds-cert' } } } },
+    ]);
+  });
+
+  it('durable credentials need TLS and an absolute directory, and say so', async () => {
+    const base = { node: 'cluster1/default/productpage-v1-0', role: 'sidecar', config: [], tokenTtl: '1h', namespace: 'crossmesh-system', xdsAddress: '127.0.0.1:18000' };
+    await expect(buildBootstrapForNode({ ...base, xdsClientCertDir: 'certs' })).rejects.toThrow('--xds-client-cert-dir must be an absolute path (Envoy reads it), got "certs"');
+    await expect(buildBootstrapForNode({ ...base, xdsClientCertDir: '/certs', insecureXds: true })).rejects.toThrow('--xds-client-cert-dir needs TLS');
+    expect(() => buildEnvoyBootstrap({ nodeId: base.node, role: 'sidecar', xdsAddress: base.xdsAddress, xdsClientCertDir: '/certs' })).toThrow('a client certificate on the xDS connection needs TLS');
   });
 
   it('parses host:port and unix:<absolute path>, and says which forms it takes', () => {
