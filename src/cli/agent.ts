@@ -1,13 +1,17 @@
 /**
- * `crossmesh agent --node <id> --xds-address host:port --token <token|file> --ca-file <root pem>
- * --out DIR [--once]`: keeps a workload's `cert.pem`, `key.pem` (0600) and `ca.pem` current in
- * DIR from crossmesh's SDS, for clients that read certificates from files (proxyless gRPC).
- * Runs until SIGINT/SIGTERM; `--once` exits after the first complete write.
+ * `crossmesh agent --node <id> --xds-address host:port|unix:path [--token <token|file>] --ca-file
+ * <root pem> --out DIR [--envoy-sds] [--once]`: keeps a workload's `cert.pem`, `key.pem` (0600)
+ * and `ca.pem` current in DIR from crossmesh's SDS, for clients that read certificates from files
+ * (proxyless gRPC) and, with `--envoy-sds`, for an Envoy whose xDS connection presents that
+ * certificate (`crossmesh bootstrap --xds-client-cert-dir DIR`). The token bootstraps it; later
+ * connections authenticate with the certificate. Runs until SIGINT/SIGTERM; `--once` exits after
+ * the first complete write.
  */
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
-import { parseHostPort } from '../translate/bootstrap.js';
+import { parseAddress } from '../translate/bootstrap.js';
 import { SdsAgent, readTokenArgument, type AgentWrite } from '../xds/auth/sds-agent.js';
 import type { CliOutput } from './token.js';
 
@@ -15,12 +19,19 @@ import type { CliOutput } from './token.js';
 export interface AgentFlags {
   node: string;
   xdsAddress: string;
-  token: string;
+  /** Needed unless DIR already holds a certificate that can still authenticate. */
+  token?: string;
   caFile?: string;
   out: string;
   once?: boolean;
   serverName?: string;
   insecureXds?: boolean;
+  /** Also write DIR/xds-client-cert.json, the file-based SDS resource of Envoy's xDS client certificate. */
+  envoySds?: boolean;
+  /** Key files 0640, DIR 0750 (a reader in the agent's group); default owner only. */
+  groupReadable?: boolean;
+  /** node.metadata.role to claim (default proxyless; a sidecar's agent may say sidecar). */
+  role?: string;
   /** For tests: bound `--once` in time (default none). */
   onceTimeoutMs?: number;
 }
@@ -38,7 +49,11 @@ const FATAL = new Set([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIE
  * (1); otherwise resolves with 0 when `stop` (or SIGINT/SIGTERM in the CLI) ends it.
  */
 export async function runAgent(flags: AgentFlags, io: CliOutput = stdio, stop?: AbortSignal): Promise<number> {
-  parseHostPort(flags.xdsAddress);
+  try {
+    parseAddress(flags.xdsAddress);
+  } catch (e) {
+    throw new Error(`--xds-address: ${(e as Error).message}`);
+  }
   if (!flags.caFile && !flags.insecureXds) throw new Error('--ca-file <mesh root PEM> is required to verify the xDS server (or --insecure-xds for a development server)');
   let caPem: string | undefined;
   if (flags.caFile) {
@@ -49,7 +64,11 @@ export async function runAgent(flags: AgentFlags, io: CliOutput = stdio, stop?: 
     }
     if (!caPem.includes('BEGIN CERTIFICATE')) throw new Error(`--ca-file ${flags.caFile}: no PEM certificate in it`);
   }
-  await readTokenArgument(flags.token); // fail early on a missing token file
+  if (flags.token !== undefined) await readTokenArgument(flags.token); // fail early on a missing token file
+  else if (!caPem || !(await exists(join(flags.out, 'cert.pem')))) {
+    throw new Error(`--token <token|file> is required to bootstrap: ${flags.out} holds no certificate yet${caPem ? '' : ' (and without TLS a certificate cannot authenticate)'}`);
+  }
+  const token = flags.token;
   return new Promise<number>((resolve) => {
     let done = false;
     let timer: NodeJS.Timeout | undefined;
@@ -64,16 +83,19 @@ export async function runAgent(flags: AgentFlags, io: CliOutput = stdio, stop?: 
     const agent = new SdsAgent({
       nodeId: flags.node,
       xdsAddress: flags.xdsAddress,
-      token: () => readTokenArgument(flags.token),
+      ...(token !== undefined ? { token: () => readTokenArgument(token) } : {}),
       caPem,
+      ...(flags.envoySds ? { envoySds: true } : {}),
+      ...(flags.groupReadable ? { groupReadable: true } : {}),
+      ...(flags.role ? { role: flags.role } : {}),
       ...(flags.serverName ? { serverName: flags.serverName } : {}),
       outDir: flags.out,
       onWrite: (w: AgentWrite) => {
-        io.err(`wrote ${w.files.cert}, ${w.files.key}, ${w.files.ca} for ${w.spiffeId} (serial ${w.serial}, expires ${w.notAfter.toISOString()})\n`);
+        io.err(`wrote ${w.files.cert}, ${w.files.key}, ${w.files.ca}${w.files.envoySds ? `, ${w.files.envoySds}` : ''} for ${w.spiffeId} (serial ${w.serial}, expires ${w.notAfter.toISOString()}; received over a stream authenticated by ${w.via})\n`);
         if (flags.once) finish(0);
       },
       onError: (e) => {
-        io.err(`crossmesh agent: SDS stream ended: ${grpc.status[e.code] ?? e.code}: ${e.details}\n`);
+        io.err(`crossmesh agent: SDS stream (${e.credential}) ended: ${grpc.status[e.code] ?? e.code}: ${e.details}\n`);
         if (flags.once && FATAL.has(e.code)) finish(1);
       },
     });
@@ -94,17 +116,27 @@ export function register(program: Command): void {
     .command('agent')
     .description('fetch a workload\'s certificate, key and trust bundle over SDS into files, rewriting them on rotation')
     .requiredOption('--node <id>', 'node id <cluster>/<namespace>/<name> of the workload')
-    .requiredOption('--xds-address <host:port>', 'crossmesh xDS server address')
-    .requiredOption('--token <token|file>', 'bearer token, or a file holding it (re-read on every reconnection; "@path" forces a file)')
+    .requiredOption('--xds-address <host:port|unix:path>', 'crossmesh xDS server address')
+    .option('--token <token|file>', 'bearer token to bootstrap with, or a file holding it (re-read when used; "@path" forces a file); once a certificate is written, connections authenticate with it instead')
     .option('--ca-file <path>', 'mesh root bundle (PEM) to verify the xDS server with')
     .requiredOption('--out <dir>', 'directory for cert.pem, key.pem (0600) and ca.pem')
     .option('--once', 'exit after the first complete write')
     .option('--server-name <name>', 'name to verify the server certificate against (default: the address host)')
     .option('--insecure-xds', 'plaintext xDS (development server only)')
+    .option('--envoy-sds', 'also write xds-client-cert.json: file-based SDS for Envoy\'s xDS client certificate (crossmesh bootstrap --xds-client-cert-dir)')
+    .option('--group-readable', 'key.pem and xds-client-cert.json 0640, the directory 0750, for a reader in the agent\'s group (default: owner only; run the agent as Envoy\'s uid)')
+    .option('--role <role>', 'node.metadata.role the agent claims (default proxyless)')
     .action(async (flags: AgentFlags) => {
       const ac = new AbortController();
       process.once('SIGINT', () => ac.abort());
       process.once('SIGTERM', () => ac.abort());
       process.exitCode = await runAgent(flags, stdio, ac.signal);
     });
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }

@@ -1,18 +1,22 @@
 /**
  * The bootstraps `crossmesh bootstrap` prints are accepted by the real Envoy (`envoy --mode
  * validate`), not only by the proto3-JSON reader and the PGV guard: every role, xDS and admin over
- * TCP and over unix sockets, state-of-the-world and delta ADS. The Envoy binary is found as
+ * TCP and over unix sockets, state-of-the-world and delta ADS, and the durable-credentials form
+ * whose xDS client certificate comes from the agent's file-based SDS. The Envoy binary is found as
  * src/envoy/binary.ts says ($ENVOY_BIN, <repo>/.tools/envoy, PATH); without one the test is
  * skipped, except in CI (process.env.CI) where that is a failure.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { CertificateAuthority } from '../../src/ca/index.js';
 import { buildBootstrapForNode } from '../../src/cli/bootstrap.js';
 import { envoyMissingMessage, findEnvoy } from '../../src/envoy/binary.js';
+import { XDS_CLIENT_CERT_SDS_FILE } from '../../src/translate/bootstrap.js';
+import { envoySdsFile } from '../../src/xds/auth/sds-agent.js';
 
 const envoy = findEnvoy();
 const dir = mkdtempSync(join(tmpdir(), 'crossmesh-envoy-validate-'));
@@ -44,6 +48,29 @@ describe.skipIf(!envoy && !process.env.CI)(`real Envoy accepts crossmesh bootstr
     const { bootstrap } = await buildBootstrapForNode({ node: c.node, role: c.role, config: [], tokenTtl: '1h', caDir: join(dir, 'ca'), namespace: 'crossmesh-system', adsApi: c.adsApi, ...c.addresses });
     const file = join(dir, `${c.role}-${c.transport}-${c.adsApi}.yaml`);
     writeFileSync(file, stringify(bootstrap, { lineWidth: 0 }));
+    const r = validate(file);
+    expect(r.output).not.toMatch(/critical|error initializing/);
+    expect(r.status, r.output).toBe(0);
+  });
+
+  it('durable credentials (--xds-client-cert-dir): Envoy needs the agent\'s SDS file before it starts, then accepts the bootstrap', async () => {
+    const certDir = join(dir, 'xds-cert');
+    mkdirSync(certDir, { recursive: true });
+    const { bootstrap } = await buildBootstrapForNode({ node: NODES[0][1], role: 'sidecar', config: [], tokenTtl: '1h', caDir: join(dir, 'ca'), namespace: 'crossmesh-system', xdsAddress: '127.0.0.1:18000', xdsClientCertDir: certDir });
+    const file = join(dir, 'durable.yaml');
+    writeFileSync(file, stringify(bootstrap, { lineWidth: 0 }));
+    // Without the file (the agent has not written yet) Envoy refuses to start: run the agent first.
+    const missing = validate(file);
+    expect(missing.status).not.toBe(0);
+    expect(missing.output).toContain(`${XDS_CLIENT_CERT_SDS_FILE}' does not exist`);
+    // What crossmesh agent --envoy-sds writes: the workload's chain and key inline.
+    const ca = await CertificateAuthority.open({ directory: join(dir, 'ca') });
+    try {
+      const leaf = await ca.getWorkloadCertificate({ cluster: 'cluster1', trustDomain: 'cluster1', namespace: 'default', serviceAccount: 'bookinfo-productpage' });
+      writeFileSync(join(certDir, XDS_CLIENT_CERT_SDS_FILE), envoySdsFile(leaf.certificateChainPem, leaf.privateKey), { mode: 0o600 });
+    } finally {
+      ca.close();
+    }
     const r = validate(file);
     expect(r.output).not.toMatch(/critical|error initializing/);
     expect(r.status, r.output).toBe(0);
