@@ -4,13 +4,69 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { buildDeltaResponse, decodeDeltaDiscoveryRequest, setVersion, type DeltaRequest, type EncodedResource } from './codec.js';
-import { XdsStream, type DecodedRequest } from './stream.js';
+import { XdsStream, type DecodedRequest, type TypeState } from './stream.js';
 import { isFullStateType, type TypeUrl } from './types.js';
 import { log } from '../log.js';
+
+/** initial_resource_versions bytes held by every open delta stream of the process (DEFAULT_STREAM_LIMITS). */
+let processInitialBytes = 0;
+
+/** initial_resource_versions bytes currently accounted to open delta streams of this process. */
+export function initialVersionBytesInUse(): number {
+  return processInitialBytes;
+}
 
 /** One delta stream. */
 export class DeltaStream extends XdsStream {
   readonly mode = 'delta' as const;
+  /** Names declared in initial_resource_versions, over all types (they stay in `sent` until unsubscribed or answered). */
+  private initialNames = 0;
+  /** Their UTF-8 bytes (names + versions), counted in `processInitialBytes` until the stream closes. */
+  private initialBytes = 0;
+
+  protected override released(): void {
+    processInitialBytes -= this.initialBytes;
+    this.initialBytes = 0;
+  }
+
+  /** Names this stream holds: subscriptions over every type plus the names it declared on reconnect. */
+  private heldNames(): number {
+    let n = this.initialNames;
+    for (const st of this.types.values()) n += st.subscribed.size;
+    return n;
+  }
+
+  /**
+   * Refuses (RESOURCE_EXHAUSTED, naming the limit) a request that would take this stream or the
+   * process past DEFAULT_STREAM_LIMITS; otherwise accounts its initial_resource_versions. Checked
+   * before anything of the request is applied, so a refused request leaves nothing behind.
+   */
+  private admitGrowth(st: TypeState, req: DeltaRequest): boolean {
+    const limits = this.host.limits;
+    let added = 0;
+    for (const n of req.subscribe) if (n !== '*' && !st.subscribed.has(n)) added++;
+    const initial = st.requested ? undefined : req.initialResourceVersions;
+    const total = this.heldNames() + added + (initial?.size ?? 0);
+    if (total > limits.maxSubscribedNamesPerStream) {
+      this.fail(grpc.status.RESOURCE_EXHAUSTED, `subscriptions on this stream would reach ${total} resource names (limit maxSubscribedNamesPerStream = ${limits.maxSubscribedNamesPerStream}); subscribe to fewer names or use a wildcard`);
+      return false;
+    }
+    if (!initial || initial.size === 0) return true;
+    let bytes = 0;
+    for (const [n, v] of initial) bytes += Buffer.byteLength(n) + Buffer.byteLength(v);
+    if (this.initialBytes + bytes > limits.maxInitialVersionBytesPerStream) {
+      this.fail(grpc.status.RESOURCE_EXHAUSTED, `initial_resource_versions on this stream would hold ${this.initialBytes + bytes} bytes (limit maxInitialVersionBytesPerStream = ${limits.maxInitialVersionBytesPerStream})`);
+      return false;
+    }
+    if (processInitialBytes + bytes > limits.maxInitialVersionBytesPerProcess) {
+      this.fail(grpc.status.RESOURCE_EXHAUSTED, `initial_resource_versions of all delta streams would hold ${processInitialBytes + bytes} bytes (limit maxInitialVersionBytesPerProcess = ${limits.maxInitialVersionBytesPerProcess}); retry later`);
+      return false;
+    }
+    this.initialNames += initial.size;
+    this.initialBytes += bytes;
+    processInitialBytes += bytes;
+    return true;
+  }
 
   protected decode(buf: Buffer): DecodedRequest {
     return decodeDeltaDiscoveryRequest(buf);
@@ -27,6 +83,7 @@ export class DeltaStream extends XdsStream {
       return;
     }
     const st = this.state(t);
+    if (!this.admitGrowth(st, req)) return;
     let changed = false;
     if (!st.requested) {
       st.requested = true;

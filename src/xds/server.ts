@@ -15,7 +15,7 @@ import { buildConfigDump, redactPrivateKeys, type ConfigDump, type ResourceRedac
 import { DeltaStream } from './delta-stream.js';
 import { answerFetch } from './fetch.js';
 import { SotwStream } from './sotw-stream.js';
-import type { AckObserver, Authenticator, ProxyStatus, StreamHost, StreamRefusal, XdsStream } from './stream.js';
+import { DEFAULT_STREAM_LIMITS, type AckObserver, type Authenticator, type ProxyStatus, type StreamHost, type StreamLimits, type StreamRefusal, type XdsStream } from './stream.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, type TypeUrl } from './types.js';
 import { log } from '../log.js';
 
@@ -31,6 +31,8 @@ export interface XdsServerOptions {
   readonly redact?: ResourceRedactor;
   /** Source of stream ids, shared by servers over one cache so ids stay unique on /debug/proxies. */
   readonly streamIds?: () => number;
+  /** What one stream may make the server hold (default DEFAULT_STREAM_LIMITS; see docs/xds.md, "Limits"). */
+  readonly limits?: Partial<StreamLimits>;
   /** Largest accepted request (default 4 MiB); larger ones end that stream with RESOURCE_EXHAUSTED. */
   readonly maxReceiveMessageBytes?: number;
   /**
@@ -81,6 +83,7 @@ export class XdsServer implements StreamHost {
   readonly cache: SnapshotCache;
   readonly authenticate: Authenticator | undefined;
   readonly onAck: AckObserver | undefined;
+  readonly limits: StreamLimits;
   private readonly redact: ResourceRedactor;
   private readonly server: grpc.Server;
   private readonly streams = new Set<XdsStream>();
@@ -99,6 +102,7 @@ export class XdsServer implements StreamHost {
     this.authenticate = options.authenticate;
     this.streamIds = options.streamIds;
     this.onAck = options.onAck;
+    this.limits = { ...DEFAULT_STREAM_LIMITS, ...options.limits };
     this.redact = options.redact ?? redactPrivateKeys;
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 4 * 1024 * 1024,

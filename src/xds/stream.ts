@@ -27,9 +27,31 @@ export type Authenticator = (call: CallInfo, node: NodeInfo) => Promise<StreamId
 /** Called for every ACK a proxy sends. */
 export type AckObserver = (ack: { readonly nodeId: string; readonly typeUrl: TypeUrl; readonly version: string }) => void;
 
+/**
+ * What one client may make the server hold, beyond the per-request bounds (MAX_NAMES_PER_REQUEST,
+ * the gRPC message size). A delta client keeps state across requests, so without these a stream
+ * could grow the server's memory, and the time every request takes, without end (issue 16).
+ */
+export interface StreamLimits {
+  /** Resource names one stream may have subscribed, summed over its types (names in initial_resource_versions count too). */
+  readonly maxSubscribedNamesPerStream: number;
+  /** UTF-8 bytes of initial_resource_versions (names + versions) one delta stream may declare, summed over its types. */
+  readonly maxInitialVersionBytesPerStream: number;
+  /** The same, summed over every open delta stream of the process. */
+  readonly maxInitialVersionBytesPerProcess: number;
+}
+
+/** The defaults: far above what a proxy of a 10,000-service mesh sends, far below what hurts the process. */
+export const DEFAULT_STREAM_LIMITS: StreamLimits = {
+  maxSubscribedNamesPerStream: 50_000,
+  maxInitialVersionBytesPerStream: 8 * 1024 * 1024,
+  maxInitialVersionBytesPerProcess: 512 * 1024 * 1024,
+};
+
 /** What a stream needs from the server that owns it. */
 export interface StreamHost {
   readonly cache: SnapshotCache;
+  readonly limits: StreamLimits;
   readonly authenticate: Authenticator | undefined;
   /** Observer of every ACK (convergence measurements); must be cheap. */
   readonly onAck: AckObserver | undefined;
@@ -479,10 +501,14 @@ export abstract class XdsStream {
     }
   }
 
+  /** Returns what the stream holds of process-wide budgets; runs once, when it closes. */
+  protected released(): void {}
+
   /** Forgets the stream; `graceful` ends the call with OK (client half-closed). */
   close(graceful: boolean): void {
     if (this.closed) return;
     this.closed = true;
+    this.released();
     if (this.admitted) {
       connectedStreams.dec({ mode: this.mode });
       this.host.detach(this);
