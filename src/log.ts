@@ -1,4 +1,5 @@
 /** The process-wide structured logger (JSON lines on stderr; `CROSSMESH_LOG_LEVEL` sets the level). */
+import { createHash } from 'node:crypto';
 import { pino } from 'pino';
 
 export const log = pino(
@@ -10,3 +11,35 @@ export const log = pino(
   },
   pino.destination(2),
 );
+
+/**
+ * Lets one log line per key through per interval and counts the lines held back, so a client
+ * repeating itself cannot grow the log. Keys are hashed (bounded memory whatever their size) and
+ * the oldest are forgotten beyond `maxKeys`.
+ */
+export class LogThrottle {
+  private readonly seen = new Map<string, { last: number; suppressed: number }>();
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly maxKeys = 4096,
+  ) {}
+
+  /** undefined: hold this line back; otherwise write it, noting how many were held back since the last one (0 for a new key). */
+  admit(parts: readonly string[], now = Date.now()): number | undefined {
+    const h = createHash('sha256');
+    for (const p of parts) h.update(p).update('\u0000');
+    const key = h.digest('base64');
+    const entry = this.seen.get(key);
+    if (entry && now - entry.last < this.intervalMs) {
+      entry.suppressed++;
+      return undefined;
+    }
+    const suppressed = entry?.suppressed ?? 0;
+    // Re-inserting keeps the map in order of last write, so the first key is the one to forget.
+    this.seen.delete(key);
+    this.seen.set(key, { last: now, suppressed: 0 });
+    if (this.seen.size > this.maxKeys) this.seen.delete(this.seen.keys().next().value!);
+    return suppressed;
+  }
+}

@@ -9,7 +9,7 @@ import type { EncodedResource } from './codec.js';
 import type { SnapshotCache, StreamIdentity, GroupChange } from './cache.js';
 import { ADS_ORDER, CLUSTER_TYPE, ENDPOINT_TYPE, TYPE_SHORT_NAME, isKnownType, nodeRole, type NodeInfo, type TypeUrl } from './types.js';
 import { connectedStreams, latencyHistogram, nacksTotal, pushCounter, streamErrorsTotal } from './metrics.js';
-import { log } from '../log.js';
+import { log, LogThrottle } from '../log.js';
 
 /** What the authentication hook sees of a call. */
 export interface CallInfo {
@@ -148,6 +148,22 @@ const MAX_QUEUED_REQUESTS = 64;
 const MAX_INFLIGHT_WRITES = 4;
 const MAX_NAMES_PER_REQUEST = 20_000;
 const MAX_NAME_LENGTH = 2_048;
+
+/** Longest NACK error_detail.message kept for /debug/proxies and written to the log. */
+export const MAX_NACK_MESSAGE_BYTES = 4096;
+/** Identical NACK log lines of one proxy (same node, type and message) are written once per this interval. */
+const NACK_LOG_INTERVAL_MS = 60_000;
+const nackLogThrottle = new LogThrottle(NACK_LOG_INTERVAL_MS);
+
+/** `text` cut to `maxBytes` of UTF-8, with "... (N bytes truncated)" when cut. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  // Three bytes per UTF-16 unit at most: shorter strings need no encoding.
+  if (text.length * 3 <= maxBytes) return text;
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= maxBytes) return text;
+  const head = bytes.subarray(0, maxBytes).toString('utf8').replace(/\uFFFD$/, '');
+  return `${head}... (${bytes.length - Buffer.byteLength(head)} bytes truncated)`;
+}
 
 /** What is wrong with a request's resource name list (too many names, a name too long), if anything. */
 export function namesProblem(names: readonly string[], field: string): string | undefined {
@@ -482,10 +498,18 @@ export abstract class XdsStream {
   }
 
   protected recordNack(t: TypeUrl, st: TypeState, code: number, message: string): void {
+    // A proxy chooses the message: what is kept and logged is bounded, and a proxy NACKing the
+    // same thing in a loop writes one log line per interval, not one per NACK.
+    const error = truncateUtf8(message, MAX_NACK_MESSAGE_BYTES);
     st.answeredNonce = st.lastSentNonce;
-    st.lastNack = { error: message, code, version: st.lastSentVersion, nonce: st.lastSentNonce, at: new Date().toISOString() };
+    st.lastNack = { error, code, version: st.lastSentVersion, nonce: st.lastSentNonce, at: new Date().toISOString() };
     nacksTotal.inc({ type: TYPE_SHORT_NAME[t] });
-    log.warn({ node: this.node?.id, stream: this.id, type: TYPE_SHORT_NAME[t], version: st.lastSentVersion, error: message }, 'proxy rejected configuration (NACK)');
+    const suppressed = nackLogThrottle.admit([this.node?.id ?? '', TYPE_SHORT_NAME[t], error]);
+    if (suppressed === undefined) return;
+    log.warn(
+      { node: this.node?.id, stream: this.id, type: TYPE_SHORT_NAME[t], version: st.lastSentVersion, error, ...(suppressed ? { suppressedSinceLast: suppressed } : {}) },
+      'proxy rejected configuration (NACK)',
+    );
   }
 
   /** Ends the stream with a gRPC status and a log line; other streams are unaffected. */
