@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { buildDiscoveryResponse, decodeDiscoveryRequest, setVersion, type EncodedResource, type SotwRequest } from './codec.js';
 import { fetchesTotal } from './metrics.js';
-import { namesProblem, type Authenticator, type StreamRefusal } from './stream.js';
+import { namesProblem, nodeProblem, type Authenticator, type StreamRefusal } from './stream.js';
 import type { SnapshotCache, StreamIdentity } from './cache.js';
 import { TYPE_SHORT_NAME, nodeRole, type TypeUrl } from './types.js';
 import { log } from '../log.js';
@@ -52,6 +52,8 @@ async function answer(host: FetchHost, typeUrl: TypeUrl, call: grpc.ServerUnaryC
   if (badNames) return { code: grpc.status.INVALID_ARGUMENT, details: badNames };
   const node = req.node;
   if (!node || node.id === '') return { code: grpc.status.INVALID_ARGUMENT, details: 'the request has no node.id' };
+  const oversized = nodeProblem(node);
+  if (oversized) return { code: grpc.status.INVALID_ARGUMENT, details: `node refused: ${oversized}` };
 
   let identity: StreamIdentity | undefined;
   if (host.authenticate) {

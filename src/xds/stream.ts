@@ -149,6 +149,37 @@ const MAX_INFLIGHT_WRITES = 4;
 const MAX_NAMES_PER_REQUEST = 20_000;
 const MAX_NAME_LENGTH = 2_048;
 
+/** Bounds on the node fields of a first request, checked before the node is stored, logged or authenticated. */
+export const NODE_LIMITS = {
+  id: 1024,
+  cluster: 1024,
+  userAgent: 256,
+  locality: 256,
+  /** Characters of node.metadata as JSON. */
+  metadataJson: 64 * 1024,
+} as const;
+
+/**
+ * What is wrong with a node's size, if anything: a short message that never quotes the field (an
+ * oversized id would otherwise travel in the refusal's grpc-message header, which the client
+ * cannot receive, and into logs).
+ */
+export function nodeProblem(node: NodeInfo): string | undefined {
+  const long = (field: string, value: string, limit: number) => (value.length > limit ? `${field} is ${value.length} characters long (limit ${limit})` : undefined);
+  return (
+    long('node.id', node.id, NODE_LIMITS.id) ??
+    long('node.cluster', node.cluster, NODE_LIMITS.cluster) ??
+    long('node.user_agent_name', node.userAgentName, NODE_LIMITS.userAgent) ??
+    long('node.user_agent_version', node.userAgentVersion, NODE_LIMITS.userAgent) ??
+    long('node.locality.region', node.locality.region, NODE_LIMITS.locality) ??
+    long('node.locality.zone', node.locality.zone, NODE_LIMITS.locality) ??
+    long('node.locality.sub_zone', node.locality.sub_zone, NODE_LIMITS.locality) ??
+    long('node.metadata (as JSON)', JSON.stringify(node.metadata), NODE_LIMITS.metadataJson)
+  );
+}
+
+/** Longest grpc-message a refusal carries: a status header must stay far below HTTP/2 header limits or the client never sees it. */
+const MAX_STATUS_DETAILS = 1024;
 /** Longest NACK error_detail.message kept for /debug/proxies and written to the log. */
 export const MAX_NACK_MESSAGE_BYTES = 4096;
 /** Identical NACK log lines of one proxy (same node, type and message) are written once per this interval. */
@@ -321,6 +352,11 @@ export abstract class XdsStream {
     if (!req) return;
     if (!req.node || req.node.id === '') {
       this.fail(grpc.status.INVALID_ARGUMENT, 'the first request on a stream must carry node with a non-empty node.id');
+      return;
+    }
+    const oversized = nodeProblem(req.node);
+    if (oversized) {
+      this.fail(grpc.status.INVALID_ARGUMENT, `node refused: ${oversized}`);
       return;
     }
     if (!(await this.admit(req.node))) return;
@@ -515,6 +551,7 @@ export abstract class XdsStream {
   /** Ends the stream with a gRPC status and a log line; other streams are unaffected. */
   protected fail(code: grpc.status, details: string): void {
     if (this.closed) return;
+    details = truncateUtf8(details, MAX_STATUS_DETAILS);
     log.warn({ node: this.node?.id, stream: this.id, peer: this.peer, code: grpc.status[code], details }, 'xds stream refused');
     streamErrorsTotal.inc({ reason: grpc.status[code] ?? String(code) });
     this.close(false);
