@@ -6,14 +6,17 @@
  * - sidecar pods: the capture rules (`crossmesh capture --apply`, as the init container would),
  *   the app (`crossmesh demo-app`, calling its upstreams by service name), and Envoy as uid 1337
  *   from `crossmesh bootstrap` (xDS over the control plane's unix socket, admin on a unix socket);
+ *   with `xdsCredentials: 'certificate'` also `crossmesh agent --envoy-sds` as uid 1337, and the
+ *   Envoy's xDS connection authenticates with the certificate the agent keeps fresh (no token);
  * - gateway pods (east-west, ingress): Envoy alone, with a second leg on the wan.
  *
  * Every start is bounded and a failure says which pod and shows its Envoy's log tail; `close()`
  * removes every process and namespace (call it in `finally`/`afterAll`).
  */
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { buildBootstrapForNode } from '../cli/bootstrap.js';
+import { durationFlag, loadMeshConfig, mintToken, openCliCa } from '../cli/token.js';
 import { loadConfig } from '../config/loader.js';
 import type { MeshConfig } from '../config/mesh-config.js';
 import { StaticDiscovery, applyConfig } from '../discovery/static/static-discovery.js';
@@ -21,6 +24,7 @@ import { repoRoot } from '../envoy/binary.js';
 import { startEnvoy, type EnvoyProcess } from '../envoy/process.js';
 import { ModelStore } from '../model/store.js';
 import { forEachLimited, startSimulation, type Driver, type NsProcess, type Simulation } from '../netsim/index.js';
+import { XDS_CLIENT_CERT_SDS_FILE } from '../translate/bootstrap.js';
 import { MeshView } from '../translate/mesh-view.js';
 import { ControlPlaneProcess } from './control-plane.js';
 import { waitConverged } from './verify.js';
@@ -52,8 +56,16 @@ export interface MeshSimOptions {
   readonly only?: (pod: MeshPod) => boolean;
   /** Envoy log level (default warning). */
   readonly envoyLogLevel?: string;
-  /** Lifetime of the bootstrap tokens (`crossmesh bootstrap --token-ttl`), default 24h. */
+  /** Lifetime of the bootstrap tokens (`crossmesh bootstrap --token-ttl`, or the agent's `--token` in certificate mode), default 24h. */
   readonly tokenTtl?: string;
+  /**
+   * How each Envoy's xDS stream authenticates: `token` (default: a token in the bootstrap's
+   * `initial_metadata`, valid for `tokenTtl`), or `certificate`: a `crossmesh agent --envoy-sds`
+   * per pod (as uid 1337, bootstrapped once with a `tokenTtl` token, then renewing over mTLS)
+   * writes the workload certificate, and the bootstrap (`--xds-client-cert-dir`) has Envoy present
+   * it; no token in the bootstrap.
+   */
+  readonly xdsCredentials?: 'token' | 'certificate';
 }
 
 /** A pod's running parts. */
@@ -61,12 +73,18 @@ export interface RunningPod {
   readonly pod: MeshPod;
   readonly envoy: EnvoyProcess;
   readonly app?: NsProcess;
+  /** `crossmesh agent` (certificate mode), and the directory it writes the certificate into. */
+  readonly agent?: NsProcess;
+  readonly certDir?: string;
   /** The app's request log (one JSON line per request served). */
   readonly requestLog?: string;
 }
 
 /** Bound of an app's start (a Node process loading the CLI, on a loaded 2-core machine). */
 const APP_READY_MS = 20_000;
+
+/** The name the xDS server's certificate carries (`crossmesh.<namespace>.svc`, namespace crossmesh-system). */
+const XDS_SERVER_NAME = 'crossmesh.crossmesh-system.svc';
 
 /** Resolves once the demo app says it listens (its first log line), or throws with its log. */
 async function waitForApp(pod: MeshPod, app: NsProcess): Promise<void> {
@@ -134,6 +152,7 @@ export class MeshSim {
     const envoyDir = join(dir, 'envoy');
     const adminSocket = join(envoyDir, 'admin.sock');
     const ads = typeof this.options.adsApi === 'function' ? this.options.adsApi(pod) : (this.options.adsApi ?? 'sotw');
+    const agent = this.options.xdsCredentials === 'certificate' ? await this.startAgent(pod, dir) : undefined;
     // What `crossmesh bootstrap --node ... --xds-address unix:... --admin-address unix:... --ads-api ...` prints, built in-process.
     const { bootstrap } = await buildBootstrapForNode({
       node: pod.nodeId,
@@ -145,6 +164,7 @@ export class MeshSim {
       adsApi: ads,
       tokenTtl: this.options.tokenTtl ?? '24h',
       namespace: 'crossmesh-system',
+      ...(agent ? { xdsClientCertDir: agent.certDir } : {}),
     });
     let app: NsProcess | undefined;
     let requestLog: string | undefined;
@@ -168,12 +188,51 @@ export class MeshSim {
     } catch (e) {
       await envoy.stop(500).catch(() => undefined);
       await app?.stop(500).catch(() => undefined);
-      throw new Error(`pod ${pod.name} (${pod.nodeId}, ${pod.role}): ${(e as Error).message}\n--- crossmesh log ---\n${this.controlPlane.logTail(15)}`);
+      await agent?.process.stop(500).catch(() => undefined);
+      throw new Error(`pod ${pod.name} (${pod.nodeId}, ${pod.role}): ${(e as Error).message}\n--- crossmesh log ---\n${this.controlPlane.logTail(15)}${agent ? `\n--- agent log ---\n${agent.process.logTail(10)}` : ''}`);
     }
     if (app) await waitForApp(pod, app);
-    const running: RunningPod = { pod, envoy, ...(app ? { app } : {}), ...(requestLog ? { requestLog } : {}) };
+    const running: RunningPod = { pod, envoy, ...(app ? { app } : {}), ...(agent ? { agent: agent.process, certDir: agent.certDir } : {}), ...(requestLog ? { requestLog } : {}) };
     this.running.set(pod.name, running);
     return running;
+  }
+
+  /**
+   * Certificate mode: starts the pod's `crossmesh agent` as the Envoy uid (so the 0600 key it
+   * writes is Envoy's) with a fresh node token of `tokenTtl`, and waits for its first write, as
+   * an init container running `agent --once` would before Envoy starts.
+   */
+  private async startAgent(pod: MeshPod, dir: string): Promise<{ process: NsProcess; certDir: string }> {
+    const certDir = join(dir, 'xds-cert');
+    mkdirSync(certDir, { recursive: true, mode: 0o700 });
+    chownSync(certDir, ENVOY_UID, ENVOY_UID);
+    const config = await loadMeshConfig(this.configPaths);
+    const ca = await openCliCa(join(this.workDir, 'ca'), config);
+    let token: string;
+    let rootPem: string;
+    try {
+      token = (await mintToken(ca, { kind: 'node', nodeId: pod.nodeId }, durationFlag(this.options.tokenTtl ?? '24h', 'tokenTtl'))).token;
+      rootPem = ca.trustBundle().pem;
+    } finally {
+      ca.close();
+    }
+    const tokenFile = join(dir, 'agent-token');
+    writeFileSync(tokenFile, token, { mode: 0o600 });
+    chownSync(tokenFile, ENVOY_UID, ENVOY_UID);
+    const rootFile = join(dir, 'mesh-root.pem');
+    writeFileSync(rootFile, rootPem, { mode: 0o644 });
+    const args = [join(repoRoot(), 'dist', 'src', 'cli', 'main.js'), 'agent', '--node', pod.nodeId, '--role', pod.role, '--xds-address', this.controlPlane.xdsAddress, '--server-name', XDS_SERVER_NAME, '--token', tokenFile, '--ca-file', rootFile, '--out', certDir, '--envoy-sds'];
+    const agent = this.sim.run(pod.name, process.execPath, args, { uid: ENVOY_UID, gid: ENVOY_UID, logFile: join(dir, 'agent.log') });
+    const deadline = Date.now() + APP_READY_MS;
+    while (!existsSync(join(certDir, XDS_CLIENT_CERT_SDS_FILE))) {
+      if (agent.exitStatus()) throw new Error(`pod ${pod.name}: crossmesh agent ended before writing the certificate (${agent.describeExit()}):\n${agent.logTail()}`);
+      if (Date.now() > deadline) {
+        await agent.stop(500).catch(() => undefined);
+        throw new Error(`pod ${pod.name}: crossmesh agent wrote no certificate within ${APP_READY_MS} ms:\n${agent.logTail()}\n--- crossmesh log ---\n${this.controlPlane.logTail(10)}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return { process: agent, certDir };
   }
 
   /**
@@ -223,14 +282,14 @@ export class MeshSim {
   async stopPod(name: string): Promise<MeshPod> {
     const r = this.pod(name);
     this.running.delete(name);
-    await Promise.all([r.envoy.stop(2000), r.app?.stop(2000)]);
+    await Promise.all([r.envoy.stop(2000), r.app?.stop(2000), r.agent?.stop(2000)]);
     // The capture rules stay: starting the pod again applies them again (idempotent).
     return r.pod;
   }
 
   /** Stops everything and removes every namespace and bridge. */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.running.values()].flatMap((r) => [r.envoy.stop(1000), r.app?.stop(1000)]));
+    await Promise.allSettled([...this.running.values()].flatMap((r) => [r.envoy.stop(1000), r.app?.stop(1000), r.agent?.stop(1000)]));
     this.running.clear();
     await this.controlPlane.kill('SIGTERM').catch(() => undefined);
     await this.sim.close();

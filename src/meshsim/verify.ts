@@ -5,6 +5,7 @@
  * `error_state`, nothing warming, and crossmesh recording an ACK of its last push and no NACK.
  */
 import type { EnvoyAdmin } from '../envoy/admin.js';
+import { XDS_CLIENT_CERT_SECRET } from '../translate/bootstrap.js';
 import type { ControlPlaneProcess } from './control-plane.js';
 
 type Obj = Record<string, unknown>;
@@ -77,7 +78,8 @@ function envoyView(kind: string, dump: Obj | undefined): EnvoyTypeView {
       for (const e of arr(dump.dynamic_endpoint_configs)) versions.set(nameOf(e, 'endpoint_config', 'cluster_name'), String(e.version_info ?? ''));
       break;
     case 'sds':
-      for (const x of arr(dump.dynamic_active_secrets)) versions.set(String(x.name ?? ''), String(x.version_info ?? ''));
+      // The xDS client certificate comes from a local file (durable credentials), not from crossmesh.
+      for (const x of arr(dump.dynamic_active_secrets)) if (x.name !== XDS_CLIENT_CERT_SECRET) versions.set(String(x.name ?? ''), String(x.version_info ?? ''));
       for (const x of arr(dump.dynamic_warming_secrets)) problems.push(`secret ${String(x.name ?? '')} is warming`);
       break;
   }
