@@ -166,7 +166,7 @@ export function register(program: Command): void {
     .option('--xds-address <host:port|unix:path>', 'address of crossmesh\'s xDS server as the proxy reaches it: host:port, or unix:<absolute path> of serve --xds-socket', '127.0.0.1:18000')
     .option('--ads-api <api>', `ADS protocol: ${ADS_APIS.join(' (state of the world) or ')} (incremental)`, 'sotw')
     .option('--config <path>', 'YAML file or directory (repeatable); default: the embedded mesh', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--token-ttl <duration>', 'lifetime of the embedded token (Envoy cannot refresh it: size it to the proxy\'s lifetime)', '24h')
+    .option('--token-ttl <duration>', 'lifetime of the embedded token (Envoy cannot refresh it: size it to the proxy\'s lifetime, or use --xds-client-cert-dir)', '24h')
     .option('--ca-file <path>', 'reference this file (the mesh root bundle, on the proxy\'s host) instead of inlining the root')
     .option('--ca-dir <dir>', 'CA directory (default: the VirtualMesh ca.directory, else .crossmesh/ca)')
     .option('--namespace <ns>', 'namespace crossmesh runs in: the server certificate name is crossmesh.<ns>.svc', 'crossmesh-system')
