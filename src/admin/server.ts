@@ -4,7 +4,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { register } from 'prom-client';
+import { collectDefaultMetrics, register } from 'prom-client';
 import type { ConfigDump } from '../xds/config-dump.js';
 import type { ProxyStatus, StreamRefusal } from '../xds/stream.js';
 import { log } from '../log.js';
@@ -40,6 +40,12 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
+/** Collects Node's process metrics (CPU, memory, event-loop lag, GC, handles) once per process, in the default registry. */
+function collectProcessMetrics(): void {
+  if (register.getSingleMetric('process_cpu_user_seconds_total')) return;
+  collectDefaultMetrics();
+}
+
 /** Writes a JSON body with a status code. */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2) + '\n';
@@ -54,6 +60,7 @@ function sendText(res: ServerResponse, status: number, body: string): void {
 
 /** Starts the admin server and resolves once it listens. */
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
+  collectProcessMetrics();
   const routes = new Map<string, AdminHandler>();
   for (const [path, handler] of dashboardRoutes()) routes.set(path, handler);
   routes.set('/healthz', (_req, res) => sendText(res, 200, 'ok'));
