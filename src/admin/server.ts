@@ -3,7 +3,7 @@
  * debug endpoints. Other stages add pages with `addRoute` (e.g. the dashboard at `/`).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { collectDefaultMetrics, register } from 'prom-client';
 import type { ConfigDump } from '../xds/config-dump.js';
 import type { ProxyStatus, StreamRefusal } from '../xds/stream.js';
@@ -28,6 +28,11 @@ export interface AdminServerOptions {
   readonly xds: XdsIntrospection;
   /** Ready once the first mesh snapshot has been set. */
   readonly isReady: () => boolean;
+  /**
+   * Host names (besides localhost, IP literals and `host`) that requests may name in their Host
+   * header, e.g. a Service DNS name the admin port is reached by (`serve --admin-allowed-host`).
+   */
+  readonly allowedHosts?: readonly string[];
 }
 
 export interface AdminServer {
@@ -38,6 +43,32 @@ export interface AdminServer {
   /** Adds or replaces the GET handler of an exact path. */
   addRoute(path: string, handler: AdminHandler): void;
   close(): Promise<void>;
+}
+
+/**
+ * The host part of a Host header, lower-cased and without port or IPv6 brackets; undefined if it
+ * does not parse.
+ */
+function hostName(header: string): string | undefined {
+  try {
+    return new URL(`http://${header}/`).hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a request's Host header names this server. A page on another site can make a browser
+ * send requests here by resolving its own name to 127.0.0.1 (DNS rebinding); those requests carry
+ * the attacker's name in Host, so only names this server is known by are answered. IP literals
+ * cannot be rebound, `localhost` and `*.localhost` resolve to loopback in browsers, and requests
+ * without Host (HTTP/1.0) do not come from a browser.
+ */
+function hostAllowed(header: string | undefined, allowed: ReadonlySet<string>): boolean {
+  if (header === undefined) return true;
+  const name = hostName(header);
+  if (name === undefined) return false;
+  return isIP(name) !== 0 || name === 'localhost' || name.endsWith('.localhost') || allowed.has(name);
 }
 
 /** Collects Node's process metrics (CPU, memory, event-loop lag, GC, handles) once per process, in the default registry. */
@@ -61,6 +92,7 @@ function sendText(res: ServerResponse, status: number, body: string): void {
 /** Starts the admin server and resolves once it listens. */
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   collectProcessMetrics();
+  const allowedHosts = new Set([options.host, ...(options.allowedHosts ?? [])].map((h) => h.toLowerCase().replace(/^\[(.*)\]$/, '$1')));
   const routes = new Map<string, AdminHandler>();
   for (const [path, handler] of dashboardRoutes()) routes.set(path, handler);
   routes.set('/healthz', (_req, res) => sendText(res, 200, 'ok'));
@@ -91,6 +123,15 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   });
 
   const server: Server = createServer((req, res) => {
+    // Every answer, whatever writes it: browsers must not guess a type other than the one given.
+    res.setHeader('x-content-type-options', 'nosniff');
+    if (!hostAllowed(req.headers.host, allowedHosts)) {
+      const host = String(req.headers.host).slice(0, 256);
+      sendJson(res, 421, {
+        error: `Host ${JSON.stringify(host)} is not a name of this admin server (accepted: localhost, IP addresses${allowedHosts.size ? ', ' + [...allowedHosts].join(', ') : ''}); add it with serve --admin-allowed-host`,
+      });
+      return;
+    }
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://admin.invalid');

@@ -53,6 +53,8 @@ export interface ControlPlaneOptions {
   readonly xdsSocket?: string;
   /** Admin HTTP port (default 18080; 0 picks a free one). */
   readonly adminPort?: number;
+  /** Extra names the admin port answers to in the Host header (DNS-rebinding defence; see docs/admin.md). */
+  readonly adminAllowedHosts?: readonly string[];
   /** Push debounce window (default 100 ms); ignored when `cache` is given. */
   readonly debounceMs?: number;
   /** The cache to serve; a new one is created if omitted. */
@@ -115,7 +117,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const xdsSocketPath = options.xdsSocket !== undefined ? await xds.listenUnix(options.xdsSocket, xdsCredentials) : undefined;
     if (xdsSocketPath) log.info({ address: `unix:${xdsSocketPath}` }, 'xds server listening on a unix socket');
     const proxylessPort = proxylessXds ? await proxylessXds.listen(host, options.proxylessXdsPort!, grpc.ServerCredentials.createInsecure()) : undefined;
-    admin = await startAdminServer({ host, port: options.adminPort ?? 18080, xds: introspectAll(servers), isReady: () => (loader && loader.ready ? loader.ready() : cache.isReady()) });
+    admin = await startAdminServer({ host, port: options.adminPort ?? 18080, xds: introspectAll(servers), isReady: () => (loader && loader.ready ? loader.ready() : cache.isReady()), ...(options.adminAllowedHosts ? { allowedHosts: options.adminAllowedHosts } : {}) });
     const xdsAddress = hostPort(xdsPort);
     options.security?.attach({ xds, admin });
     const liveNodeIds = (): string[] => servers.flatMap((s) => s.activeStreams().map((st) => st.node?.id ?? '')).filter((id) => id !== '');
@@ -192,6 +194,7 @@ interface ServeFlags {
   xdsPort: string;
   xdsSocket?: string;
   adminPort: string;
+  adminAllowedHost: string[];
   host: string;
   insecureXds?: boolean;
   debounceMs: string;
@@ -213,6 +216,7 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
     .option('--xds-socket <path>', 'also serve xDS on this unix socket (same TLS and authentication as the port; a stale socket file is replaced, removed on exit)')
     .option('--admin-port <port>', 'admin HTTP port', '18080')
     .option('--host <address>', 'address to bind both servers to', '127.0.0.1')
+    .option('--admin-allowed-host <name>', 'a name the admin port may be reached by in the Host header, besides localhost, IP addresses and --host (repeatable; others get 421)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--insecure-xds', 'serve xDS without TLS and admit clients without credentials (they get no secrets); local development only')
     .option('--xds-host-name <name>', 'extra DNS name or IP in the xDS server certificate (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--namespace <ns>', 'namespace crossmesh runs in (server certificate name crossmesh.<ns>.svc)', 'crossmesh-system')
@@ -246,6 +250,7 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
         xdsPort,
         ...(xdsSocket !== undefined ? { xdsSocket } : {}),
         adminPort,
+        adminAllowedHosts: flags.adminAllowedHost,
         debounceMs,
         loadMesh,
         configPaths: flags.config,

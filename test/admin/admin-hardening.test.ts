@@ -1,4 +1,4 @@
-/** Issue 16, item 6: process metrics on /metrics (real HTTP on 127.0.0.1). */
+/** Issue 16, items 6 and 8: process metrics on /metrics; Host checked against the server's names; nosniff on every answer (real HTTP on 127.0.0.1). */
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAdminServer, type AdminServer, type XdsIntrospection } from '../../src/admin/server.js';
@@ -36,5 +36,47 @@ describe('admin hardening', () => {
     const second = await startAdminServer({ host: '127.0.0.1', port: 0, xds, isReady: () => true });
     expect((await get(second.port, '/metrics', 'localhost')).status).toBe(200);
     await second.close();
+  });
+
+  it('a Host that is not a name of the server gets 421 (DNS rebinding); its own names, IP literals and configured names are answered', async () => {
+    admin = await startAdminServer({ host: '127.0.0.1', port: 0, xds, isReady: () => true, allowedHosts: ['crossmesh.crossmesh-system.svc'] });
+    const p = admin.port;
+    for (const host of ['evil.example:' + p, 'evil.example', 'localhost.evil.example', '127.0.0.1.nip.io:' + p, 'crossmesh.crossmesh-system.svc.evil.example']) {
+      const r = await get(p, '/debug/proxies', host);
+      expect(r.status, host).toBe(421);
+      expect(JSON.parse(r.body).error).toContain('--admin-allowed-host');
+      expect(r.body).not.toContain('"proxies"');
+    }
+    for (const host of [`localhost:${p}`, 'LOCALHOST', `127.0.0.1:${p}`, `[::1]:${p}`, '10.1.2.3', 'app.localhost', `crossmesh.crossmesh-system.svc:${p}`, 'CrossMesh.crossmesh-system.svc']) {
+      const r = await get(p, '/debug/proxies', host);
+      expect(r.status, String(host)).toBe(200);
+      expect(JSON.parse(r.body)).toEqual({ proxies: [], refused: [] });
+    }
+  });
+
+  it('the bound host name is accepted', async () => {
+    admin = await startAdminServer({ host: 'localhost', port: 0, xds, isReady: () => true });
+    expect((await get(admin.port, '/healthz', `localhost:${admin.port}`)).status).toBe(200);
+    expect((await get(admin.port, '/healthz', 'example.com')).status).toBe(421);
+  });
+
+  it('every answer says X-Content-Type-Options: nosniff (JSON, text, metrics, errors, refusals)', async () => {
+    admin = await startAdminServer({ host: '127.0.0.1', port: 0, xds, isReady: () => false });
+    const p = admin.port;
+    const cases: [string, string, number][] = [
+      ['/debug/proxies', 'localhost', 200],
+      ['/debug/config_dump', 'localhost', 400],
+      ['/readyz', 'localhost', 503],
+      ['/healthz', 'localhost', 200],
+      ['/metrics', 'localhost', 200],
+      ['/nope', 'localhost', 404],
+      ['/', 'localhost', 200],
+      ['/healthz', 'evil.example', 421],
+    ];
+    for (const [path, host, status] of cases) {
+      const r = await get(p, path, host);
+      expect(r.status, path).toBe(status);
+      expect(r.headers['x-content-type-options'], path).toBe('nosniff');
+    }
   });
 });
