@@ -75,6 +75,29 @@ export function ingressDomains(g: Gateway): string[] {
   return [...out].sort();
 }
 
+/**
+ * The route match of a `pathPrefix`, on a path segment boundary as a user reads it: `/api` matches
+ * `/api`, `/api/` and `/api/v1` but not `/apix` (Envoy's `path_separated_prefix`, which must not end
+ * in `/`); `/` and prefixes ending in `/` are plain prefixes, already on a boundary.
+ */
+export function ingressPathMatch(pathPrefix: string): Resource {
+  return pathPrefix.endsWith('/') ? { prefix: pathPrefix } : { path_separated_prefix: pathPrefix };
+}
+
+/**
+ * Which client addresses the edge treats as internal (trusting their `x-envoy-*` headers and
+ * marking them `x-envoy-internal`): only the gateway's own loopback. Stated explicitly because
+ * Envoy's default changed across versions (all RFC 1918 addresses, then none), and callers of an
+ * ingress come from outside the mesh even when their address is private.
+ */
+export const INGRESS_INTERNAL_ADDRESSES: Resource = {
+  unix_sockets: false,
+  cidr_ranges: [
+    { address_prefix: '127.0.0.1', prefix_len: { value: 32 } },
+    { address_prefix: '::1', prefix_len: { value: 128 } },
+  ],
+};
+
 /** The ingress RouteConfiguration: one virtual host for the gateway, routes by path prefix. */
 export function ingressRouteConfiguration(view: MeshView, g: Gateway): Resource {
   return {
@@ -85,7 +108,7 @@ export function ingressRouteConfiguration(view: MeshView, g: Gateway): Resource 
         domains: ingressDomains(g),
         routes: servedRoutes(view, g).map(({ route, target }) => ({
           name: route.pathPrefix,
-          match: { prefix: route.pathPrefix },
+          match: ingressPathMatch(route.pathPrefix),
           // No route timeout: gRPC streams and long polls pass through the edge too.
           route: { cluster: target.clusterName, timeout: { seconds: 0 } },
         })),
@@ -113,9 +136,13 @@ export function ingressTlsTransportSocket(tls: { readonly certFile: string; read
 export function ingressListener(g: Gateway): Resource {
   const name = ingressName(g.port);
   const hcm = httpConnectionManager(name, { rds: name });
-  // An edge proxy: the client address comes from the connection (not a forwarded header), and
-  // paths are normalized before prefix matching so `/a/../productpage` cannot dodge a route.
-  const edge = { ...hcm, typed_config: { ...(hcm.typed_config as Resource), use_remote_address: { value: true }, normalize_path: { value: true }, merge_slashes: true } };
+  // An edge proxy: the client address comes from the connection (not a forwarded header), no
+  // client is internal but the gateway itself, and paths are normalized before prefix matching so
+  // `/a/../productpage` cannot dodge a route.
+  const edge = {
+    ...hcm,
+    typed_config: { ...(hcm.typed_config as Resource), use_remote_address: { value: true }, internal_address_config: INGRESS_INTERNAL_ADDRESSES, normalize_path: { value: true }, merge_slashes: true },
+  };
   return {
     name,
     address: { socket_address: { address: '0.0.0.0', port_value: g.port } },

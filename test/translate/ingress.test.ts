@@ -15,6 +15,7 @@ import { ModelStore } from '../../src/model/store.js';
 import { MeshView, resolveProxy, translateProxy, type ProxyResources } from '../../src/translate/index.js';
 import { ROLE_TRANSLATORS } from '../../src/translate/index.js';
 import { guardResources } from '../../src/translate/semantics.js';
+import { ingressPathMatch } from '../../src/translate/ingress.js';
 import { defaultMeshStore } from './default-mesh.js';
 
 type Obj = Record<string, any>;
@@ -113,7 +114,7 @@ describe('ingress gateway', () => {
     const vh = (r.routes.get('ingress_8080') as Obj).virtual_hosts;
     expect(vh).toHaveLength(1);
     expect(vh[0].domains).toEqual(['*']);
-    expect(vh[0].routes.map((x: Obj) => [x.match.prefix, x.route.cluster])).toEqual([['/productpage', 'outbound|9080||productpage.default.svc.cluster.local']]);
+    expect(vh[0].routes.map((x: Obj) => [x.match.path_separated_prefix ?? x.match.prefix, x.route.cluster])).toEqual([['/productpage', 'outbound|9080||productpage.default.svc.cluster.local']]);
     const c = r.clusters.get('outbound|9080||productpage.default.svc.cluster.local') as Obj;
     const tls = c.transport_socket.typed_config;
     expect(tls.sni).toBe('outbound_.9080_._.productpage.default.svc.cluster.local');
@@ -135,7 +136,7 @@ describe('ingress gateway', () => {
     const vh = (r.routes.get('ingress_8443') as Obj).virtual_hosts[0];
     expect(vh.name).toBe('edge/public');
     expect(vh.domains).toEqual(['*.shop.example.com', '*.shop.example.com:8443', 'shop.example.com', 'shop.example.com:8443']);
-    expect(vh.routes.map((x: Obj) => [x.match.prefix, x.route.cluster])).toEqual([
+    expect(vh.routes.map((x: Obj) => [x.match.path_separated_prefix ?? x.match.prefix, x.route.cluster])).toEqual([
       ['/api', 'outbound|9000||api.shop.svc.cluster.local'],
       ['/', 'outbound|8000||web.shop.svc.cluster.local'],
     ]);
@@ -171,5 +172,31 @@ describe('ingress gateway', () => {
     const p = resolveProxy(snap, 'c1/shop/web-0', 'ingress');
     expect(p).toBeInstanceOf(Error);
     expect((p as Error).message).toContain('no Ingress Gateway');
+  });
+
+  it('matches path prefixes on a segment boundary and treats no client as internal but the gateway itself', async () => {
+    expect(ingressPathMatch('/api')).toEqual({ path_separated_prefix: '/api' });
+    expect(ingressPathMatch('/api/')).toEqual({ prefix: '/api/' });
+    expect(ingressPathMatch('/')).toEqual({ prefix: '/' });
+    const store = await defaultMeshStore();
+    const p = resolveProxy(store.current, 'cluster1/crossmesh-system/ingress-gateway-0', 'ingress');
+    if (p instanceof Error) throw p;
+    const r = translateProxy(store.current, p) as unknown as { listeners: Map<string, Obj> };
+    const hcm = [...r.listeners.values()][0]!.filter_chains[0].filters[0].typed_config;
+    expect(hcm.use_remote_address).toEqual({ value: true });
+    expect(hcm.internal_address_config.cidr_ranges.map((c: Obj) => `${c.address_prefix}/${c.prefix_len.value}`)).toEqual(['127.0.0.1/32', '::1/128']);
+  });
+
+  it('refuses a pathPrefix with a query or fragment, naming the file and line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'crossmesh-ingress-'));
+    dirs.push(dir);
+    const gw = 'apiVersion: crossmesh.io/v1alpha1\nkind: Gateway\nmetadata: {name: bad, namespace: edge, cluster: c1}\nspec:\n  type: Ingress\n  workload: edge-0\n  port: 9443\n  routes:\n  - pathPrefix: /web?x=1\n    service: {name: web, namespace: shop, port: 8000}\n';
+    await writeFile(join(dir, 'mesh.yaml'), `${MESH}\n---\n${gw}`);
+    const r = await loadConfig([dir]);
+    expect(r.config).toBeUndefined();
+    const e = r.errors.find((x) => x.message.includes('hold no'));
+    expect(e?.path).toBe('spec.routes[0].pathPrefix');
+    expect(e?.message, JSON.stringify(r.errors)).toMatch(/must start with "\/" and hold no "\?" or "#"/);
+    expect(`${e?.file}:${e?.line}`).toMatch(/mesh\.yaml:\d+$/);
   });
 });
