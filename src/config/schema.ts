@@ -31,7 +31,25 @@ const dnsName = z
   .min(1, { error: 'must not be empty' })
   .max(253, { error: 'must be at most 253 characters' })
   .regex(DNS_NAME, { error: 'expected a DNS-1123 name: lowercase letters, digits, "-" and "."' });
-const labels = z.record(z.string(), z.string());
+/** C0 and C1 control characters and DEL: label and locality strings reach Envoy resources (metadata, localities) verbatim. */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+/** What is wrong with `v` if it holds a control character: the first one and where it is. */
+function controlCharacterProblem(v: string): string | undefined {
+  const m = CONTROL_CHARACTER.exec(v);
+  return m ? `must not contain control characters (U+${m[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} at character ${m.index + 1})` : undefined;
+}
+/** A string without control characters. */
+const printable = z.string().superRefine((v, ctx) => {
+  const problem = controlCharacterProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+// Keys are checked on the record (not with a key schema) so the error names the key's path and line.
+const labels = z.record(z.string(), printable).superRefine((rec, ctx) => {
+  for (const key of Object.keys(rec)) {
+    const problem = controlCharacterProblem(key);
+    if (problem) ctx.addIssue({ code: 'custom', path: [key], message: `key ${problem}` });
+  }
+});
 const port = z
   .number({ error: 'expected a port number 1..65535' })
   .int({ error: 'expected a port number 1..65535' })
@@ -115,7 +133,7 @@ const policyMetadata = z.strictObject({
   annotations: labels.optional(),
 });
 
-const locality = z.strictObject({ region: z.string(), zone: z.string().optional(), subzone: z.string().optional() });
+const locality = z.strictObject({ region: printable, zone: printable.optional(), subzone: printable.optional() });
 
 function doc<M extends z.ZodType, S extends z.ZodType>(metadata: M, spec: S) {
   return z.strictObject({ apiVersion: z.string(), kind: z.string(), metadata, spec });
