@@ -95,7 +95,9 @@ describe('crossmesh agent renews with its certificate', () => {
     agent.start();
     try {
       // ~9 s: two leaf lifetimes and about four connections.
-      await until(() => writes.filter((w) => w.via === 'certificate').length >= 3 && new Set(writes.map((w) => w.serial)).size >= 3, 15_000, `renewals over certificate streams; writes ${JSON.stringify(writes.map((w) => [w.via, w.serial]))}, errors ${JSON.stringify(errors)}`);
+      await until(() => writes.filter((w) => w.via === 'certificate').length >= 3 && new Set(writes.map((w) => w.serial)).size >= 3, 25_000, 'three renewals over certificate streams').catch((e: Error) => {
+        throw new Error(`${e.message}; writes ${JSON.stringify(writes.map((w) => [w.via, w.serial]))}, errors ${JSON.stringify(errors)}`);
+      });
       await until(() => errors.length >= 3, 10_000, 'three connections ended by their age');
     } finally {
       await agent.stop();
@@ -114,7 +116,7 @@ describe('crossmesh agent renews with its certificate', () => {
     // The server saw certificate admissions.
     const refused = xds.refusals().filter((r) => r.nodeId === X);
     expect(refused).toEqual([]);
-  }, 30_000);
+  }, 45_000);
 
   it('writes the Envoy SDS file: one valid Secret named xds_client_cert with the same pair inline, 0600', async () => {
     const out = join(work, 'renew');
