@@ -2,7 +2,7 @@
  * Finds the line of a path inside a parsed YAML document, so every error points at the node
  * that is wrong (or the closest node that exists: the parent of a missing field).
  */
-import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
 
 /** A document and the line counter of its file, kept only while a load runs. */
 export interface DocSource {
@@ -10,6 +10,23 @@ export interface DocSource {
   readonly lines: LineCounter;
   /** 1-based line where the document starts. */
   readonly line: number;
+}
+
+/** Scalar key → pair of a mapping, built once per mapping: a search per lookup made many errors in one big mapping quadratic. */
+const keyIndexes = new WeakMap<YAMLMap, Map<string, Pair>>();
+
+function keyIndex(map: YAMLMap): Map<string, Pair> {
+  let index = keyIndexes.get(map);
+  if (!index) {
+    index = new Map();
+    for (const p of map.items) {
+      const k = isScalar(p.key) ? String(p.key.value) : undefined;
+      // The first occurrence wins, as the linear search did.
+      if (k !== undefined && !index.has(k)) index.set(k, p as Pair);
+    }
+    keyIndexes.set(map, index);
+  }
+  return index;
 }
 
 /**
@@ -22,7 +39,7 @@ export function lineOf(src: DocSource, path: readonly PropertyKey[], keyOf?: str
   const walk = keyOf === undefined ? path : [...path, keyOf];
   for (const seg of walk) {
     if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+      const pair = keyIndex(node).get(String(seg));
       if (!pair) break;
       // A field is reported at its key: the line where it is written (a missing field: its parent's key).
       best = pair.key as Node;

@@ -9,7 +9,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
 import { log } from '../log.js';
 import { formatDiagnostic } from './diagnostics.js';
-import { loadConfig } from './loader.js';
+import { ConfigLoadWorker } from './load-worker.js';
 import type { LoadResult, MeshConfig } from './mesh-config.js';
 
 const reloads = new Counter({
@@ -46,6 +46,8 @@ export interface ConfigStatus {
 export interface WatchOptions {
   /** Quiet period after the last file event before reloading (default 150 ms). */
   readonly debounceMs?: number;
+  /** A load taking longer is abandoned and reported as invalid (default 60 s). */
+  readonly loadTimeoutMs?: number;
   /** Called with the result of a load that found errors. */
   readonly onInvalid?: (result: LoadResult) => void;
 }
@@ -73,6 +75,8 @@ export async function watchConfig(
   options: WatchOptions = {},
 ): Promise<ConfigWatcher> {
   const debounceMs = options.debounceMs ?? 150;
+  // Parsing and validation run on a worker thread: the event loop keeps serving xDS during any reload.
+  const loader = new ConfigLoadWorker(options.loadTimeoutMs !== undefined ? { timeoutMs: options.loadTimeoutMs } : {});
   let current: MeshConfig | undefined;
   let lastGood: ConfigStatus['lastGood'] = null;
   let lastAttempt: ConfigStatus['lastAttempt'] = null;
@@ -175,7 +179,7 @@ export async function watchConfig(
       let result: LoadResult;
       do {
         again = false;
-        result = await loadConfig(paths);
+        result = await loader.load(paths);
         if (!closed) apply(result, false);
       } while (again && !closed);
       return result;
@@ -187,7 +191,7 @@ export async function watchConfig(
     }
   };
 
-  apply(await loadConfig(paths), true);
+  apply(await loader.load(paths), true);
   for (const dir of interest.keys()) startWatching(dir);
 
   return {
@@ -199,6 +203,7 @@ export async function watchConfig(
     close: () => {
       closed = true;
       clearTimeout(timer);
+      loader.close();
       for (const w of watchers.values()) w.close();
       watchers.clear();
     },
