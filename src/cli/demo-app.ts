@@ -3,7 +3,9 @@
  * HTTP app of the docker-compose simulation (see docs/compose.md). It answers with its service,
  * version, cluster and pod, calling its downstream services by their mesh host names (the pod's
  * capture rules hand those connections to its sidecar). `--request-log` appends one JSON line per
- * request served: what the Envoy convergence benchmark reads.
+ * request served: what the Envoy convergence benchmark reads. Requests may ask for a status, a
+ * delay, a limit to some pods or attempts, or an echo of their headers (`x-demo-*`, see
+ * src/demo-app/behaviour.ts): what the policy tests on real Envoy make hosts fail or be slow with.
  */
 import { appendFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -64,7 +66,7 @@ export function register(program: Command): void {
     .option('--listen <address>', 'address to listen on (127.0.0.1: only the sidecar in the same network namespace reaches the app)', '127.0.0.1')
     .option('--port <port>', 'port to listen on', '9080')
     .option('--calls <services>', 'downstream services to call on every request, <service>[:<port>] comma-separated (port default 9080)', '')
-    .option('--request-log <file>', 'append one JSON line per request served ({at, method, path, status, peer, caller})')
+    .option('--request-log <file>', 'append one JSON line per request served ({at, method, path, status, peer, caller, requestId, attempt})')
     .option('--timeout <duration>', 'deadline of each downstream call', '3s')
     .action(async (flags: DemoAppFlags) => {
       const options = demoAppOptions(flags);

@@ -7,6 +7,7 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { attemptOf, behaviourOf } from './behaviour.js';
 
 /** A downstream service this app calls: `http://<service>.<namespace>.svc.cluster.local:<port>/<service>`. */
 export interface DemoUpstream {
@@ -51,6 +52,10 @@ export interface ServedRequest {
   readonly peer: string;
   /** The caller's SPIFFE ID from x-forwarded-client-cert (as in the answer); null without one. */
   readonly caller: string | null;
+  /** The request's `x-request-id` (Envoy keeps it across retries and mirrors); null without one. */
+  readonly requestId: string | null;
+  /** Envoy's attempt number (`x-envoy-attempt-count`, 1 without it). */
+  readonly attempt: number;
 }
 
 /** What one upstream call gave: the upstream's own answer, or why there is none. */
@@ -69,6 +74,8 @@ export interface DemoAnswer {
   /** One line per app that took part, depth first, e.g. `reviews v3 (cluster2)`, or `reviews failed: HTTP 403 RBAC: access denied`. */
   readonly chain: readonly string[];
   readonly upstreams: Readonly<Record<string, UpstreamResult>>;
+  /** The request headers as the app received them, when the request asked (`x-demo-echo: 1`). */
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 /** A running demo app. */
@@ -186,16 +193,31 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
     if (options.onRequest) {
       const onRequest = options.onRequest;
       const caller = callerIdentity(req.headers['x-forwarded-client-cert']);
-      res.once('finish', () => onRequest({ at, method: req.method ?? '', path: req.url ?? '', status: res.statusCode, peer: req.socket.remoteAddress ?? '', caller }));
+      const requestId = (Array.isArray(req.headers['x-request-id']) ? req.headers['x-request-id'][0] : req.headers['x-request-id']) ?? null;
+      const attempt = attemptOf(req.headers);
+      res.once('finish', () => onRequest({ at, method: req.method ?? '', path: req.url ?? '', status: res.statusCode, peer: req.socket.remoteAddress ?? '', caller, requestId, attempt }));
     }
+    // Every answer names the pod, so a caller (or a test) sees which host served it.
+    res.setHeader('x-demo-pod', o.pod);
     if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       return;
     }
-    answer(o, req.headers).then(
-      (a) => res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(a, null, 2)}\n`),
-      (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e instanceof Error ? e.message : String(e)}\n`),
-    );
+    const b = behaviourOf(req.headers, o.pod);
+    const respond = (): void => {
+      if (b.status !== 200) {
+        res.writeHead(b.status, { 'content-type': 'text/plain' }).end(`${o.pod} answers ${b.status} (x-demo-status)\n`);
+        return;
+      }
+      answer(o, req.headers).then(
+        (a) => res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(b.echo ? { ...a, headers: req.headers } : a, null, 2)}\n`),
+        (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e instanceof Error ? e.message : String(e)}\n`),
+      );
+    };
+    if (b.delayMs === 0) return respond();
+    // A caller that gives up (a route or per-try timeout) closes the stream: stop waiting then.
+    const timer = setTimeout(respond, b.delayMs);
+    res.once('close', () => clearTimeout(timer));
   });
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
