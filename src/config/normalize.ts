@@ -245,6 +245,8 @@ export function toTrafficPolicy(d: ParsedDoc<'TrafficPolicy'>): TrafficPolicy {
             ...(s.connectionPool.maxPendingRequests !== undefined ? { maxPendingRequests: s.connectionPool.maxPendingRequests } : {}),
             ...(s.connectionPool.maxRequests !== undefined ? { maxRequests: s.connectionPool.maxRequests } : {}),
             ...(s.connectionPool.maxRetries !== undefined ? { maxRetries: s.connectionPool.maxRetries } : {}),
+            // Envoy's defaults (20 %, 3), written out so the configuration says what is in force.
+            ...(s.connectionPool.retryBudget ? { retryBudget: { budgetPercent: s.connectionPool.retryBudget.budgetPercent ?? 20, minRetryConcurrency: s.connectionPool.retryBudget.minRetryConcurrency ?? 3 } } : {}),
             ...(s.connectionPool.connectTimeout !== undefined ? { connectTimeoutMs: s.connectionPool.connectTimeout } : {}),
           },
         }

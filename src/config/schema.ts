@@ -205,7 +205,8 @@ export const gatewaySchema = doc(
       routes: z
         .array(
           z.strictObject({
-            pathPrefix: z.string().startsWith('/', { error: 'must start with "/"' }),
+            // A path, not a URL: a query or fragment can never match (and Envoy refuses them in a path_separated_prefix).
+            pathPrefix: z.string().regex(/^\/[^?#]*$/, { error: 'must start with "/" and hold no "?" or "#"' }),
             service: z.strictObject({ name: dnsName, namespace: dnsName.optional(), port, cluster: dnsName.optional() }),
           }),
         )
@@ -342,6 +343,8 @@ export const trafficPolicySchema = doc(
           maxPendingRequests: count.optional(),
           maxRequests: count.optional(),
           maxRetries: count.optional(),
+          /** Envoy's retry budget: concurrent retries ≤ max(budgetPercent % of active + pending requests, minRetryConcurrency). */
+          retryBudget: z.strictObject({ budgetPercent: percent.optional(), minRetryConcurrency: count.optional() }).optional(),
           connectTimeout: duration.optional(),
         })
         .optional(),

@@ -139,6 +139,8 @@ export interface ConnectionPool {
   readonly maxPendingRequests?: number;
   readonly maxRequests?: number;
   readonly maxRetries?: number;
+  /** Concurrent retries as a share of the active and pending requests (Envoy's retry budget; replaces maxRetries). */
+  readonly retryBudget?: { readonly budgetPercent: number; readonly minRetryConcurrency: number };
   readonly connectTimeoutMs?: number;
 }
 

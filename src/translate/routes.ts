@@ -101,9 +101,14 @@ function defaultVirtualHost(view: MeshView, t: OutboundTarget, domains: readonly
 /**
  * A virtual host with TrafficPolicy routes: one frozen object per shared routes array and domain
  * list, so the route configurations of the many proxies that see a policy's target alike share it.
+ * When a route retries, Envoy tells the upstream which attempt it is (`x-envoy-attempt-count`, as
+ * Istio does), so an app can see and log its retries.
  */
 function policyVirtualHost(view: MeshView, t: OutboundTarget, domains: readonly string[], routes: readonly Resource[]): Resource {
-  return view.memoOn(routes, `vhost|${domains.join(' ')}`, () => Object.freeze({ name: `${t.host}:${t.port}`, domains: Object.freeze([...domains]), routes }));
+  const retries = routes.some((r) => (r.route as Resource | undefined)?.retry_policy !== undefined);
+  return view.memoOn(routes, `vhost|${domains.join(' ')}`, () =>
+    Object.freeze({ name: `${t.host}:${t.port}`, domains: Object.freeze([...domains]), routes, ...(retries ? { include_request_attempt_count: true } : {}) }),
+  );
 }
 
 /**

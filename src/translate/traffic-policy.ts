@@ -40,6 +40,18 @@ export const CORS_POLICY_TYPE = `${T}envoy.extensions.filters.http.cors.v3.CorsP
 /** Envoy's retry conditions for a `retries` policy (Istio's default `retryOn`). */
 export const RETRY_ON = 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes';
 
+/**
+ * A retry picks a host the request has not tried yet (Istio's predicate): without it, the retry
+ * of a request a failing host answered may land on that host again.
+ */
+export const PREVIOUS_HOSTS_PREDICATE: Readonly<Resource> = Object.freeze({
+  name: 'envoy.retry_host_predicates.previous_hosts',
+  typed_config: Object.freeze({ '@type': `${T}envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate` }),
+});
+
+/** How many times a retry re-picks a host the predicate refused (Istio's 5). */
+export const HOST_SELECTION_RETRY_MAX_ATTEMPTS = 5;
+
 /** What TrafficPolicy translation needs to know about a proxy (part of its CDS and RDS scope). */
 export interface PolicyContext {
   /** The proxy's cluster. */
@@ -183,11 +195,21 @@ export function fractionalPercent(p: number): Resource {
   return Number.isInteger(p) ? { numerator: p, denominator: 'HUNDRED' } : { numerator: Math.round(p * 10_000), denominator: 'MILLION' };
 }
 
+/**
+ * Whether a policy prefix matches on a path segment boundary with Envoy's `path_separated_prefix`
+ * (`/api` matches `/api`, `/api/x`, `/api?q`, not `/apix`). Envoy requires such a prefix not to end
+ * in `/` nor contain `?` or `#` (`^[^?#]+[^?#/]$`): a prefix ending in `/` (`/`, `/api/`) already
+ * ends on a boundary and stays a plain `prefix`, as does one with `?` or `#`.
+ */
+export function segmentPrefix(prefix: string): boolean {
+  return /^[^?#]+[^?#/]$/.test(prefix);
+}
+
 /** A model request matcher as an Envoy RouteMatch. */
 export function routeMatch(m: HttpMatcher): Resource {
   const out: Resource = {};
   if (!m.path) out.prefix = '/';
-  else if (m.path.kind === 'prefix') out.prefix = m.path.value;
+  else if (m.path.kind === 'prefix') out[segmentPrefix(m.path.value) ? 'path_separated_prefix' : 'prefix'] = m.path.value;
   else if (m.path.kind === 'exact') out.path = m.path.value;
   else out.safe_regex = { regex: m.path.value };
   const headers: Resource[] = m.headers.map((h) => ({
@@ -239,11 +261,26 @@ function corsConfig(c: CorsPolicy): Resource {
   };
 }
 
+/**
+ * `reset` beside Istio's conditions when a per-try timeout is set: Envoy retries an attempt it
+ * abandoned at its per-try timeout only under `reset`, `5xx` or `gateway-error`, so with Istio's
+ * list alone the first slow attempt ends the request with a 504 (measured on Envoy 1.40).
+ */
+export const RETRY_ON_WITH_PER_TRY_TIMEOUT = `${RETRY_ON},reset`;
+
+/**
+ * Concurrent retries a cluster allows when a policy retries on it (Istio's default, 2^32-1):
+ * Envoy's own default of 3 turns the fourth concurrent retry into the caller's 503.
+ */
+export const DEFAULT_MAX_RETRIES = 4_294_967_295;
+
 function retryPolicy(r: RetryPolicy): Resource {
   return {
-    retry_on: RETRY_ON,
+    retry_on: r.perTryTimeoutMs !== undefined ? RETRY_ON_WITH_PER_TRY_TIMEOUT : RETRY_ON,
     num_retries: { value: r.attempts },
     retriable_status_codes: [503],
+    retry_host_predicate: [PREVIOUS_HOSTS_PREDICATE],
+    host_selection_retry_max_attempts: HOST_SELECTION_RETRY_MAX_ATTEMPTS,
     ...(r.perTryTimeoutMs !== undefined ? { per_try_timeout: duration(r.perTryTimeoutMs) } : {}),
   };
 }
@@ -452,32 +489,35 @@ function outlierDetection(o: OutlierDetection): Resource {
   };
 }
 
-function circuitBreakers(c: ConnectionPool): Resource | undefined {
+function circuitBreakers(c: ConnectionPool, retries: boolean): Resource | undefined {
   const th: Resource = {};
+  if (retries) th.max_retries = { value: DEFAULT_MAX_RETRIES };
   if (c.maxConnections !== undefined) th.max_connections = { value: c.maxConnections };
   if (c.maxPendingRequests !== undefined) th.max_pending_requests = { value: c.maxPendingRequests };
   if (c.maxRequests !== undefined) th.max_requests = { value: c.maxRequests };
   if (c.maxRetries !== undefined) th.max_retries = { value: c.maxRetries };
+  // Envoy then ignores max_retries: the budget bounds concurrent retries by a share of the requests.
+  if (c.retryBudget) th.retry_budget = { budget_percent: { value: c.retryBudget.budgetPercent }, min_retry_concurrency: { value: c.retryBudget.minRetryConcurrency } };
   return Object.keys(th).length ? { thresholds: [{ priority: 'DEFAULT', ...th }] } : undefined;
 }
 
 /**
  * An outbound cluster with the outlier detection and circuit breakers of the TrafficPolicies
- * applying to its target from this proxy (subset clusters take their host's policies). The input
- * object is returned unchanged when no policy sets a cluster field.
+ * applying to its target from this proxy (subset clusters take their host's policies), and no
+ * limit on concurrent retries when one of them retries (unless `connectionPool` sets one). The
+ * input object is returned unchanged when no policy sets a cluster field or retries.
  */
 export function withClusterPolicies(view: MeshView, ctx: PolicyContext, t: OutboundTarget, cluster: Resource): Resource {
   const policies = applicableTrafficPolicies(view, ctx, t);
   if (policies.length === 0) return cluster;
   const { settings } = mergePolicies(policies, CLUSTER_FIELDS);
-  if (!settings.outlierDetection && !settings.connectionPool) return cluster;
+  const retries = policies.some((p) => p.retries !== undefined);
+  if (!settings.outlierDetection && !settings.connectionPool && !retries) return cluster;
   const out: Resource = { ...cluster };
   if (settings.outlierDetection) out.outlier_detection = outlierDetection(settings.outlierDetection);
-  if (settings.connectionPool) {
-    const cb = circuitBreakers(settings.connectionPool);
-    if (cb) out.circuit_breakers = cb;
-    if (settings.connectionPool.connectTimeoutMs !== undefined) out.connect_timeout = duration(settings.connectionPool.connectTimeoutMs);
-  }
+  const cb = circuitBreakers(settings.connectionPool ?? {}, retries);
+  if (cb) out.circuit_breakers = cb;
+  if (settings.connectionPool?.connectTimeoutMs !== undefined) out.connect_timeout = duration(settings.connectionPool.connectTimeoutMs);
   return out;
 }
 

@@ -11,7 +11,9 @@ import type { MeshSnapshot } from '../../src/model/snapshot.js';
 import { ModelStore } from '../../src/model/store.js';
 import { MeshView, resolveProxy, translateProxy, type ProxyResources } from '../../src/translate/index.js';
 import { guardResources } from '../../src/translate/semantics.js';
-import { trafficPolicyConflicts } from '../../src/translate/traffic-policy.js';
+import { DEFAULT_MAX_RETRIES, routeMatch, segmentPrefix, trafficPolicyConflicts } from '../../src/translate/traffic-policy.js';
+import { encodeResource } from '../../src/xds/codec.js';
+import { CLUSTER_TYPE, ROUTE_TYPE } from '../../src/xds/types.js';
 import { seedFile, seedStore } from './policy-seed-mesh.js';
 
 type Obj = Record<string, any>;
@@ -131,14 +133,27 @@ describe('request matchers, route fields and conflicts', () => {
     expect(routes.map((x) => x.match)).toEqual([
       { path: '/health' },
       { safe_regex: { regex: '/v[0-9]+/.*' }, headers: [{ name: 'x-debug', present_match: true, invert_match: true }], query_parameters: [{ name: 'q', string_match: { safe_regex: { regex: 'a.*' } } }] },
-      { prefix: '/ratings', headers: [{ name: 'end-user', string_match: { exact: 'jason' } }, { name: ':method', string_match: { exact: 'GET' } }] },
+      { path_separated_prefix: '/ratings', headers: [{ name: 'end-user', string_match: { exact: 'jason' } }, { name: ':method', string_match: { exact: 'GET' } }] },
       { prefix: '/' },
     ]);
     const [exact, regex, prefix, catchAll] = routes as [Obj, Obj, Obj, Obj];
     // Own field beats inherited; the rest comes from the catch-all group.
     expect(exact.route.timeout).toEqual({ seconds: 0, nanos: 100_000_000 });
     expect(prefix.route.timeout).toEqual({ seconds: 2 });
-    expect(prefix.route.retry_policy).toEqual({ retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes', num_retries: { value: 3 }, retriable_status_codes: [503], per_try_timeout: { seconds: 0, nanos: 500_000_000 } });
+    // Istio's conditions, plus reset because a per-try timeout is set; a retry avoids the hosts already tried.
+    expect(prefix.route.retry_policy).toEqual({
+      retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes,reset',
+      num_retries: { value: 3 },
+      retriable_status_codes: [503],
+      retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' } }],
+      host_selection_retry_max_attempts: 5,
+      per_try_timeout: { seconds: 0, nanos: 500_000_000 },
+    });
+    // Routes that retry make Envoy send x-envoy-attempt-count upstream.
+    expect(vhost(r, 'ratings.default.svc.cluster.local:9080').include_request_attempt_count).toBe(true);
+    expect(vhost(r, 'details.default.svc.cluster.local:9080').include_request_attempt_count).toBeUndefined();
+    // The route configuration encodes: every Any type it names (the predicate's) is among the loaded protos.
+    expect(() => encodeResource(ROUTE_TYPE, '9080', r.routes.get('9080')!)).not.toThrow();
     expect(prefix.typed_per_filter_config['envoy.filters.http.fault']).toEqual({
       '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
       delay: { fixed_delay: { seconds: 0, nanos: 500_000_000 }, percentage: { numerator: 10, denominator: 'HUNDRED' } },
@@ -159,6 +174,7 @@ describe('request matchers, route fields and conflicts', () => {
     const ratings = r.clusters.get('outbound|9080||ratings.default.svc.kind3.global') as Obj;
     expect(ratings.circuit_breakers).toEqual({ thresholds: [{ priority: 'DEFAULT', max_connections: { value: 100 }, max_pending_requests: { value: 10 }, max_requests: { value: 1000 }, max_retries: { value: 3 } }] });
     expect(ratings.connect_timeout).toEqual({ seconds: 1 });
+    expect(() => encodeResource(CLUSTER_TYPE, ratings.name, ratings)).not.toThrow();
     expect((r.clusters.get('outbound|9080||details.default.svc.cluster.local') as Obj).circuit_breakers).toBeUndefined();
     // The conflict is reported, settled by the documented rule.
     expect(trafficPolicyConflicts(new MeshView(store.current))).toEqual([expect.objectContaining({ destination: 'default/ratings', field: 'requestTimeoutMs', winner: 'team/d-default', losers: ['team/e-default'], matchers: '[]' })]);
@@ -185,5 +201,37 @@ describe('request matchers, route fields and conflicts', () => {
     ] } })]);
     const r = translate(store.current, PRODUCTPAGE);
     expect(vhost(r, 'ratings.default.svc.cluster.local:9080').routes[0].route.cluster).toBe('outbound|9080||ratings.default.svc.kind3.global');
+  });
+});
+
+describe('retries, retry budget and segment prefixes', () => {
+  it('a retrying policy lifts Envoy\'s default of 3 concurrent retries on its clusters, unless connectionPool sets maxRetries', async () => {
+    const r = translate((await withPolicies([tp('retry', { retries: { attempts: 2 } })])).current, PRODUCTPAGE);
+    const ratings = r.clusters.get('outbound|9080||ratings.default.svc.kind3.global') as Obj;
+    expect(ratings.circuit_breakers).toEqual({ thresholds: [{ priority: 'DEFAULT', max_retries: { value: DEFAULT_MAX_RETRIES } }] });
+    expect((r.clusters.get('outbound|9080||details.default.svc.cluster.local') as Obj).circuit_breakers).toBeUndefined();
+    // Without a per-try timeout, Istio's conditions alone.
+    expect(vhost(r, 'ratings.default.svc.cluster.local:9080').routes[0].route.retry_policy.retry_on).toBe('connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes');
+    const capped = translate((await withPolicies([tp('retry', { retries: { attempts: 2 }, connectionPool: { maxRetries: 7 } })])).current, PRODUCTPAGE);
+    expect((capped.clusters.get('outbound|9080||ratings.default.svc.kind3.global') as Obj).circuit_breakers.thresholds[0].max_retries).toEqual({ value: 7 });
+  });
+
+  it('connectionPool.retryBudget becomes the circuit breakers\' retry_budget', async () => {
+    const r = translate((await withPolicies([tp('budget', { connectionPool: { retryBudget: { budgetPercent: 12.5, minRetryConcurrency: 2 } } })])).current, PRODUCTPAGE);
+    const ratings = r.clusters.get('outbound|9080||ratings.default.svc.kind3.global') as Obj;
+    expect(ratings.circuit_breakers).toEqual({ thresholds: [{ priority: 'DEFAULT', retry_budget: { budget_percent: { value: 12.5 }, min_retry_concurrency: { value: 2 } } }] });
+    expect(() => encodeResource(CLUSTER_TYPE, ratings.name, ratings)).not.toThrow();
+  });
+
+  it('a prefix ends on a path segment (path_separated_prefix) unless Envoy cannot take it: ending in /, or with ? or #', () => {
+    const m = (value: string) => routeMatch({ path: { kind: 'prefix', value }, headers: [], queryParameters: [] });
+    expect(m('/api')).toEqual({ path_separated_prefix: '/api' });
+    expect(m('/api/v1')).toEqual({ path_separated_prefix: '/api/v1' });
+    expect(m('/api/')).toEqual({ prefix: '/api/' });
+    expect(m('/')).toEqual({ prefix: '/' });
+    expect(m('/a?b')).toEqual({ prefix: '/a?b' });
+    expect(m('/a#b')).toEqual({ prefix: '/a#b' });
+    expect(segmentPrefix('/a')).toBe(true);
+    expect(segmentPrefix('/')).toBe(false);
   });
 });
