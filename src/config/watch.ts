@@ -1,7 +1,10 @@
 /**
  * Hot reload: watches the config files and directories, reloads after changes settle, hands a
  * valid new configuration to the caller, and keeps the last good one when a change is invalid
- * (reported in the log, in metrics and in the status object `/debug/config` shows).
+ * (reported in the log, in metrics and in the status object `/debug/config` shows). A file is read
+ * only once it has not been written for a while, a load during which files changed is done again,
+ * and a periodic comparison with the disk catches missed events: what is applied converges to
+ * what is on disk, never to a half-written file.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -10,6 +13,7 @@ import { Counter, Gauge } from 'prom-client';
 import { log } from '../log.js';
 import { formatDiagnostic } from './diagnostics.js';
 import { ConfigLoadWorker } from './load-worker.js';
+import { expandConfigPaths } from './loader.js';
 import type { LoadResult, MeshConfig } from './mesh-config.js';
 
 const reloads = new Counter({
@@ -46,6 +50,19 @@ export interface ConfigStatus {
 export interface WatchOptions {
   /** Quiet period after the last file event before reloading (default 150 ms). */
   readonly debounceMs?: number;
+  /**
+   * A file written less than this long ago is not read yet: reading waits until every file's size
+   * and mtime have been still this long, so a file being copied in is not loaded half-written
+   * (default: the debounce period, so a file that was quiet through the debounce is read at once;
+   * files written atomically, by rename, are complete whatever this is).
+   */
+  readonly settleMs?: number;
+  /**
+   * How often the files are compared with what was last loaded (size, mtime, inode), reloading on
+   * any difference: file events can be missed (network and container file systems, writes through
+   * another path), and this makes the watcher converge to what is on disk anyway (default 5 s; 0 = never).
+   */
+  readonly resyncMs?: number;
   /** A load taking longer is abandoned and reported as invalid (default 60 s). */
   readonly loadTimeoutMs?: number;
   /** Called with the result of a load that found errors. */
@@ -64,6 +81,32 @@ export interface ConfigWatcher {
 }
 
 const YAML_FILE = /\.ya?ml$/i;
+/** Longest wait for files to settle; a file written to without pause for longer is read anyway (and re-read once it changes again). */
+const MAX_SETTLE_MS = 10_000;
+
+/** What the files of a load look like on disk: equal keys, same files and contents as far as stat can tell. */
+interface Fingerprint {
+  readonly key: string;
+  /** mtime (ms since epoch) of the most recently written file, 0 if none. */
+  readonly newestMtimeMs: number;
+}
+
+/** Stats every file `paths` stand for (the same expansion the loader uses). */
+async function fingerprint(paths: readonly string[]): Promise<Fingerprint> {
+  const { files, errors } = await expandConfigPaths(paths);
+  const parts: string[] = errors.map((e) => `!${e.file}`);
+  let newestMtimeMs = 0;
+  for (const f of files) {
+    try {
+      const st = await stat(f, { bigint: true });
+      parts.push(`${f}\u0000${st.size}\u0000${st.mtimeNs}\u0000${st.ino}`);
+      newestMtimeMs = Math.max(newestMtimeMs, Number(st.mtimeNs / 1_000_000n));
+    } catch {
+      parts.push(`!${f}`);
+    }
+  }
+  return { key: parts.join('\u0001'), newestMtimeMs };
+}
 
 /**
  * Loads `paths` and keeps watching them. `onChange` runs for each later valid load whose content
@@ -75,6 +118,8 @@ export async function watchConfig(
   options: WatchOptions = {},
 ): Promise<ConfigWatcher> {
   const debounceMs = options.debounceMs ?? 150;
+  const settleMs = options.settleMs ?? debounceMs;
+  const resyncMs = options.resyncMs ?? 5000;
   // Parsing and validation run on a worker thread: the event loop keeps serving xDS during any reload.
   const loader = new ConfigLoadWorker(options.loadTimeoutMs !== undefined ? { timeoutMs: options.loadTimeoutMs } : {});
   let current: MeshConfig | undefined;
@@ -85,6 +130,40 @@ export async function watchConfig(
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<LoadResult> | undefined;
   let again = false;
+  /** Fingerprint of the files as the last finished load read them. */
+  let loadedKey: string | undefined;
+
+  /** Waits until no file was written in the last settleMs, then returns their fingerprint. */
+  const settle = async (): Promise<Fingerprint> => {
+    const deadline = Date.now() + MAX_SETTLE_MS;
+    for (;;) {
+      const f = await fingerprint(paths);
+      const quietFor = Date.now() - f.newestMtimeMs;
+      if (quietFor >= settleMs || closed) return f;
+      if (Date.now() >= deadline) {
+        log.warn({ paths, settleMs }, 'configuration files keep changing; reading them as they are');
+        return f;
+      }
+      await new Promise((r) => setTimeout(r, Math.max(10, settleMs - quietFor)));
+    }
+  };
+
+  /**
+   * One load of files that are settled and did not change while being read: a load during which
+   * they changed may have read a mix, so it is discarded and done again.
+   */
+  const loadSettled = async (): Promise<LoadResult> => {
+    for (;;) {
+      const before = await settle();
+      const result = await loader.load(paths);
+      const after = await fingerprint(paths);
+      if (after.key === before.key || closed) {
+        loadedKey = after.key;
+        return result;
+      }
+      log.info({ paths }, 'configuration files changed while being read; reading them again');
+    }
+  };
 
   const watchers = new Map<string, FSWatcher>();
   /** Directory → names that matter in it ('*' = every YAML file). */
@@ -179,7 +258,7 @@ export async function watchConfig(
       let result: LoadResult;
       do {
         again = false;
-        result = await loader.load(paths);
+        result = await loadSettled();
         if (!closed) apply(result, false);
       } while (again && !closed);
       return result;
@@ -191,8 +270,24 @@ export async function watchConfig(
     }
   };
 
-  apply(await loader.load(paths), true);
+  apply(await loadSettled(), true);
   for (const dir of interest.keys()) startWatching(dir);
+  const resync =
+    resyncMs > 0
+      ? setInterval(() => {
+          if (running || closed) return;
+          fingerprint(paths).then(
+            (f) => {
+              if (f.key !== loadedKey && !running && !closed) {
+                log.info({ paths }, 'configuration files differ from what was loaded (a file event was missed); reloading');
+                void reload();
+              }
+            },
+            (err: unknown) => log.warn({ err }, 'checking the configuration files failed'),
+          );
+        }, resyncMs)
+      : undefined;
+  resync?.unref();
 
   return {
     get config() {
@@ -203,6 +298,7 @@ export async function watchConfig(
     close: () => {
       closed = true;
       clearTimeout(timer);
+      clearInterval(resync);
       loader.close();
       for (const w of watchers.values()) w.close();
       watchers.clear();
