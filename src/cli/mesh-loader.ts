@@ -9,6 +9,7 @@ import type { RefusedPolicy } from '../config/mesh-config.js';
 import { watchConfig } from '../config/watch.js';
 import { DiscoveryManager, type DiscoveryManagerOptions } from '../discovery/manager.js';
 import { ModelStore } from '../model/store.js';
+import { IngressTlsSecrets } from '../xds/ingress-tls-secrets.js';
 import { MeshPublisher } from '../xds/mesh-publisher.js';
 import { sendJson } from '../admin/server.js';
 import { log } from '../log.js';
@@ -62,6 +63,10 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
     await discovery.apply(initial);
 
     security?.setMesh(() => store.current);
+    // Ingress gateways' serving certificates reach Envoy over SDS, and only the gateway's own identity.
+    const ingressTls = security ? new IngressTlsSecrets({ mesh: () => store.current, publisher: security.publisher }) : undefined;
+    const unsubscribeIngressTls = ingressTls ? store.subscribe(() => void ingressTls.refresh()) : undefined;
+    await ingressTls?.refresh();
     const publisher = MeshPublisher.attach(store, cache, {
       whenApplied: whenAnswered,
       ...(security ? { secretGroup: (proxy, identity) => security.secretGroup(proxy.nodeId, identity) } : {}),
@@ -82,6 +87,7 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
     admin.addRoute('/debug/config', json(() => watcher.status()));
     admin.addRoute('/debug/discovery', json(() => discovery.status()));
     admin.addRoute('/debug/translation', json(() => publisher.status()));
+    admin.addRoute('/debug/ingress-tls', json(() => ingressTls?.status() ?? []));
     // Policies the configuration in force left out (Envoy would refuse them), beside what the others do.
     admin.addRoute('/debug/policies', json(() => ({ ...publisher.policies(), refused: refusedPolicies(watcher.config?.refused ?? []) })));
     log.info({ paths, version: store.current.version, clusters: store.current.clusters.size, services: store.current.services.size, workloads: store.current.workloads.size }, 'mesh loaded');
@@ -90,6 +96,8 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
       ready: () => true,
       async close() {
         clearInterval(sweep);
+        unsubscribeIngressTls?.();
+        ingressTls?.close();
         watcher.close();
         await applying;
         publisher.close();

@@ -130,16 +130,16 @@ export class MeshSim {
     return this.sim.driver('client');
   }
 
-  /** The ingress gateway pod (the first one). */
-  ingress(): RunningPod {
-    const p = [...this.running.values()].find((r) => r.pod.role === 'ingress');
-    if (!p) throw new Error('the mesh has no ingress gateway pod');
+  /** An ingress gateway pod: the one named, or the first one. */
+  ingress(name?: string): RunningPod {
+    const p = [...this.running.values()].find((r) => r.pod.role === 'ingress' && (name === undefined || r.pod.name === name));
+    if (!p) throw new Error(name ? `the mesh has no ingress gateway pod ${name}` : 'the mesh has no ingress gateway pod');
     return p;
   }
 
-  /** The URL the `client` namespace reaches the ingress gateway's `path` at. */
-  ingressUrl(path = '/productpage'): string {
-    const { pod } = this.ingress();
+  /** The URL the `client` namespace reaches the ingress gateway's `path` at (the gateway named, or the first). */
+  ingressUrl(path = '/productpage', gateway?: string): string {
+    const { pod } = this.ingress(gateway);
     return `http://${pod.wanAddress}:${pod.port}${path}`;
   }
 

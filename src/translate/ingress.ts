@@ -3,9 +3,10 @@
  * `Gateway` object (type Ingress) that names the proxy's workload.
  *
  * - LDS: one HTTP listener `ingress_<port>` on 0.0.0.0:<port>, routes over RDS; with `tls` set it
- *   terminates TLS with the certificate and key *files* the Gateway names (Envoy reads them from
- *   those paths; the control plane never reads or ships the key), and asks for no client
- *   certificate (callers are outside the mesh).
+ *   terminates TLS with the SDS secret `ingress-tls~<ns>~<name>` over ADS (the control plane reads
+ *   the Gateway's certificate and key files and serves them to this gateway's identity only, so
+ *   the paths need not exist where Envoy runs), and asks for no client certificate (callers are
+ *   outside the mesh).
  * - RDS: `ingress_<port>` with one virtual host for the gateway, domains = its hosts with and
  *   without `:<port>`; one route per path prefix (longest first, so `/api/v2` wins over `/api`)
  *   to `outbound|<port>||<svc>.<ns>.svc.cluster.local`, or to the `.global` host of the route's
@@ -23,7 +24,7 @@ import { globalHost, localHost, outboundClusterName } from './names.js';
 import type { ProxyContext } from './proxy.js';
 import { byName, type Resource } from './resources.js';
 import { endpointScope, scopeKey, type ProxyScopes, type RoleTranslator, type Scope } from './scopes.js';
-import { DOWNSTREAM_TLS_CONTEXT_TYPE_URL, TLS_TRANSPORT_SOCKET } from './secrets.js';
+import { DOWNSTREAM_TLS_CONTEXT_TYPE_URL, ingressTlsSecretName, sdsSecretConfig, TLS_TRANSPORT_SOCKET } from './secrets.js';
 import { outboundClusterFor } from './sidecar.js';
 
 /** Name of an ingress gateway's listener and of the route configuration it loads. */
@@ -117,15 +118,19 @@ export function ingressRouteConfiguration(view: MeshView, g: Gateway): Resource 
   };
 }
 
-/** A DownstreamTlsContext serving the certificate chain and key from files Envoy reads itself. */
-export function ingressTlsTransportSocket(tls: { readonly certFile: string; readonly keyFile: string }): Resource {
+/**
+ * A DownstreamTlsContext presenting the Gateway's certificate, fetched over ADS as the secret
+ * `ingress-tls~<ns>~<name>`: the files are read by the control plane, which may run on another
+ * machine than this Envoy, so their paths are never handed to Envoy.
+ */
+export function ingressTlsTransportSocket(g: Pick<Gateway, 'namespace' | 'name'>): Resource {
   return {
     name: TLS_TRANSPORT_SOCKET,
     typed_config: {
       '@type': DOWNSTREAM_TLS_CONTEXT_TYPE_URL,
       common_tls_context: {
         tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
-        tls_certificates: [{ certificate_chain: { filename: tls.certFile }, private_key: { filename: tls.keyFile } }],
+        tls_certificate_sds_secret_configs: [sdsSecretConfig(ingressTlsSecretName(g.namespace, g.name))],
         alpn_protocols: ['h2', 'http/1.1'],
       },
     },
@@ -147,7 +152,7 @@ export function ingressListener(g: Gateway): Resource {
     name,
     address: { socket_address: { address: '0.0.0.0', port_value: g.port } },
     traffic_direction: 'INBOUND',
-    filter_chains: [{ ...(g.tls ? { transport_socket: ingressTlsTransportSocket(g.tls) } : {}), filters: [edge] }],
+    filter_chains: [{ ...(g.tls ? { transport_socket: ingressTlsTransportSocket(g) } : {}), filters: [edge] }],
   };
 }
 

@@ -53,7 +53,21 @@ export interface TlsTransportSocket {
   readonly typed_config: Record<string, unknown> & { readonly '@type': string };
 }
 
-function sdsSecretConfig(name: string): Record<string, unknown> {
+/** Prefix of the SDS secrets holding Ingress Gateways' serving certificates. */
+export const INGRESS_TLS_SECRET_PREFIX = 'ingress-tls~';
+
+/** Name of the SDS secret holding an Ingress Gateway's TLS certificate and key: `ingress-tls~<ns>~<name>`. */
+export function ingressTlsSecretName(namespace: string, name: string): string {
+  return `${INGRESS_TLS_SECRET_PREFIX}${namespace}~${name}`;
+}
+
+/** Whether `name` has the shape of an Ingress Gateway's secret (`ingress-tls~<ns>~<name>`). */
+export function isIngressTlsSecretName(name: string): boolean {
+  return /^ingress-tls~[^~]+~[^~]+$/.test(name);
+}
+
+/** An SdsSecretConfig fetching secret `name` over ADS. */
+export function sdsSecretConfig(name: string): Record<string, unknown> {
   return { name, sds_config: { ads: {}, resource_api_version: 'V3' } };
 }
 

@@ -18,7 +18,7 @@
  */
 import { formatViolations, isSdsField, validateAndCollect } from './validate.js';
 import { HCM_NAME, HCM_TYPE, ROUTER_NAME, ROUTER_TYPE, TCP_PROXY_NAME, TCP_PROXY_TYPE } from './filters.js';
-import { DEFAULT_SECRET, ROOTCA_SECRET } from './secrets.js';
+import { DEFAULT_SECRET, INGRESS_TLS_SECRET_PREFIX, isIngressTlsSecretName, ROOTCA_SECRET } from './secrets.js';
 import { partMemo } from './shared-part.js';
 import { MESSAGE_OF_KIND, RESOURCE_KINDS, emptyResources, resourceName, sortedMap, type ProxyResources, type Resource, type ResourceKind, type ResourceMap } from './resources.js';
 
@@ -96,9 +96,9 @@ function secretErrors(secrets: readonly string[]): string[] {
   if (secrets.length === 0) return errors;
   const seen = new Set<string>();
   for (const n of secrets) {
-    if (ALLOWED_SECRETS.has(n) || seen.has(n)) continue;
+    if (ALLOWED_SECRETS.has(n) || isIngressTlsSecretName(n) || seen.has(n)) continue;
     seen.add(n);
-    errors.push(`references SDS secret "${n}"; only "${DEFAULT_SECRET}" and "${ROOTCA_SECRET}" are served`);
+    errors.push(`references SDS secret "${n}"; only "${DEFAULT_SECRET}", "${ROOTCA_SECRET}" and ingress gateways' "${INGRESS_TLS_SECRET_PREFIX}<ns>~<name>" are served`);
   }
   return errors;
 }

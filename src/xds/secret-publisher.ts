@@ -5,6 +5,8 @@
  * are filled lazily: the certificate is issued the first time a stream of that identity is
  * resolved, never for the whole mesh at start-up. Rotated leaves and trust-bundle changes are
  * pushed as the CA reports them; identities no stream has used for a while are released.
+ * An identity's group can also carry extra secrets that belong to it (an ingress gateway's
+ * serving certificate, see ingress-tls-secrets.ts): only streams that own the identity see them.
  */
 import type { CaEvent, CertificateAuthority, WorkloadCertificate } from '../ca/authority.js';
 import { spiffeIdOf, type WorkloadIdentity } from '../ca/identity.js';
@@ -44,6 +46,8 @@ function keyOf(cluster: string, spiffeId: string): string {
 /** Fills and maintains the secret groups of the snapshot cache from the CA. */
 export class SecretPublisher {
   private readonly entries = new Map<string, Entry>();
+  /** Identity key → extra secrets (name → Secret) published beside `default` and `ROOTCA`. */
+  private readonly extras = new Map<string, Readonly<Record<string, Record<string, unknown>>>>();
   private readonly idleReleaseMs: number;
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
@@ -80,6 +84,21 @@ export class SecretPublisher {
     }
     e.lastUsed = Date.now();
     return e.group;
+  }
+
+  /**
+   * Sets the extra secrets `identity`'s group carries (replacing earlier ones; empty removes them)
+   * and republishes the group if it is in use. Names must not be `default` or `ROOTCA`.
+   */
+  setExtraSecrets(identity: WorkloadIdentity, secrets: Readonly<Record<string, Record<string, unknown>>>): void {
+    for (const name of Object.keys(secrets)) if (name === DEFAULT_SECRET || name === ROOTCA_SECRET) throw new Error(`extra secret may not be named ${name}`);
+    const key = keyOf(identity.cluster, spiffeIdOf(identity));
+    if (Object.keys(secrets).length === 0) this.extras.delete(key);
+    else this.extras.set(key, secrets);
+    const e = this.entries.get(key);
+    if (!e?.filled) return;
+    const cert = this.o.ca.currentWorkloadCertificate(e.identity);
+    if (cert) this.publish(e, cert);
   }
 
   /** Identity groups currently held (diagnostics and tests). */
@@ -138,6 +157,7 @@ export class SecretPublisher {
   private publish(e: Entry, cert: WorkloadCertificate): void {
     try {
       this.o.cache.setResources(e.group, SECRET_TYPE, {
+        ...this.extras.get(keyOf(e.identity.cluster, cert.spiffeId)),
         [DEFAULT_SECRET]: tlsCertificateSecret(cert),
         [ROOTCA_SECRET]: trustBundleSecret(this.o.ca.trustBundle().pem),
       });

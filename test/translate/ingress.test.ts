@@ -122,15 +122,17 @@ describe('ingress gateway', () => {
     expect([...r.clusters.keys()]).toEqual([...r.endpoints.keys()]);
   });
 
-  it('terminates TLS with file references, routes by longest prefix, and leaves out routes to missing services', async () => {
-    const { snap, dir } = await meshFromYaml(MESH);
+  it('terminates TLS with the gateway\'s SDS secret, routes by longest prefix, and leaves out routes to missing services', async () => {
+    const { snap } = await meshFromYaml(MESH);
     const r = translate(snap, 'c1/edge/edge-0');
     expect(guardResources(r).rejected).toEqual([]);
     const chain = (r.listeners.get('ingress_8443') as Obj).filter_chains[0];
     const ctx = chain.transport_socket.typed_config;
     expect(ctx['@type']).toBe('type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext');
-    // Paths resolved against the config file's directory; Envoy reads them, the control plane never does.
-    expect(ctx.common_tls_context.tls_certificates).toEqual([{ certificate_chain: { filename: join(dir, 'certs/tls.crt') }, private_key: { filename: join(dir, 'certs/tls.key') } }]);
+    // The control plane reads the files and serves them over ADS: Envoy is never handed a path it may not be able to read.
+    expect(ctx.common_tls_context.tls_certificate_sds_secret_configs).toEqual([{ name: 'ingress-tls~edge~public', sds_config: { ads: {}, resource_api_version: 'V3' } }]);
+    expect(ctx.common_tls_context.tls_certificates).toBeUndefined();
+    expect(JSON.stringify(r)).not.toContain('tls.crt');
     expect(ctx.require_client_certificate).toBeUndefined();
     expect(JSON.stringify(r)).not.toContain('inline_bytes');
     const vh = (r.routes.get('ingress_8443') as Obj).virtual_hosts[0];
