@@ -4,9 +4,9 @@
  * regex; header manipulation on names next to the protected ones) plus policies Envoy would refuse
  * (a look-ahead, setting host). crossmesh leaves the refused ones out; every guard-accepted resource
  * reaches the Envoys of each role, and they hold it with no NACK, no error and nothing warming.
- * The default mesh (examples/default) cannot run as pods: its clusters' gateways sit on loopback
- * addresses in different /24s, which the simulation's wan cannot join; ack.test.ts covers the
- * compose mesh without these policies.
+ * The default mesh (examples/default) cannot run as routed pods (its gateways sit on loopback
+ * addresses in different /24s); default-mesh-ack.test.ts runs each of its nodes' Envoys alone and
+ * checks they ACK everything; ack.test.ts covers the compose mesh without these policies.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { re2Check } from '../../src/config/re2.js';
