@@ -1,15 +1,60 @@
-/** The process-wide structured logger (JSON lines on stderr; `CROSSMESH_LOG_LEVEL` sets the level). */
+/**
+ * The process-wide structured logger on stderr: JSON lines, or readable lines on a terminal
+ * (`--log-format`, `CROSSMESH_LOG_FORMAT`: json | text | auto, default auto); `CROSSMESH_LOG_LEVEL`
+ * sets the level.
+ */
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
+import { parseLogFormat, renderLogLine, type LogFormat } from './log-format.js';
+
+/** pino's destination: JSON passes through, text re-renders each (already redacted) record. */
+class LogSink {
+  private readonly out = pino.destination(2);
+  private text = false;
+  private color = false;
+
+  /** Chooses the format; `auto` follows whether stderr is a terminal. */
+  setFormat(format: LogFormat): void {
+    this.text = format === 'text' || (format === 'auto' && process.stderr.isTTY === true);
+    this.color = this.text && process.stderr.isTTY === true && !process.env.NO_COLOR;
+  }
+
+  write(chunk: string): boolean {
+    return this.out.write(this.text ? renderLogLine(chunk, this.color) : chunk);
+  }
+
+  flushSync(): void {
+    this.out.flushSync();
+  }
+}
+
+const sink = new LogSink();
+sink.setFormat(envLogFormat());
+
+function envLogFormat(): LogFormat {
+  const v = process.env.CROSSMESH_LOG_FORMAT;
+  if (!v) return 'auto';
+  try {
+    return parseLogFormat(v, 'CROSSMESH_LOG_FORMAT');
+  } catch (e) {
+    process.stderr.write(`crossmesh: ${(e as Error).message}; writing JSON\n`);
+    return 'json';
+  }
+}
+
+/** Sets the log format for the rest of the process (the CLI's `--log-format`). */
+export function setLogFormat(format: LogFormat): void {
+  sink.setFormat(format);
+}
 
 export const log = pino(
   {
     name: 'crossmesh',
     level: process.env.CROSSMESH_LOG_LEVEL ?? (process.env.VITEST ? 'silent' : 'info'),
     // Anything that may carry key material or tokens is never written out.
-    redact: { paths: ['*.privateKey', '*.private_key', '*.key', '*.token', '*.authorization', 'headers.authorization'], censor: '[redacted]' },
+    redact: { paths: ['privateKey', 'private_key', 'token', 'authorization', '*.privateKey', '*.private_key', '*.key', '*.token', '*.authorization', 'headers.authorization'], censor: '[redacted]' },
   },
-  pino.destination(2),
+  sink,
 );
 
 /**
