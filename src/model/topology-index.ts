@@ -32,6 +32,11 @@ function removeFrom<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
 
 const NO_KEYS: ReadonlySet<ObjectKey> = new Set();
 
+/** Key of the service `name` in the cluster and namespace of `o`. */
+function listedKey(o: { cluster: string; namespace: string }, name: string): ObjectKey {
+  return `${o.cluster}/${o.namespace}/${name}`;
+}
+
 export class TopologyIndex {
   /** scope → label pair → workload keys carrying it. */
   private readonly workloadLabels = new Map<string, Map<string, Set<ObjectKey>>>();
@@ -43,6 +48,8 @@ export class TopologyIndex {
   private readonly members = new Map<ObjectKey, Set<ObjectKey>>();
   /** workload → services selecting it. */
   private readonly selectedBy = new Map<ObjectKey, Set<ObjectKey>>();
+  /** `listed` service key → workloads naming it in memberOf (whether or not the service exists yet). */
+  private readonly listedMembers = new Map<ObjectKey, Set<ObjectKey>>();
 
   /** Records a workload (call removeWorkload first when replacing one). */
   addWorkload(key: ObjectKey, w: Workload): void {
@@ -50,6 +57,7 @@ export class TopologyIndex {
     let byLabel = this.workloadLabels.get(scope);
     if (!byLabel) this.workloadLabels.set(scope, (byLabel = new Map()));
     for (const k in w.labels) addTo(byLabel, labelKey(k, w.labels[k]!), key);
+    for (const name of w.memberOf ?? []) addTo(this.listedMembers, listedKey(w, name), key);
     addTo(this.workloadsByCluster, w.cluster, key);
   }
 
@@ -61,41 +69,49 @@ export class TopologyIndex {
       for (const k in w.labels) removeFrom(byLabel, labelKey(k, w.labels[k]!), key);
       if (byLabel.size === 0) this.workloadLabels.delete(scope);
     }
+    for (const name of w.memberOf ?? []) removeFrom(this.listedMembers, listedKey(w, name), key);
     removeFrom(this.workloadsByCluster, w.cluster, key);
   }
 
   /** Records a service (call removeService first when replacing one). */
   addService(key: ObjectKey, s: Service): void {
+    addTo(this.servicesByCluster, s.cluster, key);
+    // A listed service's selector does not choose its workloads: not indexed.
+    if (s.membership === 'listed') return;
     const scope = scopeOf(s);
     let bySel = this.serviceSelectors.get(scope);
     if (!bySel) this.serviceSelectors.set(scope, (bySel = new Map()));
     for (const k in s.selector) addTo(bySel, labelKey(k, s.selector[k]!), key);
-    addTo(this.servicesByCluster, s.cluster, key);
   }
 
   /** Forgets a service's selector. */
   removeService(key: ObjectKey, s: Service): void {
+    removeFrom(this.servicesByCluster, s.cluster, key);
+    if (s.membership === 'listed') return;
     const scope = scopeOf(s);
     const bySel = this.serviceSelectors.get(scope);
     if (bySel) {
       for (const k in s.selector) removeFrom(bySel, labelKey(k, s.selector[k]!), key);
       if (bySel.size === 0) this.serviceSelectors.delete(scope);
     }
-    removeFrom(this.servicesByCluster, s.cluster, key);
   }
 
-  /** Services (by current index) whose selector matches this workload's labels. */
+  /** Services (by current index) whose selector matches this workload's labels, and the listed services it names. */
   servicesSelecting(w: Workload, lookup: (key: ObjectKey) => Service | undefined): ObjectKey[] {
-    const bySel = this.serviceSelectors.get(scopeOf(w));
-    if (!bySel) return [];
     const seen = new Set<ObjectKey>();
+    for (const name of w.memberOf ?? []) {
+      const sk = listedKey(w, name);
+      if (lookup(sk)?.membership === 'listed') seen.add(sk);
+    }
+    const bySel = this.serviceSelectors.get(scopeOf(w));
+    if (!bySel) return [...seen];
     for (const k in w.labels) {
       const cands = bySel.get(labelKey(k, w.labels[k]!));
       if (!cands) continue;
       for (const sk of cands) {
         if (seen.has(sk)) continue;
         const s = lookup(sk);
-        if (s && selectorMatches(s.selector, w.labels)) seen.add(sk);
+        if (s && s.membership !== 'listed' && selectorMatches(s.selector, w.labels)) seen.add(sk);
       }
     }
     return [...seen];
@@ -104,6 +120,10 @@ export class TopologyIndex {
   /** Workloads in the service's cluster/namespace that its selector picks, via the smallest label set. */
   selectWorkloads(s: Service, lookup: (key: ObjectKey) => Workload | undefined): Set<ObjectKey> {
     const out = new Set<ObjectKey>();
+    if (s.membership === 'listed') {
+      for (const wk of this.listedMembers.get(listedKey(s, s.name)) ?? NO_KEYS) if (lookup(wk)) out.add(wk);
+      return out;
+    }
     const byLabel = this.workloadLabels.get(scopeOf(s));
     if (!byLabel) return out;
     let smallest: Set<ObjectKey> | undefined;

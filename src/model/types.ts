@@ -55,6 +55,13 @@ export interface Service {
    * is addressed to. Unset: assigned from the cluster's `serviceCidr` (translate/service-addresses.ts).
    */
   readonly address?: string;
+  /**
+   * How the service's workloads are found: `selector` (default) by its label selector, `listed` by
+   * the workloads that name it in `memberOf` (Kubernetes: whatever its EndpointSlices list, as
+   * Istio does, so a selectorless service with hand-managed slices has endpoints and a ready pod
+   * that no slice lists has none).
+   */
+  readonly membership?: 'selector' | 'listed';
 }
 
 /** Health as Envoy sees it (EDS `health_status`). */
@@ -75,6 +82,8 @@ export interface Workload {
    * container listens elsewhere than the service's targetPort (Kubernetes EndpointSlices carry this).
    */
   readonly ports?: Readonly<Record<string, number>>;
+  /** Names of the `listed` services (same cluster and namespace) this workload backs (Kubernetes: the EndpointSlices listing it). */
+  readonly memberOf?: readonly string[];
 }
 
 export type GatewayType = 'EastWest' | 'Ingress';

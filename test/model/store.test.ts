@@ -261,3 +261,32 @@ describe('the embedded default mesh in the model', () => {
     expect(r.warnings).toEqual([]);
   });
 });
+
+describe('listed membership (Kubernetes: endpoints from EndpointSlices)', () => {
+  const listed = (name: string, selector: Record<string, string> = { app: name }): Service => ({ ...service(name, 'c1', selector), membership: 'listed' });
+  const addresses = (s: ModelStore, svc: string) => (s.current.endpoints.get(`c1/default/${svc}`) ?? []).map((e) => e.address).sort();
+
+  test('a listed service takes the workloads that name it, not those its selector matches; changes follow both ways', () => {
+    const s = new ModelStore({
+      declarations: { clusters: [cluster('c1')], gateways: [], policies: EMPTY_POLICIES },
+      events: [
+        // Named before the service exists: picked up when it arrives.
+        { kind: 'upsertWorkload', workload: workload('db-1', {}, '10.0.0.1', 'c1', { memberOf: ['db'] }) },
+        { kind: 'upsertService', service: listed('db', {}) },
+        { kind: 'upsertService', service: listed('web') },
+        { kind: 'upsertWorkload', workload: workload('web-0', { app: 'web' }, '10.0.1.1', 'c1', { memberOf: ['web'] }) },
+        { kind: 'upsertWorkload', workload: workload('web-1', { app: 'web' }, '10.0.1.2') },
+      ],
+    });
+    expect(addresses(s, 'db')).toEqual(['10.0.0.1']);
+    expect(addresses(s, 'web')).toEqual(['10.0.1.1']);
+    const changes = s.applyEvents([{ kind: 'upsertWorkload', workload: workload('web-1', { app: 'web' }, '10.0.1.2', 'c1', { memberOf: ['web'] }) }]);
+    expect(addresses(s, 'web')).toEqual(['10.0.1.1', '10.0.1.2']);
+    expect(changes.endpoints).toEqual(['c1/default/web']);
+    expect(changes.services.changed).toEqual([]);
+    s.applyEvents([{ kind: 'upsertWorkload', workload: workload('web-0', { app: 'web' }, '10.0.1.1') }]);
+    expect(addresses(s, 'web')).toEqual(['10.0.1.2']);
+    s.applyEvents([{ kind: 'deleteWorkload', key: 'c1/default/db-1' }]);
+    expect(addresses(s, 'db')).toEqual([]);
+  });
+});

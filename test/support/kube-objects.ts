@@ -66,8 +66,10 @@ export function service(s: { name: string; namespace?: string; selector?: Record
 }
 
 export interface SliceEndpoint {
-  pod: string;
+  /** The pod it is (targetRef); absent for hand-managed endpoints that are no pod. */
+  pod?: string;
   ip: string;
+  zone?: string;
   ready?: boolean;
   serving?: boolean;
   terminating?: boolean;
@@ -81,13 +83,15 @@ export function endpointSlice(s: {
   service: string;
   ports: { name?: string; port: number; appProtocol?: string }[];
   endpoints: SliceEndpoint[];
+  addressType?: 'IPv4' | 'IPv6' | 'FQDN';
+  labels?: Record<string, string>;
 }): KubeJson {
   const ns = s.namespace ?? 'default';
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
-    metadata: { name: s.name, namespace: ns, labels: { 'kubernetes.io/service-name': s.service } },
-    addressType: 'IPv4',
+    metadata: { name: s.name, namespace: ns, labels: { 'kubernetes.io/service-name': s.service, ...(s.labels ?? {}) } },
+    addressType: s.addressType ?? 'IPv4',
     ports: s.ports.map((p) => ({ protocol: 'TCP', ...p })),
     endpoints: s.endpoints.map((e) => ({
       addresses: [e.ip],
@@ -96,8 +100,9 @@ export function endpointSlice(s: {
         ...(e.serving !== undefined ? { serving: e.serving } : {}),
         ...(e.terminating !== undefined ? { terminating: e.terminating } : {}),
       },
-      targetRef: { kind: 'Pod', name: e.pod, namespace: ns },
+      ...(e.pod ? { targetRef: { kind: 'Pod', name: e.pod, namespace: ns } } : {}),
       ...(e.node ? { nodeName: e.node } : {}),
+      ...(e.zone ? { zone: e.zone } : {}),
     })),
   };
 }

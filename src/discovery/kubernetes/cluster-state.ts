@@ -3,12 +3,16 @@
  * change touches (a node relabel → its pods; a slice change → its service and the pods it lists).
  */
 import type * as k8s from '@kubernetes/client-node';
+import { log } from '../../log.js';
+import { selectorMatches } from '../../model/snapshot.js';
 import type { Cluster, Service, Workload } from '../../model/types.js';
 import type { KubeObject, ResourceKind } from './api-resources.js';
 import { mapService } from './service-mapping.js';
-import { mapWorkload, type PodSlice } from './workload-mapping.js';
+import { mapSliceEndpointWorkload, mapWorkload, sliceEndpointWorkloadName, type AddressListing, type PodSlice } from './workload-mapping.js';
 
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+/** Slices a multi-cluster services implementation imported from elsewhere: their endpoints are not this cluster's. */
+const MCS_SERVICE_NAME_LABEL = 'multicluster.kubernetes.io/service-name';
 
 /** `<namespace>/<name>` (nodes: just the name). */
 function keyOf(o: KubeObject): string {
@@ -30,18 +34,44 @@ function removeFrom(index: Map<string, Set<string>>, key: string, value: string)
   if (set.size === 0) index.delete(key);
 }
 
+/**
+ * The service a slice lists endpoints of (`ns/name`), or undefined for slices that list none of
+ * this cluster's mesh endpoints: FQDN slices (names, not addresses), slices imported by a
+ * multi-cluster services implementation, slices of no service.
+ */
 function sliceServiceKey(slice: k8s.V1EndpointSlice): string | undefined {
+  if (slice.addressType === 'FQDN' || slice.metadata?.labels?.[MCS_SERVICE_NAME_LABEL] !== undefined) return undefined;
   const svc = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
   return svc ? `${slice.metadata?.namespace ?? ''}/${svc}` : undefined;
 }
 
 function slicePodKeys(slice: k8s.V1EndpointSlice): string[] {
+  if (sliceServiceKey(slice) === undefined) return [];
   const ns = slice.metadata?.namespace ?? '';
   const keys: string[] = [];
   for (const ep of slice.endpoints ?? []) {
     if (ep.targetRef?.kind === 'Pod' && ep.targetRef.name) keys.push(`${ep.targetRef.namespace ?? ns}/${ep.targetRef.name}`);
   }
   return keys;
+}
+
+/** Endpoints of a slice that are no pod, keyed as their stand-in workloads (`ns/<service>-<address>`); IPv4 only. */
+function sliceAddressEntries(slice: k8s.V1EndpointSlice): { key: string; address: string; endpoint: k8s.V1Endpoint; serviceName: string }[] {
+  const svcKey = sliceServiceKey(slice);
+  if (svcKey === undefined || slice.addressType !== 'IPv4') return [];
+  const ns = slice.metadata?.namespace ?? '';
+  const serviceName = svcKey.slice(ns.length + 1);
+  const out: { key: string; address: string; endpoint: k8s.V1Endpoint; serviceName: string }[] = [];
+  for (const ep of slice.endpoints ?? []) {
+    if (ep.targetRef?.kind === 'Pod') continue;
+    const address = ep.addresses?.[0];
+    if (address) out.push({ key: `${ns}/${sliceEndpointWorkloadName(serviceName, address)}`, address, endpoint: ep, serviceName });
+  }
+  return out;
+}
+
+function hasNamedTargetPort(svc: k8s.V1Service): boolean {
+  return (svc.spec?.ports ?? []).some((p) => typeof (p.targetPort as unknown) === 'string' && !/^\d+$/.test(p.targetPort as unknown as string));
 }
 
 export class ClusterState {
@@ -53,6 +83,12 @@ export class ClusterState {
   private readonly podsByNode = new Map<string, Set<string>>();
   private readonly slicesByService = new Map<string, Set<string>>();
   private readonly slicesByPod = new Map<string, Set<string>>();
+  /** Stand-in workload key of a slice endpoint that is no pod → slices listing it. */
+  private readonly slicesByAddress = new Map<string, Set<string>>();
+  /** Namespace → services in it with a named targetPort (a pod change there may change their ports). */
+  private readonly namedPortServices = new Map<string, Set<string>>();
+  /** Services whose unresolvable named ports were already reported (what was reported). */
+  private readonly reportedPorts = new Map<string, string>();
 
   /** Keys (`ns/name`) whose model object may have changed since the last takeDirty(). */
   private dirtyServices = new Set<string>();
@@ -85,20 +121,29 @@ export class ClusterState {
   service(key: string): Service | undefined {
     const svc = this.services.get(key);
     if (!svc) return undefined;
-    return mapService(this.cluster.name, svc, this.slicesOfService(key));
+    const mapped = mapService(this.cluster.name, svc, this.slicesOfService(key), () => this.podsSelectedBy(svc));
+    if (!mapped) return undefined;
+    const unresolved = mapped.unresolvedPorts.join(', ');
+    if (unresolved && this.reportedPorts.get(key) !== unresolved) {
+      log.warn({ cluster: this.cluster.name, service: key, ports: mapped.unresolvedPorts }, 'service ports left out: their named targetPort is in no EndpointSlice and no selected pod has a container port of that name');
+    }
+    if (unresolved) this.reportedPorts.set(key, unresolved);
+    else this.reportedPorts.delete(key);
+    return mapped.service;
   }
 
-  /** The model Workload for pod `ns/name`, or undefined if it does not exist (or has no IP). */
+  /** The model Workload for pod `ns/name` (or a slice endpoint's stand-in), or undefined if it does not exist (or has no IP). */
   workload(key: string): Workload | undefined {
     const pod = this.pods.get(key);
-    if (!pod) return undefined;
+    if (!pod) return this.addressWorkload(key);
     const node = pod.spec?.nodeName ? this.nodes.get(pod.spec.nodeName) : undefined;
     const podSlices: PodSlice[] = [];
     for (const sliceKey of [...(this.slicesByPod.get(key) ?? [])].sort()) {
       const slice = this.slices.get(sliceKey);
       if (!slice) continue;
       const svcKey = sliceServiceKey(slice);
-      podSlices.push({ slice, service: svcKey ? this.service(svcKey) : undefined });
+      if (!svcKey) continue;
+      podSlices.push({ slice, serviceName: svcKey.slice(svcKey.indexOf('/') + 1), service: this.service(svcKey) });
     }
     return mapWorkload(this.cluster, pod, node, podSlices);
   }
@@ -111,11 +156,38 @@ export class ClusterState {
       if (s) services.push(s);
     }
     const workloads: Workload[] = [];
-    for (const key of this.pods.keys()) {
+    for (const key of [...this.pods.keys(), ...this.slicesByAddress.keys()]) {
       const w = this.workload(key);
       if (w) workloads.push(w);
     }
     return { services, workloads };
+  }
+
+  /** The stand-in workload of slice endpoints that are no pod, listed under `key`. */
+  private addressWorkload(key: string): Workload | undefined {
+    const sliceKeys = this.slicesByAddress.get(key);
+    if (!sliceKeys) return undefined;
+    const listings: AddressListing[] = [];
+    let address = '';
+    for (const sliceKey of [...sliceKeys].sort()) {
+      const slice = this.slices.get(sliceKey);
+      if (!slice) continue;
+      for (const e of sliceAddressEntries(slice)) {
+        if (e.key !== key) continue;
+        address = e.address;
+        listings.push({ slice, serviceName: e.serviceName, endpoint: e.endpoint });
+      }
+    }
+    const slash = key.indexOf('/');
+    return mapSliceEndpointWorkload(this.cluster, key.slice(0, slash), key.slice(slash + 1), address, listings);
+  }
+
+  /** Pods in the service's namespace its selector picks (only asked when a named targetPort needs them). */
+  private podsSelectedBy(svc: k8s.V1Service): k8s.V1Pod[] {
+    const selector = svc.spec?.selector;
+    if (!selector || Object.keys(selector).length === 0) return [];
+    const ns = svc.metadata?.namespace ?? 'default';
+    return [...this.pods.values()].filter((p) => (p.metadata?.namespace ?? 'default') === ns && selectorMatches(selector, p.metadata?.labels ?? {}));
   }
 
   private slicesOfService(key: string): k8s.V1EndpointSlice[] {
@@ -141,6 +213,9 @@ export class ClusterState {
   }
 
   private put(kind: ResourceKind, object: KubeObject): void {
+    // Server-side apply bookkeeping is often the largest part of an object and nothing here reads it.
+    const meta = object.metadata as { managedFields?: unknown } | undefined;
+    if (meta?.managedFields !== undefined) delete meta.managedFields;
     const key = keyOf(object);
     const old = this.mapOf(kind).get(key);
     if (old && old.metadata?.resourceVersion && old.metadata.resourceVersion === object.metadata?.resourceVersion) return;
@@ -159,7 +234,9 @@ export class ClusterState {
   /** Records an object's index entries and marks what it affects dirty. */
   private index(kind: ResourceKind, key: string, object: KubeObject): void {
     this.touch(kind, key, object);
-    if (kind === 'pods') {
+    if (kind === 'services') {
+      if (hasNamedTargetPort(object as k8s.V1Service)) addTo(this.namedPortServices, key.slice(0, key.indexOf('/')), key);
+    } else if (kind === 'pods') {
       const node = (object as k8s.V1Pod).spec?.nodeName;
       if (node) addTo(this.podsByNode, node, key);
     } else if (kind === 'endpointslices') {
@@ -167,12 +244,15 @@ export class ClusterState {
       const svcKey = sliceServiceKey(slice);
       if (svcKey) addTo(this.slicesByService, svcKey, key);
       for (const podKey of slicePodKeys(slice)) addTo(this.slicesByPod, podKey, key);
+      for (const e of sliceAddressEntries(slice)) addTo(this.slicesByAddress, e.key, key);
     }
   }
 
   private unindex(kind: ResourceKind, key: string, object: KubeObject): void {
     this.touch(kind, key, object);
-    if (kind === 'pods') {
+    if (kind === 'services') {
+      removeFrom(this.namedPortServices, key.slice(0, key.indexOf('/')), key);
+    } else if (kind === 'pods') {
       const node = (object as k8s.V1Pod).spec?.nodeName;
       if (node) removeFrom(this.podsByNode, node, key);
     } else if (kind === 'endpointslices') {
@@ -180,6 +260,7 @@ export class ClusterState {
       const svcKey = sliceServiceKey(slice);
       if (svcKey) removeFrom(this.slicesByService, svcKey, key);
       for (const podKey of slicePodKeys(slice)) removeFrom(this.slicesByPod, podKey, key);
+      for (const e of sliceAddressEntries(slice)) removeFrom(this.slicesByAddress, e.key, key);
     }
   }
 
@@ -198,11 +279,15 @@ export class ClusterState {
         const svcKey = sliceServiceKey(slice);
         if (svcKey) this.dirtyServices.add(svcKey);
         for (const podKey of slicePodKeys(slice)) this.dirtyPods.add(podKey);
+        for (const e of sliceAddressEntries(slice)) this.dirtyPods.add(e.key);
         break;
       }
-      case 'pods':
+      case 'pods': {
         this.dirtyPods.add(key);
+        // A named targetPort may be resolved from the pods' container ports.
+        for (const svcKey of this.namedPortServices.get(key.slice(0, key.indexOf('/'))) ?? []) this.dirtyServices.add(svcKey);
         break;
+      }
       case 'nodes':
         for (const podKey of this.podsByNode.get(key) ?? []) this.dirtyPods.add(podKey);
         break;

@@ -46,29 +46,58 @@ export function resolveNamedTargetPort(portName: string, slices: readonly k8s.V1
 /** Why a Kubernetes Service yields no model Service, or undefined when it maps. */
 export function unmappableReason(svc: k8s.V1Service): string | undefined {
   if (svc.spec?.type === 'ExternalName') return 'ExternalName service';
-  if (!svc.spec?.selector || Object.keys(svc.spec.selector).length === 0) return 'no selector (endpoints managed outside Kubernetes)';
   return undefined;
 }
 
 /**
- * Maps a Service; undefined for kinds the model cannot express (ExternalName, selector-less).
- * UDP/SCTP ports are left out: the mesh proxies TCP only.
+ * The container port a named targetPort means in the pods the service selects: the number of
+ * their container port of that name, by most pods (ties: the lowest number).
  */
-export function mapService(cluster: string, svc: k8s.V1Service, slices: readonly k8s.V1EndpointSlice[]): Service | undefined {
+export function resolveNamedTargetPortFromPods(portName: string, pods: readonly k8s.V1Pod[]): number | undefined {
+  const votes = new Map<number, number>();
+  for (const pod of pods) {
+    for (const c of pod.spec?.containers ?? []) {
+      const cp = c.ports?.find((p) => p.name === portName && (p.protocol ?? 'TCP') === 'TCP');
+      if (cp) votes.set(cp.containerPort, (votes.get(cp.containerPort) ?? 0) + 1);
+    }
+  }
+  let best: number | undefined;
+  for (const [port, n] of votes) if (best === undefined || n > votes.get(best)! || (n === votes.get(best)! && port < best)) best = port;
+  return best;
+}
+
+/** A mapped service and the ports it had to leave out (named targetPorts nothing resolves). */
+export interface MappedService {
+  readonly service: Service;
+  readonly unresolvedPorts: readonly string[];
+}
+
+/**
+ * Maps a Service; undefined for ExternalName. Its workloads are whatever its EndpointSlices list
+ * (`membership: listed`), selector or not. UDP/SCTP ports are left out: the mesh proxies TCP only.
+ * A named targetPort is resolved from the slices, then from the selected pods' container ports; a
+ * port whose name resolves nowhere is left out (reported), never sent to the service port.
+ */
+export function mapService(cluster: string, svc: k8s.V1Service, slices: readonly k8s.V1EndpointSlice[], selectedPods: () => readonly k8s.V1Pod[] = () => []): MappedService | undefined {
   if (unmappableReason(svc) !== undefined) return undefined;
   const ports: ServicePort[] = [];
+  const unresolvedPorts: string[] = [];
   for (const p of svc.spec?.ports ?? []) {
     if (p.protocol && p.protocol !== 'TCP') continue;
     const name = p.name ?? '';
-    let targetPort: number;
+    let targetPort: number | undefined;
     const tp = p.targetPort as unknown;
     if (typeof tp === 'number') targetPort = tp;
     else if (typeof tp === 'string' && /^\d+$/.test(tp)) targetPort = Number(tp);
-    else if (typeof tp === 'string' && tp !== '') targetPort = resolveNamedTargetPort(name, slices) ?? p.port;
+    else if (typeof tp === 'string' && tp !== '') targetPort = resolveNamedTargetPort(name, slices) ?? resolveNamedTargetPortFromPods(tp, selectedPods());
     else targetPort = p.port;
+    if (targetPort === undefined) {
+      unresolvedPorts.push(`${p.port} (targetPort "${String(tp)}")`);
+      continue;
+    }
     ports.push({ name, port: p.port, targetPort, protocol: portProtocol({ name, ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}) }) });
   }
-  return {
+  const service: Service = {
     name: svc.metadata?.name ?? '',
     namespace: svc.metadata?.namespace ?? 'default',
     cluster,
@@ -77,5 +106,7 @@ export function mapService(cluster: string, svc: k8s.V1Service, slices: readonly
     labels: { ...(svc.metadata?.labels ?? {}) },
     // Headless services ("None") have no virtual address: captured calls to them are not intercepted by address.
     ...(svc.spec?.clusterIP && isIP(svc.spec.clusterIP) === 4 ? { address: svc.spec.clusterIP } : {}),
+    membership: 'listed',
   };
+  return { service, unresolvedPorts };
 }

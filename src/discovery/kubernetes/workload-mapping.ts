@@ -52,9 +52,10 @@ export function endpointIsPod(ep: k8s.V1Endpoint, sliceNamespace: string, pod: k
   return !!ip && !pod.spec?.hostNetwork && ep.addresses.includes(ip);
 }
 
-/** A slice listing the pod, with the model Service it belongs to (when that service is known). */
+/** A slice listing the pod, with the name of its service and the model Service (when that service is known). */
 export interface PodSlice {
   readonly slice: k8s.V1EndpointSlice;
+  readonly serviceName: string;
   readonly service: Service | undefined;
 }
 
@@ -71,10 +72,12 @@ export function mapWorkload(cluster: Cluster, pod: k8s.V1Pod, node: k8s.V1Node |
 
   let health: Health | undefined;
   const ports: Record<string, number> = {};
-  for (const { slice, service } of slices) {
+  const memberOf = new Set<string>();
+  for (const { slice, serviceName, service } of slices) {
     const sliceNs = slice.metadata?.namespace ?? namespace;
     for (const ep of slice.endpoints ?? []) {
       if (!endpointIsPod(ep, sliceNs, pod)) continue;
+      memberOf.add(serviceName);
       const h = endpointHealth(ep.conditions);
       // A pod in several services is as healthy as its worst listing (publishNotReadyAddresses
       // services report every endpoint ready, so the best listing would hide an unready pod).
@@ -100,5 +103,47 @@ export function mapWorkload(cluster: Cluster, pod: k8s.V1Pod, node: k8s.V1Node |
     locality: nodeLocality(node, cluster.locality),
     health: health ?? podConditionHealth(pod),
     ...(Object.keys(ports).length > 0 ? { ports } : {}),
+    ...(memberOf.size > 0 ? { memberOf: [...memberOf].sort() } : {}),
+  };
+}
+
+/** Name of the workload standing for a slice endpoint that is no pod (hand-managed slices): `<service>-<address>`. */
+export function sliceEndpointWorkloadName(serviceName: string, address: string): string {
+  return `${serviceName}-${address.toLowerCase().replace(/[^0-9a-z]+/g, '-')}`;
+}
+
+/** One listing of an address that is no pod: the slice, its service and the endpoint. */
+export interface AddressListing {
+  readonly slice: k8s.V1EndpointSlice;
+  readonly serviceName: string;
+  readonly endpoint: k8s.V1Endpoint;
+}
+
+/**
+ * The Workload for an EndpointSlice endpoint that names no pod (a selectorless service whose slices
+ * someone manages by hand, e.g. a database outside the cluster): its address, health and zone from
+ * the slice, the `default` service account, member of the services listing it.
+ */
+export function mapSliceEndpointWorkload(cluster: Cluster, namespace: string, name: string, address: string, listings: readonly AddressListing[]): Workload | undefined {
+  if (listings.length === 0) return undefined;
+  let health: Health | undefined;
+  let zone: string | undefined;
+  const memberOf = new Set<string>();
+  for (const l of listings) {
+    memberOf.add(l.serviceName);
+    const h = endpointHealth(l.endpoint.conditions);
+    if (health === undefined || HEALTH_RANK[h] > HEALTH_RANK[health]) health = h;
+    zone ??= l.endpoint.zone ?? undefined;
+  }
+  return {
+    name,
+    namespace,
+    cluster: cluster.name,
+    address,
+    labels: {},
+    serviceAccount: 'default',
+    locality: zone ? { region: cluster.locality.region, zone, subzone: '' } : cluster.locality,
+    health: health ?? 'UNKNOWN',
+    memberOf: [...memberOf].sort(),
   };
 }

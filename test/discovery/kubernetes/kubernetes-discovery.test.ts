@@ -58,7 +58,7 @@ describe('kubernetes discovery: initial sync', () => {
     const [replace] = rec.ofKind('replaceCluster');
     expect(replace?.cluster).toBe('east');
     expect(replace?.services).toEqual([
-      { name: 'reviews', namespace: 'bookinfo', cluster: 'east', ports: [{ name: 'http', port: 9080, targetPort: 9080, protocol: 'HTTP' }], selector: { app: 'reviews' }, labels: {} },
+      { name: 'reviews', namespace: 'bookinfo', cluster: 'east', ports: [{ name: 'http', port: 9080, targetPort: 9080, protocol: 'HTTP' }], selector: { app: 'reviews' }, labels: {}, membership: 'listed' },
     ]);
     const byName = Object.fromEntries((replace?.workloads ?? []).map((w) => [w.name, w]));
     expect(byName['reviews-v1-0']).toEqual({
@@ -70,6 +70,7 @@ describe('kubernetes discovery: initial sync', () => {
       serviceAccount: 'bookinfo-reviews',
       locality: { region: 'eu-west', zone: 'eu-west-1b', subzone: 'rack7' },
       health: 'HEALTHY',
+      memberOf: ['reviews'],
     });
     // node-b has no topology labels: the cluster's default locality.
     expect(byName['reviews-v2-0']?.locality).toEqual(DEFAULT_LOCALITY);
@@ -226,7 +227,7 @@ describe('kubernetes discovery: watch events of each kind', () => {
     await rec.waitFor('override gone', () => rec.workloads.get('east/default/api-c') !== undefined && rec.workloads.get('east/default/api-c')?.ports === undefined);
   });
 
-  it('protocols from appProtocol and port names; UDP ports, ExternalName and selector-less services left out', async () => {
+  it('protocols from appProtocol and port names; UDP ports and ExternalName services left out', async () => {
     server.apply(
       'services',
       service({
@@ -249,7 +250,8 @@ describe('kubernetes discovery: watch events of each kind', () => {
     server.apply('services', service({ name: 'ext', type: 'ExternalName', selector: { app: 'x' }, ports: [{ port: 80 }] }));
     await start();
     expect(rec.services.get('east/default/mixed')?.ports.map((p) => `${p.port}:${p.protocol}`)).toEqual(['1:HTTP', '2:HTTP2', '3:GRPC', '4:HTTP2', '5:GRPC', '6:HTTP', '7:TCP', '8:TCP']);
-    expect([...rec.services.keys()]).toEqual(['east/default/mixed']);
+    // A selector-less service maps too: its endpoints are whatever its slices list (none here).
+    expect([...rec.services.keys()].sort()).toEqual(['east/default/kubernetes', 'east/default/mixed']);
   });
 
   it('host-network pods sharing a node IP stay separate workloads', async () => {
