@@ -1,14 +1,19 @@
 /**
  * Keeps the model's discovery sources in step with the configuration: each (re)loaded config is
  * applied to the model together with its static topology, and one Kubernetes source runs per
- * cluster that declares `discovery.kubernetes` (started, restarted or stopped as the config changes).
+ * cluster that declares `discovery.kubernetes` (started, restarted or stopped as the config changes,
+ * and restarted when the contents of its kubeconfig change: a rotated token or certificate is used
+ * within seconds, without a restart of crossmesh).
  */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { MeshConfig } from '../config/mesh-config.js';
 import type { ChangeSet } from '../model/changeset.js';
 import type { ModelStore } from '../model/store.js';
 import type { Cluster, TopologyEvent } from '../model/types.js';
 import { log } from '../log.js';
 import { applyConfig, StaticDiscovery } from './static/static-discovery.js';
+import { expandKubeconfigPath } from './kubernetes/kubeconfig.js';
 import { kubernetesSource, type KubernetesSource } from './kubernetes/kubernetes-source.js';
 import type { KubernetesDiscoveryOptions, KubernetesDiscoveryStatus } from './kubernetes/discovery.js';
 
@@ -20,6 +25,8 @@ export interface DiscoveryStatus {
 
 export interface DiscoveryManagerOptions {
   readonly kubernetes?: KubernetesDiscoveryOptions & { readonly initialWaitMs?: number };
+  /** How often kubeconfig files are checked for new contents (default 2 s; 0 = never). */
+  readonly kubeconfigCheckMs?: number;
   /** Creates a cluster's source; tests may substitute one. */
   readonly createKubernetesSource?: (cluster: Cluster, options: DiscoveryManagerOptions['kubernetes']) => KubernetesSource;
 }
@@ -31,8 +38,27 @@ interface Running {
   error?: string;
 }
 
+/** The kubeconfig files a cluster's discovery reads (its own file, or $KUBECONFIG's list). */
+function kubeconfigFiles(c: Cluster): string[] {
+  const file = c.discovery?.kubernetes?.kubeconfig;
+  if (file !== undefined && file.trim() !== '') return [expandKubeconfigPath(file)];
+  const env = process.env.KUBECONFIG;
+  return env ? env.split(':').filter(Boolean).map(expandKubeconfigPath) : [];
+}
+
+/** What a cluster's discovery was started from: its settings and its kubeconfig files' contents. */
 function settingsOf(c: Cluster): string | undefined {
-  return c.discovery?.kubernetes ? JSON.stringify(c.discovery.kubernetes) : undefined;
+  if (!c.discovery?.kubernetes) return undefined;
+  const h = createHash('sha256');
+  for (const f of kubeconfigFiles(c)) {
+    h.update(f).update('\u0000');
+    try {
+      h.update(readFileSync(f));
+    } catch (e) {
+      h.update(`missing: ${(e as NodeJS.ErrnoException).code ?? ''}`);
+    }
+  }
+  return `${JSON.stringify(c.discovery.kubernetes)}\u0000${h.digest('hex')}`;
 }
 
 export class DiscoveryManager {
@@ -42,11 +68,19 @@ export class DiscoveryManager {
   private closed = false;
   /** Serialises reconciliations so two quick reloads never start a source twice. */
   private queue: Promise<unknown> = Promise.resolve();
+  private lastConfig: MeshConfig | undefined;
+  private readonly kubeconfigTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: ModelStore,
     private readonly options: DiscoveryManagerOptions = {},
-  ) {}
+  ) {
+    const every = options.kubeconfigCheckMs ?? 2000;
+    if (every > 0) {
+      this.kubeconfigTimer = setInterval(() => this.checkKubeconfigs(), every);
+      this.kubeconfigTimer.unref();
+    }
+  }
 
   /**
    * Applies `config`: declarations and static topology in one model step, then starts, restarts or
@@ -72,12 +106,27 @@ export class DiscoveryManager {
   /** Stops every source. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.kubeconfigTimer) clearInterval(this.kubeconfigTimer);
     await this.queue;
     await Promise.all([...this.running.values()].map((r) => r.source.stop()));
     this.running.clear();
   }
 
+  /** Restarts the sources whose kubeconfig contents changed (by reconciling the last config again). */
+  private checkKubeconfigs(): void {
+    const config = this.lastConfig;
+    if (!config || this.closed) return;
+    const changed = config.clusters.filter((c) => {
+      const r = this.running.get(c.name);
+      return r !== undefined && settingsOf(c) !== r.settings;
+    });
+    if (changed.length === 0) return;
+    log.info({ clusters: changed.map((c) => c.name) }, 'kubeconfig changed; restarting discovery of those clusters');
+    this.apply(config).catch((err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'restarting discovery after a kubeconfig change failed'));
+  }
+
   private async reconcile(config: MeshConfig): Promise<ChangeSet> {
+    this.lastConfig = config;
     const changes = applyConfig(this.store, this.staticSource, config);
     this.staticNames = config.clusters.filter((c) => !c.discovery?.kubernetes).map((c) => c.name).sort();
     if (this.closed) return changes;

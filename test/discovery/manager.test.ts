@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/loader.js';
 import { DiscoveryManager } from '../../src/discovery/manager.js';
@@ -103,4 +104,29 @@ describe('DiscoveryManager', () => {
     expect(k.cluster).toBe('k1');
     expect(k.error).toMatch(/missing-kubeconfig/);
   });
+
+  it('re-reads a kubeconfig whose contents change: a rotated token takes the cluster out of the stale state within seconds, no restart', async () => {
+    const api = await fakeApiServer();
+    cleanups.push(api.cleanup);
+    api.server.apply('services', service({ name: 'api', selector: { app: 'api' }, ports: [{ name: 'grpc', port: 9000 }] }));
+    api.server.apply('pods', pod({ name: 'api-0', ip: '127.0.2.10', labels: { app: 'api' }, serviceAccount: 'api' }));
+    // The token in the file has expired (the server refuses it).
+    const kubeconfig = api.server.writeKubeconfig({ token: 'expired-token', fileName: 'rotating' });
+    const tmp: TempDir = tempDir();
+    cleanups.push(() => tmp.remove());
+    tmp.write('mesh.yaml', STATIC + kubeClusterDoc(kubeconfig));
+
+    const store = new ModelStore();
+    const manager = new DiscoveryManager(store, { kubernetes: { ...FAST, initialWaitMs: 500 }, kubeconfigCheckMs: 200 });
+    cleanups.push(() => manager.close());
+    await manager.apply(await load(tmp.dir));
+    await until(() => (manager.status().kubernetes[0] as { stale?: boolean }).stale === true || /401|Unauthorized/.test(JSON.stringify(manager.status())));
+    expect(store.current.workloads.has('k1/default/api-0')).toBe(false);
+
+    // The token is rotated in the file (as a credentials helper or a mounted secret does).
+    api.server.writeKubeconfig({ dir: dirname(kubeconfig), fileName: 'rotating' });
+    await until(() => store.current.workloads.has('k1/default/api-0'), 10_000);
+    await until(() => (manager.status().kubernetes[0] as { connected?: boolean }).connected === true, 5000);
+    expect(manager.status().kubernetes[0]).toMatchObject({ cluster: 'k1', connected: true, stale: false });
+  }, 20_000);
 });
