@@ -2,9 +2,11 @@
  * `crossmesh explain <node-id> [--to host[:port]] [--json]`: what one proxy is served and why, in
  * plain words. Offline: the configuration is loaded as `validate` loads it (`--config` paths, or
  * the embedded default mesh) and explained by translate/explain.ts, which reads the resources the
- * translator builds for that node; the CLI only loads and renders.
+ * translator builds for that node; the CLI only loads and renders. With `--admin`, a running
+ * `crossmesh serve` explains from the mesh it serves (`/debug/explain`), Kubernetes clusters included.
  */
 import type { Command } from 'commander';
+import { fetchAdminJson } from '../admin/client.js';
 import { configPathsOrDefault } from '../config/default-mesh.js';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadConfig } from '../config/loader.js';
@@ -30,6 +32,8 @@ export interface ExplainFlags {
   readonly to?: string;
   readonly role?: string;
   readonly json?: boolean;
+  /** Admin URL of a running `crossmesh serve`: explain from the mesh it serves (Kubernetes-discovered clusters included). */
+  readonly admin?: string;
 }
 
 function plural(n: number, word: string): string {
@@ -146,7 +150,17 @@ export function renderExplanation(e: Explanation): string {
   return out.join('\n') + '\n';
 }
 
-/** Loads the configuration offline and explains `nodeId`; returns the exit code. */
+/** Asks a running `crossmesh serve` (its admin API) for the explanation: what it explains from the mesh it serves now. */
+async function explainFromServer(adminUrl: string, nodeId: string, role: ProxyRole | undefined, to: string | undefined): Promise<Explanation | Error> {
+  const q = new URLSearchParams({ node: nodeId, ...(role ? { role } : {}), ...(to !== undefined ? { to } : {}) });
+  try {
+    return await fetchAdminJson<Explanation>(adminUrl, `/debug/explain?${q.toString()}`);
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
+/** Loads the configuration offline and explains `nodeId`, or asks the server at `flags.admin`; returns the exit code. */
 export async function runExplain(nodeId: string, flags: ExplainFlags, io: ExplainOutput = stdio): Promise<number> {
   let role: ProxyRole | undefined;
   if (flags.role !== undefined) {
@@ -156,6 +170,13 @@ export async function runExplain(nodeId: string, flags: ExplainFlags, io: Explai
       return 1;
     }
     role = r;
+  }
+  if (flags.admin !== undefined) {
+    if (flags.config?.length) {
+      io.err('crossmesh explain: --admin explains what that server serves; --config cannot be given with it');
+      return 1;
+    }
+    return finish(await explainFromServer(flags.admin, nodeId, role, flags.to), flags, io);
   }
   const result = await loadConfig(configPathsOrDefault(flags.config?.length ? flags.config : undefined));
   if (result.errors.length || !result.config) {
@@ -168,7 +189,10 @@ export async function runExplain(nodeId: string, flags: ExplainFlags, io: Explai
   for (const c of config.clusters) if (c.discovery?.kubernetes) io.err(`crossmesh explain: warning: cluster ${c.name} is discovered from Kubernetes; offline, its services and workloads are not known`);
   const store = new ModelStore();
   applyConfig(store, new StaticDiscovery(config), config);
-  const e = explainProxy(new MeshView(store.current), nodeId, { ...(role ? { role } : {}), ...(flags.to !== undefined ? { to: flags.to } : {}) });
+  return finish(explainProxy(new MeshView(store.current), nodeId, { ...(role ? { role } : {}), ...(flags.to !== undefined ? { to: flags.to } : {}) }), flags, io);
+}
+
+function finish(e: Explanation | Error, flags: ExplainFlags, io: ExplainOutput): number {
   if (e instanceof Error) {
     io.err(`crossmesh explain: ${e.message}`);
     return 1;
@@ -190,8 +214,9 @@ export function register(program: Command): void {
     .option('--to <host[:port]>', 'also check whether this proxy may call that destination (AccessPolicy RBAC)')
     .option('--role <role>', 'sidecar, gateway, ingress or proxyless (default: from the Gateway naming the workload, else sidecar)')
     .option('-c, --config <path>', 'a YAML file or a directory of them (repeatable; default: the embedded default mesh)', collect, [] as string[])
+    .option('--admin <url>', 'ask a running crossmesh serve instead (its admin URL, e.g. http://127.0.0.1:18080): the mesh it serves now')
     .option('--json', 'print the explanation as JSON')
-    .action(async (nodeId: string, opts: { config: string[]; to?: string; role?: string; json?: boolean }) => {
+    .action(async (nodeId: string, opts: { config: string[]; to?: string; role?: string; json?: boolean; admin?: string }) => {
       process.exitCode = await runExplain(nodeId, opts);
     });
 }

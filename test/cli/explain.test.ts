@@ -5,8 +5,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runExplain } from '../../src/cli/explain.js';
+import { meshLoader } from '../../src/cli/mesh-loader.js';
+import { startControlPlane, type ControlPlane } from '../../src/cli/serve.js';
 import { defaultMeshDir } from '../../src/config/default-mesh.js';
 import type { ModelStore } from '../../src/model/store.js';
 import { explainProxy, type Explanation } from '../../src/translate/explain.js';
@@ -122,6 +124,32 @@ describe('crossmesh explain --json', () => {
     expect(parsed).toEqual(JSON.parse(JSON.stringify(direct)));
     expect(parsed.access?.verdict).toBe('DENY');
     expect(parsed.trafficPolicies.find((h) => h.host === 'reviews.default.svc.cluster.local')?.routeGroups[0]?.destinations.map((d) => d.weight)).toEqual([75, 15, 10]);
+  });
+});
+
+describe('crossmesh explain --admin (a running serve)', () => {
+  let plane: ControlPlane;
+  beforeAll(async () => {
+    plane = await startControlPlane({ xdsPort: 0, adminPort: 0, debounceMs: 10, loadMesh: meshLoader({ pruneIntervalMs: 60_000 }) });
+  });
+  afterAll(async () => {
+    await plane?.close();
+  });
+
+  it('explains from the mesh the server serves: the same facts as offline', async () => {
+    const online = await run(PRODUCTPAGE, { admin: plane.adminUrl, to: 'ratings', json: true });
+    expect(online.err).toEqual([]);
+    expect(online.code).toBe(0);
+    const offline = await run(PRODUCTPAGE, { to: 'ratings', json: true });
+    expect(JSON.parse(online.out)).toEqual(JSON.parse(offline.out));
+  });
+
+  it("an unknown node: exit 1 with the server's reason; --config cannot be combined with it", async () => {
+    const r = await run('cluster1/default/productpage', { admin: plane.adminUrl });
+    expect(r.code).toBe(1);
+    expect(r.err[0]).toMatch(/^crossmesh explain: \/debug\/explain: unknown node "cluster1\/default\/productpage": .*close matches: cluster1\/default\/productpage-v1-0.* \(HTTP 404\)$/);
+    const both = await run(PRODUCTPAGE, { admin: plane.adminUrl, config: [defaultMeshDir()] });
+    expect(both).toEqual({ code: 1, out: '', err: ['crossmesh explain: --admin explains what that server serves; --config cannot be given with it'] });
   });
 });
 
