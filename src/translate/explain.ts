@@ -355,7 +355,7 @@ function accessTo(view: MeshView, caller: string, cluster: string, service: { na
     const access = inboundAccess(view, cluster, ip);
     const base = { cluster, service: `${service.namespace}/${service.name}`, port, targetPort: ip.targetPort, ignored: access.ignored };
     if (!access.enforced) {
-      return { ...base, decision: 'ALLOW' as const, allowedBy: [], conditions: [], otherPolicies: [], reason: `access policy is not enforced in ${cluster} (${mesh.name ? `VirtualMesh ${mesh.name} has globalAccessPolicy ${view.snapshot.policies.virtualMeshes.find((m) => `${m.namespace}/${m.name}` === mesh.name)?.globalAccessPolicy ?? 'DISABLED'}` : 'no VirtualMesh'}): no RBAC filter, any caller with a mesh certificate gets in` };
+      return { ...base, decision: 'ALLOW' as const, allowedBy: [], conditions: [], otherPolicies: [], reason: `access policy is not enforced in ${cluster} (${mesh.name ? `VirtualMesh ${mesh.name} does not have globalAccessPolicy ENABLED` : 'it is in no VirtualMesh'}): no RBAC filter, any caller with a mesh certificate gets in` };
     }
     const allowedBy = [...access.policies].filter(([, pol]) => rbacPolicyAdmits(pol, caller)).map(([k]) => k);
     const otherPolicies = [...access.policies.keys()].filter((k) => !allowedBy.includes(k));

@@ -4,10 +4,10 @@
  * the reasons it gives are the documented ones (same zone, region, other network via gateway; the
  * conflict rule; the AccessPolicy that decides).
  */
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultMeshDir } from '../../src/config/default-mesh.js';
 import { loadConfig } from '../../src/config/loader.js';
 import { StaticDiscovery, applyConfig } from '../../src/discovery/static/static-discovery.js';
@@ -229,7 +229,7 @@ describe('explainProxy --to: the access check matches the AccessPolicies of exam
     const a = explain(open.current, PRODUCTPAGE, { to: 'ratings' }).access!;
     expect(a.verdict).toBe('ALLOW');
     expect(a.inConfiguration).toBe(true);
-    expect(a.destinations[0]!.reason).toMatch(/^access policy is not enforced in cluster1 \(VirtualMesh crossmesh-system\/virtual-mesh has globalAccessPolicy DISABLED\)/);
+    expect(a.destinations[0]!.reason).toMatch(/^access policy is not enforced in cluster1 \(VirtualMesh crossmesh-system\/virtual-mesh does not have globalAccessPolicy ENABLED\): no RBAC filter/);
   });
 
   it('a FailoverService hostname is checked against each backing service', () => {
@@ -257,16 +257,50 @@ describe('explainProxy errors', () => {
   });
 });
 
+/** A store of the default mesh with `edit` applied to a copy of its files. */
+async function editedMesh(edit: (dir: string) => void): Promise<ModelStore> {
+  const dir = mkdtempSync(join(tmpdir(), 'crossmesh-explain-'));
+  try {
+    cpSync(defaultMeshDir(), dir, { recursive: true });
+    edit(dir);
+    const r = await loadConfig([dir]);
+    if (!r.config) throw new Error(r.errors.map((x) => x.message).join('; '));
+    const s = new ModelStore();
+    applyConfig(s, new StaticDiscovery(r.config), r.config);
+    return s;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('explainProxy --to: instances that decide differently', () => {
+  it('productpage allowed to reviews in cluster1 only: SOME, ALLOW there and DENY in cluster2 and cluster3', async () => {
+    const narrowed = await editedMesh((dir) => {
+      const file = join(dir, 'access-policies.yaml');
+      const text = readFileSync(file, 'utf8');
+      const reviews = '      labels:\n        service: reviews\n';
+      expect(text).toContain(reviews);
+      writeFileSync(file, text.replace(reviews, `${reviews}      clusters:\n      - cluster1\n`));
+    });
+    const a = explain(narrowed.current, PRODUCTPAGE, { to: 'reviews' }).access!;
+    expect(a.verdict).toBe('SOME');
+    expect(a.destinations.map((d) => [d.cluster, d.decision, d.policy ?? null])).toEqual([
+      ['cluster1', 'ALLOW', 'crossmesh-system/productpage'],
+      ['cluster2', 'DENY', null],
+      ['cluster3', 'DENY', null],
+    ]);
+    expect(a.destinations[1]!.reason).toBe('globalAccessPolicy ENABLED (VirtualMesh crossmesh-system/virtual-mesh) and no AccessPolicy allows spiffe://cluster1/ns/default/sa/bookinfo-productpage; no AccessPolicy selects this port');
+  });
+});
+
 describe('explainProxy: a conflict between TrafficPolicies', () => {
-  let dir: string;
   let conflicted: ModelStore;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'crossmesh-explain-'));
-    cpSync(defaultMeshDir(), dir, { recursive: true });
     // Sorts before crossmesh-system/simple, so it wins the trafficShift field; its timeout is uncontested.
-    writeFileSync(
-      join(dir, 'zz-conflict.yaml'),
-      `apiVersion: networking.smh.solo.io/v1alpha2
+    conflicted = await editedMesh((dir) =>
+      writeFileSync(
+        join(dir, 'zz-conflict.yaml'),
+        `apiVersion: networking.smh.solo.io/v1alpha2
 kind: TrafficPolicy
 metadata: {namespace: crossmesh-system, name: a-all-v1}
 spec:
@@ -278,13 +312,9 @@ spec:
     - kubeService: {clusterName: cluster1, name: reviews, namespace: default, subset: {version: v1}}
       weight: 100
 `,
+      ),
     );
-    const r = await loadConfig([dir]);
-    if (!r.config) throw new Error(r.errors.map((x) => x.message).join('; '));
-    conflicted = new ModelStore();
-    applyConfig(conflicted, new StaticDiscovery(r.config), r.config);
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('names the winner by the conflict rule, and the served route follows it', () => {
     const e = explain(conflicted.current, PRODUCTPAGE);
