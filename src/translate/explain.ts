@@ -317,7 +317,8 @@ function hostPolicies(view: MeshView, proxy: ProxyContext, ctx: ReturnType<typeo
       const c = destinationClusterName(view, proxy.cluster.name, d, t.port);
       if (typeof c !== 'string') leftOut.push({ destination: shiftDestinationText(d), reason: c.problem });
       else if (d.weight === 0) leftOut.push({ destination: shiftDestinationText(d), reason: 'weight 0' });
-      else if (!destinations.some((x) => x.cluster === c)) leftOut.push({ destination: shiftDestinationText(d), reason: cds.has(c) ? `${c} is not in the route` : `${c} is not in this proxy's configuration; its share goes to the other destinations` });
+      // A route names only clusters the proxy has (traffic-policy.ts, routeFor): the rest is left out.
+      else if (!cds.has(c)) leftOut.push({ destination: shiftDestinationText(d), reason: `${c} is not in this proxy's configuration; its share goes to the other destinations` });
     }
     return { ...g, destinations, leftOut };
   });

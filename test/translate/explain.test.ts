@@ -293,7 +293,7 @@ describe('explainProxy --to: instances that decide differently', () => {
   });
 });
 
-describe('explainProxy: a conflict between TrafficPolicies', () => {
+describe('explainProxy: TrafficPolicies beyond the default mesh (a conflict, an unavailable destination)', () => {
   let conflicted: ModelStore;
   beforeAll(async () => {
     // Sorts before crossmesh-system/simple, so it wins the trafficShift field; its timeout is uncontested.
@@ -314,6 +314,33 @@ spec:
 `,
       ),
     );
+  });
+
+  it('a shift destination the proxy cannot have is left out with the reason, as the served route leaves it out', async () => {
+    const broken = await editedMesh((dir) =>
+      writeFileSync(
+        join(dir, 'zz-shift.yaml'),
+        `apiVersion: networking.smh.solo.io/v1alpha2
+kind: TrafficPolicy
+metadata: {namespace: crossmesh-system, name: shift-c3}
+spec:
+  destinationSelector:
+  - kubeServiceRefs: {services: [{clusterName: cluster3, name: reviews, namespace: default}]}
+  trafficShift:
+    destinations:
+    - kubeService: {clusterName: cluster3, name: reviews, namespace: default, subset: {version: v1}}
+      weight: 50
+    - kubeService: {clusterName: cluster3, name: details, namespace: default, port: 9999}
+      weight: 50
+`,
+      ),
+    );
+    const g = explain(broken.current, PRODUCTPAGE).trafficPolicies.find((x) => x.host === 'reviews.default.svc.cluster3.global')!.routeGroups[0]!;
+    const v1 = 'outbound|9080|version-v1|reviews.default.svc.cluster3.global';
+    expect(g.destinations).toEqual([{ cluster: v1 }]);
+    expect(g.leftOut).toEqual([{ destination: 'default/details in cluster3', reason: 'service default/details has no port 9999' }]);
+    const vh = (served(broken, PRODUCTPAGE).routes.get('9080') as Obj).virtual_hosts.find((v: Obj) => v.name === 'reviews.default.svc.cluster3.global:9080');
+    expect(vh.routes[0].route.cluster).toBe(v1);
   });
 
   it('names the winner by the conflict rule, and the served route follows it', () => {
