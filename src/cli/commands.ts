@@ -11,10 +11,11 @@ import { register as registerDemoApp } from './demo-app.js';
 import { register as registerDemo } from './demo.js';
 import { register as registerCapture } from './capture.js';
 import { register as registerSim } from './sim.js';
+import { register as registerExplain } from './explain.js';
 
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump, registerToken, registerBootstrap, registerAgent, registerDemoApp, registerDemo, registerCapture, registerSim];
+const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump, registerToken, registerBootstrap, registerAgent, registerDemoApp, registerDemo, registerCapture, registerSim, registerExplain];
 
 /** Adds every subcommand to the program. */
 export function registerCommands(program: Command): void {

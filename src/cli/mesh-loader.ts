@@ -11,6 +11,7 @@ import { DiscoveryManager, type DiscoveryManagerOptions } from '../discovery/man
 import { ModelStore } from '../model/store.js';
 import { IngressTlsSecrets } from '../xds/ingress-tls-secrets.js';
 import { MeshPublisher } from '../xds/mesh-publisher.js';
+import { parseRole } from '../translate/proxy.js';
 import { sendJson } from '../admin/server.js';
 import { log } from '../log.js';
 import type { MeshLoader } from './serve.js';
@@ -90,6 +91,23 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
     admin.addRoute('/debug/ingress-tls', json(() => ingressTls?.status() ?? []));
     // Policies the configuration in force left out (Envoy would refuse them), beside what the others do.
     admin.addRoute('/debug/policies', json(() => ({ ...publisher.policies(), refused: refusedPolicies(watcher.config?.refused ?? []) })));
+    admin.addRoute('/debug/explain', (_req, res, url) => {
+      const node = url.searchParams.get('node');
+      if (!node) {
+        sendJson(res, 400, { error: 'query parameter "node" is required, e.g. /debug/explain?node=cluster1/default/productpage-v1-0&to=reviews' });
+        return;
+      }
+      const roleParam = url.searchParams.get('role');
+      const role = roleParam ? parseRole(roleParam) : undefined;
+      if (role instanceof Error) {
+        sendJson(res, 400, { error: role.message });
+        return;
+      }
+      const to = url.searchParams.get('to');
+      const e = publisher.explain(node, { ...(role ? { role } : {}), ...(to ? { to } : {}) });
+      if (e instanceof Error) sendJson(res, 404, { error: e.message });
+      else sendJson(res, 200, e);
+    });
     log.info({ paths, version: store.current.version, clusters: store.current.clusters.size, services: store.current.services.size, workloads: store.current.workloads.size }, 'mesh loaded');
 
     return {

@@ -66,15 +66,30 @@ export interface LbEndpoint {
   load_balancing_weight: { value: number };
 }
 
+/** How close endpoints sit to the proxy: the reason behind their priority. */
+export interface Closeness {
+  /** The widest locality level they share with the proxy ('elsewhere': not even the region). */
+  readonly level: 'zone' | 'region' | 'elsewhere';
+  /** Whether they run in the proxy's own cluster (first within a level). */
+  readonly sameCluster: boolean;
+}
+
+/** How close a location is to the proxy (what its priority is ranked by). */
+export function closeness(proxy: ProxyPlacement, where: { readonly locality: Locality; readonly cluster: string }): Closeness {
+  const sameRegion = where.locality.region === proxy.locality.region;
+  const sameZone = sameRegion && where.locality.zone === proxy.locality.zone;
+  return { level: sameZone ? 'zone' : sameRegion ? 'region' : 'elsewhere', sameCluster: where.cluster === proxy.cluster };
+}
+
+const LEVEL_TIER: Readonly<Record<Closeness['level'], number>> = { zone: 0, region: 1, elsewhere: 2 };
+
 /**
  * Closeness rank of an endpoint's location to the proxy; lower is closer.
  * Tiers: same zone, same region, elsewhere; within a tier the proxy's own cluster comes first.
  */
 function closenessRank(proxy: ProxyPlacement, where: { locality: Locality; cluster: string }): number {
-  const sameRegion = where.locality.region === proxy.locality.region;
-  const sameZone = sameRegion && where.locality.zone === proxy.locality.zone;
-  const tier = sameZone ? 0 : sameRegion ? 1 : 2;
-  return tier * 2 + (where.cluster === proxy.cluster ? 0 : 1);
+  const c = closeness(proxy, where);
+  return LEVEL_TIER[c.level] * 2 + (c.sameCluster ? 0 : 1);
 }
 
 function compareText(a: string, b: string): number {
@@ -361,6 +376,50 @@ function layoutOf(shape: Shape, proxy: ProxyPlacement, gateways: ReadonlyMap<str
   }
   if (memo) shape.byPlacement.set(placementKey, layout);
   return layout;
+}
+
+/** One place of a locality group as `explainLayout` reports it: where its endpoints are and how the proxy reaches them. */
+export interface LayoutPlace {
+  readonly cluster: string;
+  readonly network: string;
+  readonly locality: Locality;
+  /** In another network than the proxy: reached through the east-west gateway of `cluster`. */
+  readonly viaGateway: boolean;
+  readonly closeness: Closeness;
+  /** Endpoints there, and how many of them serve (HEALTHY or UNKNOWN; a gateway's weight). */
+  readonly endpoints: number;
+  readonly serving: number;
+}
+
+/** The layout an assignment is built from, with its reasons: locality groups in the assignment's order, and places left out. */
+export interface LayoutExplanation {
+  /** One entry per `LocalityLbEndpoints` of the assignment, in the same order. */
+  readonly groups: readonly { readonly priority: number; readonly places: readonly LayoutPlace[] }[];
+  /** Places in another network whose cluster has no east-west gateway: not in the assignment at all. */
+  readonly unreachable: readonly LayoutPlace[];
+}
+
+/**
+ * Why `assignmentFor(prepared, proxy, gateways)` has the priorities it has: the same layout it is
+ * built from (places ranked by `closeness`, merged per locality, priorities contiguous), per place.
+ */
+export function explainLayout(prepared: PreparedEndpoints, proxy: ProxyPlacement, gateways: ReadonlyMap<string, readonly NetworkGateway[]>): LayoutExplanation {
+  const place = (index: number, viaGateway: boolean): LayoutPlace => {
+    const key = prepared.shape.places[index]!;
+    const p = prepared.places[index]!;
+    return { cluster: key.cluster, network: key.network, locality: key.locality, viaGateway, closeness: closeness(proxy, key), endpoints: p.direct.length, serving: p.serving };
+  };
+  const layout = layoutOf(prepared.shape, proxy, gateways, prepared.assignments !== undefined);
+  const used = new Set<number>();
+  const groups = layout.groups.map((g) => ({
+    priority: g.priority,
+    places: g.places.map(({ index, remote }) => {
+      used.add(index);
+      return place(index, remote);
+    }),
+  }));
+  const unreachable = prepared.shape.places.map((_, i) => i).filter((i) => !used.has(i)).map((i) => place(i, true));
+  return { groups, unreachable };
 }
 
 /** The endpoints of one locality group: direct ones, then one gateway endpoint per remote cluster, sorted. */

@@ -7,7 +7,7 @@
  */
 import { globalServiceKey, endpointPort, subsetMatches, type Endpoint, type MeshSnapshot } from '../model/snapshot.js';
 import type { Protocol } from '../model/types.js';
-import { LOCALITY_OVERPROVISIONING, STRICT_ORDER_OVERPROVISIONING, assignmentFor, endpointSharing, prepareEndpoints, type ClusterLoadAssignment, type NetworkGateway, type PreparedEndpoints, type ProxyPlacement } from './endpoints.js';
+import { LOCALITY_OVERPROVISIONING, STRICT_ORDER_OVERPROVISIONING, assignmentFor, endpointSharing, explainLayout, prepareEndpoints, type ClusterLoadAssignment, type LayoutExplanation, type NetworkGateway, type PreparedEndpoints, type ProxyPlacement } from './endpoints.js';
 import { crossNetworkSni, globalHost, localHost, outboundClusterName } from './names.js';
 import { subsetsFromPolicies, type SubsetNeed } from './subsets.js';
 
@@ -282,6 +282,16 @@ export class MeshView {
    * cluster, for a service that only runs elsewhere) get the same object, so it is built and guarded once.
    */
   assignment(t: OutboundTarget, placement: ProxyPlacement): ClusterLoadAssignment {
+    const factor = t.hostCluster === undefined ? LOCALITY_OVERPROVISIONING : STRICT_ORDER_OVERPROVISIONING;
+    return assignmentFor(t.clusterName, this.preparedOf(t), placement, this.gatewaysByCluster(), factor);
+  }
+
+  /** Why `assignment(t, placement)` has its priorities: the layout it is built from, place by place. */
+  assignmentLayout(t: OutboundTarget, placement: ProxyPlacement): LayoutExplanation {
+    return explainLayout(this.preparedOf(t), placement, this.gatewaysByCluster());
+  }
+
+  private preparedOf(t: OutboundTarget): PreparedEndpoints {
     const d = this.dataOf(t);
     d.prepared ??= prepareEndpoints(
       d.endpoints.map((ep) => ({
@@ -295,8 +305,7 @@ export class MeshView {
       })),
       this.endpointSharing,
     );
-    const factor = t.hostCluster === undefined ? LOCALITY_OVERPROVISIONING : STRICT_ORDER_OVERPROVISIONING;
-    return assignmentFor(t.clusterName, d.prepared, placement, this.gatewaysByCluster(), factor);
+    return d.prepared;
   }
 }
 

@@ -97,6 +97,19 @@ function computeAccess(view: MeshView, cluster: string, p: InboundPort): Inbound
   return { enforced: true, policies: new Map([...policies].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))), ignored };
 }
 
+/**
+ * Whether an RBAC policy built by `inboundAccess` admits a caller: one of its principals matches
+ * the caller's SPIFFE ID as Envoy matches `authenticated.principal_name` (exact or prefix).
+ */
+export function rbacPolicyAdmits(policy: Resource, spiffeId: string): boolean {
+  const principals = (policy.principals ?? []) as readonly Resource[];
+  return principals.some((p) => {
+    const m = (p.authenticated as Resource | undefined)?.principal_name as { exact?: string; prefix?: string } | undefined;
+    if (!m) return false;
+    return m.exact !== undefined ? m.exact === spiffeId : m.prefix !== undefined && spiffeId.startsWith(m.prefix);
+  });
+}
+
 /** The RBAC filters of one inbound port (none when the mesh does not enforce access policy). */
 export function rbacFilters(view: MeshView, cluster: string, p: InboundPort): InboundPolicyFilters {
   const access = inboundAccess(view, cluster, p);

@@ -43,6 +43,24 @@ function domainCandidates(t: OutboundTarget, proxyNamespace: string): Candidate[
   return out;
 }
 
+/**
+ * The targets an app in `proxyNamespace` reaches by calling `host` (with or without `:port`), as
+ * virtual host domains resolve names (full names first, then the short forms, each by host and
+ * port): one per port, whole services only (subset ''), sorted by port.
+ */
+export function targetsNamed(targets: readonly OutboundTarget[], proxyNamespace: string, host: string): OutboundTarget[] {
+  const byPort = new Map<number, { t: OutboundTarget; tier: number }>();
+  const sorted = targets.filter((t) => t.subset === '').sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : a.port - b.port));
+  for (const t of sorted) {
+    for (const c of domainCandidates(t, proxyNamespace)) {
+      if (c.domain !== host && c.domain !== `${host}:${t.port}`) continue;
+      const held = byPort.get(t.port);
+      if (!held || c.tier < held.tier) byPort.set(t.port, { t, tier: c.tier });
+    }
+  }
+  return [...byPort.values()].map((x) => x.t).sort((a, b) => a.port - b.port);
+}
+
 /** The default route of a target: everything to its cluster, no route timeout (frozen, one per target per view). */
 function defaultRoutes(view: MeshView, t: OutboundTarget): Resource[] {
   return view.memoOn(t, 'default-routes', () => Object.freeze([Object.freeze({ name: 'default', match: { prefix: '/' }, route: { cluster: t.clusterName, timeout: { seconds: 0 } } })]) as unknown as Resource[]);

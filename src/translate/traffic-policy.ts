@@ -172,9 +172,24 @@ export function mergePolicies(policies: readonly TrafficPolicy[], fields: readon
     const setters = policies.filter((p) => p[f] !== undefined);
     if (setters.length === 0) continue;
     settings[f] = setters[0]![f];
-    if (setters.length > 1) conflicts.push({ field: f, winner: policyKey(setters[0]!), losers: setters.slice(1).map(policyKey) });
+    if (setters.length > 1) conflicts.push(fieldVerdict(f, setters));
   }
   return { settings: settings as Settings, conflicts };
+}
+
+/** The verdict on one field among the policies setting it (in key order): the first wins, by `CONFLICT_RULE`. */
+function fieldVerdict(field: string, setters: readonly TrafficPolicy[]): FieldConflict {
+  return { field, winner: policyKey(setters[0]!), losers: setters.slice(1).map(policyKey) };
+}
+
+/** Every field set among `policies` with its verdict (`losers` empty when one policy sets it), as `mergePolicies` applies them. */
+function fieldVerdicts(policies: readonly TrafficPolicy[], fields: readonly (RouteField | ClusterField)[]): FieldConflict[] {
+  const out: FieldConflict[] = [];
+  for (const f of fields) {
+    const setters = policies.filter((p) => p[f] !== undefined);
+    if (setters.length) out.push(fieldVerdict(f, setters));
+  }
+  return out;
 }
 
 function matcherSignature(ms: readonly HttpMatcher[]): string {
@@ -418,6 +433,49 @@ export function trafficPolicyRoutes(view: MeshView, ctx: RoutePolicyContext, t: 
     ? routeFor(view, ctx, t, catchAll.policies.map(policyKey).join(','), { prefix: '/' }, catchAll.settings)
     : { name: 'default', match: { prefix: '/' }, route: { cluster: t.clusterName, timeout: { seconds: 0 } } };
   return [...entries.map((e) => e.route), last];
+}
+
+/** One group of a host's route policies (the same request matchers), as the translator merged it. */
+export interface RouteGroupExplanation {
+  /** The group's request matchers as Envoy RouteMatches ([] = the catch-all group, every request). */
+  readonly matches: readonly Resource[];
+  /** Its policies, in key order. */
+  readonly policies: readonly string[];
+  /** Every route field set in the group: the policy whose value is used and the ones it overrides. */
+  readonly fields: readonly FieldConflict[];
+  /** Fields a matcher group takes from the catch-all group because none of its own policies sets them. */
+  readonly inherited: readonly string[];
+}
+
+/** What the TrafficPolicies applying to a host from a proxy do to it, field by field. */
+export interface TrafficPolicyExplanation {
+  /** Applying policies, in key order (the order the conflict rule reads them in). */
+  readonly policies: readonly string[];
+  /** Route groups: matcher groups first (routes ordered most specific first), the catch-all last. */
+  readonly routeGroups: readonly RouteGroupExplanation[];
+  /** Cluster fields (outlier detection, connection pool) set on the host's clusters, with their verdicts. */
+  readonly clusterFields: readonly FieldConflict[];
+}
+
+/**
+ * The TrafficPolicies applying to `t` from a proxy (`applicableTrafficPolicies`), grouped and
+ * merged as `trafficPolicyRoutes` and `withClusterPolicies` do, with each field's winner.
+ */
+export function explainTrafficPolicies(view: MeshView, ctx: PolicyContext, t: OutboundTarget): TrafficPolicyExplanation {
+  const policies = applicableTrafficPolicies(view, ctx, t);
+  const { catchAll, specific } = groupsOf(policies);
+  const base = catchAll ? new Set(Object.keys(catchAll.settings)) : new Set<string>();
+  const group = (g: RouteGroup): RouteGroupExplanation => {
+    const fields = fieldVerdicts(g.policies, ROUTE_FIELDS);
+    const own = new Set(fields.map((f) => f.field));
+    const inherited = g === catchAll ? [] : ROUTE_FIELDS.filter((f) => base.has(f) && !own.has(f));
+    return { matches: g.matchers.map(routeMatch), policies: g.policies.map(policyKey), fields, inherited };
+  };
+  return {
+    policies: policies.map(policyKey),
+    routeGroups: [...specific.map(group), ...(catchAll ? [group(catchAll)] : [])],
+    clusterFields: fieldVerdicts(policies, CLUSTER_FIELDS),
+  };
 }
 
 /** Cluster names the routes of `t` may send to from this proxy (shift and mirror destinations), had or not. */

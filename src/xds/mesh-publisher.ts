@@ -27,6 +27,7 @@ import type { RoleTranslator, Scope } from '../translate/scopes.js';
 import { guardResources, type Rejection } from '../translate/semantics.js';
 import { policyChangeFilter } from '../translate/policy-change.js';
 import { policiesReport, type PoliciesReport } from '../translate/policy-status.js';
+import { explainProxy, type ExplainOptions, type Explanation } from '../translate/explain.js';
 import type { SubsetNeed } from '../translate/subsets.js';
 import type { GroupAssignment, SnapshotCache, StreamIdentity } from './cache.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, type NodeInfo, type TypeUrl } from './types.js';
@@ -242,6 +243,11 @@ export class MeshPublisher {
     if (n) return { groups: n.keys, rejected: RESOURCE_KINDS.flatMap((k) => [...(this.groups.get(n.keys[k])?.rejected.values() ?? [])]), resources: resourceCounts(RESOURCE_KINDS.map((k) => [k, this.groups.get(n.keys[k])?.published.size ?? 0])) };
     const error = this.unresolved.get(nodeId);
     return error === undefined ? undefined : { error };
+  }
+
+  /** Explains what a node is served and why, from the current snapshot (the same view the groups are computed from). */
+  explain(nodeId: string, options: ExplainOptions = {}): Explanation | Error {
+    return explainProxy(this.view, nodeId, options);
   }
 
   /** What every TrafficPolicy/AccessPolicy affects (proxies, groups, resources) or why nothing, conflicts, per-node scopes: `/debug/policies`. */
