@@ -44,7 +44,7 @@ function serveStderr(args: readonly string[], env: Record<string, string> = {}):
 /** Logs one record with secrets through the real logger in a child process, in `format`. */
 function logWithSecrets(format: string): string {
   const script = `import(${JSON.stringify(LOG)}).then(({ log, setLogFormat }) => { setLogFormat(${JSON.stringify(format)}); log.warn({ node: 'c1/ns/a b', token: 's3cret-token', headers: { authorization: 'Bearer s3cret-bearer' }, cert: { privateKey: 's3cret-key' }, err: new Error('boom') }, 'refused\\nforged line'); log.flush(); })`;
-  const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, CROSSMESH_LOG_LEVEL: 'info' }, encoding: 'utf8', timeout: 10_000 });
+  const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, CROSSMESH_LOG_LEVEL: 'info' }, encoding: 'utf8', timeout: 30_000 });
   return r.stderr;
 }
 
@@ -94,7 +94,7 @@ describe('log format', () => {
     }
   }, 40_000);
 
-  it.each(['json', 'text'])('%s: tokens, bearer headers and keys are redacted, a message cannot forge a line', (format) => {
+  it.each(['json', 'text'])('%s: tokens, bearer headers and keys are redacted, a message cannot forge a line', { timeout: 40_000 }, (format) => {
     const out = logWithSecrets(format);
     expect(out).toContain('[redacted]');
     expect(out).not.toMatch(/s3cret/);
@@ -109,10 +109,10 @@ describe('log format', () => {
 
   it('an unknown format is refused naming the accepted ones', () => {
     expect(() => parseLogFormat('yaml', '--log-format')).toThrow('--log-format: unknown log format "yaml"; use one of json, text, auto');
-    const r = spawnSync(process.execPath, [CLI, 'validate', '--config', 'examples/default', '--log-format', 'yaml'], { encoding: 'utf8', timeout: 10_000 });
-    expect(r.status).toBe(1);
+    const r = spawnSync(process.execPath, [CLI, 'validate', '--config', 'examples/default', '--log-format', 'yaml'], { encoding: 'utf8', timeout: 30_000 });
     expect(r.stderr).toContain('unknown log format "yaml"');
-  });
+    expect(r.status).toBe(1);
+  }, 40_000);
 
   it('renders non-JSON input unchanged and nested values as JSON', () => {
     expect(renderLogLine('not json')).toBe('not json\n');
