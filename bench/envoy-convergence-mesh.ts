@@ -38,6 +38,8 @@ export interface EnvoyMeshOptions {
   readonly debounceMs: number;
   /** Pause between one client's requests. */
   readonly pacingMs: number;
+  /** ADS flavour per pod (default: state-of-the-world for every one). */
+  readonly adsApi?: (pod: MeshPod) => 'sotw' | 'delta';
 }
 
 /** One request a client sent (wall-clock ms). */
@@ -206,7 +208,7 @@ export class EnvoyConvergenceMesh {
       process.env.NODE_OPTIONS = `${saved.options ?? ''} --import ${pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'gc-probe.js')).href}`.trim();
       process.env.CROSSMESH_BENCH_GC_PROBE_OUT = probeOut;
       try {
-        mesh = await startMeshSim({ topology: [topologyDir], policyDir, debounceMs: o.debounceMs, calls: () => '', only: () => false });
+        mesh = await startMeshSim({ topology: [topologyDir], policyDir, debounceMs: o.debounceMs, calls: () => '', only: () => false, ...(o.adsApi ? { adsApi: o.adsApi } : {}) });
       } finally {
         restoreEnv('NODE_OPTIONS', saved.options);
         restoreEnv('CROSSMESH_BENCH_GC_PROBE_OUT', saved.out);

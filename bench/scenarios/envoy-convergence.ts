@@ -22,16 +22,9 @@
  * failed during the changes.
  */
 import { clientIdentity, clientNodeId, EnvoyConvergenceMesh, waitFor, type ProxyStatus } from '../envoy-convergence-mesh.js';
+import { intEnv, median, percentile } from '../measure.js';
 import type { BenchRow, BenchScenario } from '../types.js';
 import { envoyMissingMessage, findEnvoy } from '../../src/envoy/binary.js';
-
-function intEnv(name: string, dflt: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
-  return n;
-}
 
 const CLIENTS = intEnv('ENVOY_CONVERGENCE_CLIENTS', 20);
 const ENDPOINTS = intEnv('ENVOY_CONVERGENCE_ENDPOINTS', 3);
@@ -48,14 +41,6 @@ const PUSH_MS = 15_000;
 const RESTORE_MS = 30_000;
 /** Traffic never runs longer than this, whatever happens. */
 const TRAFFIC_MAX_MS = 15 * 60_000;
-
-function percentile(xs: readonly number[], p: number): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((s.length * p) / 100) - 1))]!;
-}
-
-const median = (xs: readonly number[]): number => percentile(xs, 50);
 
 /** Client streams of crossmesh, by client index; throws if one is missing. */
 function clientStreams(proxies: readonly ProxyStatus[]): ProxyStatus[] {

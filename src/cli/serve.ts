@@ -111,18 +111,22 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const hostPort = (port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
   let admin: AdminServer | undefined;
   let loader: MeshLoaderHandle | void = undefined;
+  // Not ready while the loader runs: the secret publisher fills the trust-bundle groups of the
+  // cache before any mesh is loaded, so "the cache was filled once" alone said ready too early.
+  let loaded = options.loadMesh === undefined;
   try {
     const xdsCredentials = options.xdsCredentials ?? options.security?.credentials;
     const xdsPort = await xds.listen(host, options.xdsPort ?? 18000, xdsCredentials);
     const xdsSocketPath = options.xdsSocket !== undefined ? await xds.listenUnix(options.xdsSocket, xdsCredentials) : undefined;
     if (xdsSocketPath) log.info({ address: `unix:${xdsSocketPath}` }, 'xds server listening on a unix socket');
     const proxylessPort = proxylessXds ? await proxylessXds.listen(host, options.proxylessXdsPort!, grpc.ServerCredentials.createInsecure()) : undefined;
-    admin = await startAdminServer({ host, port: options.adminPort ?? 18080, xds: introspectAll(servers), isReady: () => (loader && loader.ready ? loader.ready() : cache.isReady()), ...(options.adminAllowedHosts ? { allowedHosts: options.adminAllowedHosts } : {}) });
+    admin = await startAdminServer({ host, port: options.adminPort ?? 18080, xds: introspectAll(servers), isReady: () => loaded && (loader && loader.ready ? loader.ready() : cache.isReady()), ...(options.adminAllowedHosts ? { allowedHosts: options.adminAllowedHosts } : {}) });
     const xdsAddress = hostPort(xdsPort);
     options.security?.attach({ xds, admin });
     const liveNodeIds = (): string[] => servers.flatMap((s) => s.activeStreams().map((st) => st.node?.id ?? '')).filter((id) => id !== '');
     const whenAnswered = async (groups: ReadonlySet<string>, typeUrl: TypeUrl, timeoutMs: number): Promise<boolean> => (await Promise.all(servers.map((s) => s.whenAnswered(groups, typeUrl, timeoutMs)))).every(Boolean);
     if (options.loadMesh) loader = await options.loadMesh({ cache, admin, configPaths: options.configPaths ?? [], liveNodeIds, whenAnswered, ...(options.security ? { security: options.security } : {}) });
+    loaded = true;
     let closing: Promise<void> | undefined;
     const adminServer = admin;
     return {

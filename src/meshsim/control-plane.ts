@@ -20,6 +20,12 @@ export interface ControlPlaneSpec {
   readonly extraArgs?: readonly string[];
 }
 
+/** Wall-clock times of one start. */
+export interface StartTimes {
+  readonly spawnedAt: number;
+  readonly readyAt: number;
+}
+
 /** Bound of a start: the mesh loaded and `/readyz` answering 200 (2-5 s alone; far more on a loaded 2-core machine). */
 const READY_MS = 45_000;
 
@@ -42,6 +48,7 @@ function sleep(ms: number): Promise<void> {
 export class ControlPlaneProcess {
   private child: ChildProcess | undefined;
   private starts = 0;
+  private lastStartTimes: StartTimes | undefined;
   readonly xdsSocket: string;
   readonly logFile: string;
 
@@ -84,6 +91,7 @@ export class ControlPlaneProcess {
     this.starts++;
     const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, CROSSMESH_LOG_LEVEL: process.env.CROSSMESH_LOG_LEVEL ?? 'info' } });
     closeSync(fd);
+    const spawnedAt = Date.now();
     this.child = child;
     let exited: string | undefined;
     child.once('exit', (code, signal) => {
@@ -103,6 +111,12 @@ export class ControlPlaneProcess {
     }
     // Envoys run as their own uid; the socket is as reachable as the port it stands beside.
     chmodSync(this.xdsSocket, 0o666);
+    this.lastStartTimes = { spawnedAt, readyAt: Date.now() };
+  }
+
+  /** When the last start spawned the process, and when it was seen ready with its socket open to the Envoys (ms since the epoch; polled every 100 ms). */
+  get lastStart(): StartTimes | undefined {
+    return this.lastStartTimes;
   }
 
   /** The process id of the running `crossmesh serve` (undefined while it is not running). */

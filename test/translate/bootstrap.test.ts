@@ -7,6 +7,8 @@ import { messageType } from '../../src/xds/protos.js';
 import { validateEncoded } from '../../src/translate/validate.js';
 
 const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
+/** The reconnect backoff as Envoy's proto reader takes it: 0.5 s, at most 5 s. */
+const BACKOFF_PARSED = { base_interval: { seconds: 0, nanos: 500_000_000 }, max_interval: { seconds: 5, nanos: 0 } };
 
 function parseBootstrap(yamlText: string): Record<string, unknown> {
   const T = messageType(BOOTSTRAP);
@@ -90,6 +92,16 @@ describe('Envoy bootstrap', () => {
     expect(parsed.dynamic_resources.ads_config.api_type).toBe('GRPC');
     const admin = buildEnvoyBootstrap({ nodeId: 'c1/ns/a', role: 'sidecar', xdsAddress: '10.0.0.1:18000', adminAddress: '[::1]:15100' }) as Record<string, any>;
     expect(admin.admin.address).toEqual({ socket_address: { address: '::1', port_value: 15100 } });
+  });
+
+  it('tries a failed xDS stream again within 5 s at most (Envoy alone waits up to 30 s), over TCP and unix sockets, SotW and delta', () => {
+    for (const xdsAddress of ['10.0.0.1:18000', 'unix:/run/crossmesh/xds.sock']) {
+      for (const adsApi of ['sotw', 'delta'] as const) {
+        const parsed = parseBootstrap(stringify(buildEnvoyBootstrap({ nodeId: 'c1/ns/a', role: 'sidecar', xdsAddress, adsApi }))) as Record<string, any>;
+        const backOff = parsed.dynamic_resources.ads_config.grpc_services[0].envoy_grpc.retry_policy.retry_back_off;
+        expect(backOff, `${xdsAddress} ${adsApi}`).toEqual(BACKOFF_PARSED);
+      }
+    }
   });
 
   it('durable credentials: the xDS cluster presents the file-based SDS client certificate, and the bootstrap carries no token', async () => {
