@@ -12,6 +12,7 @@ import { ModelStore } from '../model/store.js';
 import { IngressTlsSecrets } from '../xds/ingress-tls-secrets.js';
 import { MeshPublisher } from '../xds/mesh-publisher.js';
 import { sendJson } from '../admin/server.js';
+import { meshTopology } from '../admin/topology.js';
 import { log } from '../log.js';
 import type { MeshLoader } from './serve.js';
 
@@ -90,6 +91,8 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
     admin.addRoute('/debug/ingress-tls', json(() => ingressTls?.status() ?? []));
     // Policies the configuration in force left out (Envoy would refuse them), beside what the others do.
     admin.addRoute('/debug/policies', json(() => ({ ...publisher.policies(), refused: refusedPolicies(watcher.config?.refused ?? []) })));
+    // The dashboard's topology view: computed on request from the snapshot in force.
+    admin.addRoute('/debug/topology', json(() => meshTopology(store.current)));
     log.info({ paths, version: store.current.version, clusters: store.current.clusters.size, services: store.current.services.size, workloads: store.current.workloads.size }, 'mesh loaded');
 
     return {
