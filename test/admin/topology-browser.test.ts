@@ -168,6 +168,16 @@ describe.skipIf(!RUN)(RUN ? TITLE : `${TITLE} (skipped: ${CHROMIUM} is absent; s
     expect(await page.locator('svg.topology g.edge-access.highlight[data-policy="crossmesh-system/ingress-gateway"]').count()).toBe(1);
 
     await page.screenshot({ path: join(shots, 'dashboard-topology.png'), fullPage: false });
+
+    // From the keyboard: a gateway's panel lists what it exports; × closes the panel.
+    await node(page, EW2).focus();
+    await page.keyboard.press('Enter');
+    await until(async () => (await panel.locator('p.node').textContent()) === EW2, 5000, 'gateway panel');
+    expect(await panel.textContent()).toContain('east-west gateway crossmesh-system/east-west, port 15443');
+    expect(await panel.locator('h3', { hasText: 'Exports' }).textContent()).toMatch(/^Exports \(\d+\)$/);
+    expect(await panel.textContent()).toContain('reviews.default:9080 subset version-v3');
+    await panel.locator('button.panel-close').click();
+    await until(async () => (await page.locator('#topology-panel').count()) === 0, 5000, 'panel closed');
     expect(readFileSync(join(shots, 'dashboard-topology.png')).subarray(1, 4).toString()).toBe('PNG');
     expect(pageErrors).toEqual([]);
     await page.close();
