@@ -10,7 +10,7 @@
  * document) so tests can drive them without a browser; `start` runs only where a real `document`
  * with `#app` exists.
  */
-import { h, mount, type ChildArg, type VNode } from './dom.js';
+import { h, mount, type ChildArg, type DocumentLike, type VNode } from './dom.js';
 import { currentNack, DEFAULT_HIDDEN, topologySection, XDS_TYPES, type ProxyState } from './topology.js';
 import type {
   CertsView, ConfigView, DiscoveryView, KubernetesSourceView, PoliciesView, ProxiesView, ProxyView, ReadyView, RejectedView, Topology, TranslationView, TypeView,
@@ -580,13 +580,10 @@ export interface WindowLike {
   clearTimeout(id: unknown): void;
 }
 
-/** The elements of the page shell the loop uses. */
-export interface PageLike {
+/** The document as the loop uses it: the page shell's elements, and what `mount` creates nodes with. */
+export interface PageLike extends DocumentLike {
   hidden: boolean;
   getElementById(id: string): unknown;
-  createElement(tag: string): never;
-  createElementNS(ns: string, tag: string): never;
-  createTextNode(data: string): never;
 }
 
 interface RootLike {

@@ -25,7 +25,7 @@ export interface DocumentLike {
 }
 export interface ElementLike {
   setAttribute(name: string, value: string): void;
-  appendChild(child: never): unknown;
+  appendChild(child: unknown): unknown;
 }
 
 export const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -72,6 +72,6 @@ export function mount<N>(doc: DocumentLike, v: Child, inSvg = false): N {
     if (k === 'href' && !/^\/(?![/\\])/.test(value)) continue;
     el.setAttribute(k, value);
   }
-  for (const c of v.children) el.appendChild(mount<never>(doc, c, svg && v.tag !== 'foreignObject'));
+  for (const c of v.children) el.appendChild(mount<unknown>(doc, c, svg && v.tag !== 'foreignObject'));
   return el as N;
 }
