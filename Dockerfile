@@ -8,7 +8,7 @@
 # Pinned tag (Node 20 on Debian bookworm, slim). Bump deliberately.
 FROM node:20.19.4-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json tsconfig.json ./
+COPY package.json package-lock.json tsconfig.json tsconfig.browser.json ./
 COPY src ./src
 COPY bench ./bench
 # `npm ci` runs the "prepare" script, which compiles src/ and bench/ into dist/.

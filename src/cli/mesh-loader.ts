@@ -13,6 +13,7 @@ import { IngressTlsSecrets } from '../xds/ingress-tls-secrets.js';
 import { MeshPublisher } from '../xds/mesh-publisher.js';
 import { parseRole } from '../translate/proxy.js';
 import { sendJson } from '../admin/server.js';
+import { meshTopology } from '../admin/topology.js';
 import { log } from '../log.js';
 import type { MeshLoader } from './serve.js';
 
@@ -108,6 +109,8 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
       if (e instanceof Error) sendJson(res, 404, { error: e.message });
       else sendJson(res, 200, e);
     });
+    // The dashboard's topology view: computed on request from the snapshot in force.
+    admin.addRoute('/debug/topology', json(() => meshTopology(store.current)));
     log.info({ paths, version: store.current.version, clusters: store.current.clusters.size, services: store.current.services.size, workloads: store.current.workloads.size }, 'mesh loaded');
 
     return {

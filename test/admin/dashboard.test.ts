@@ -1,7 +1,8 @@
 /**
  * The web dashboard at `/`: served by a real control plane (mesh loader on the default mesh, xDS
  * security in development mode) with real test proxies connected. The page's script is taken from
- * the HTTP answer and evaluated as served; its loader reads the real endpoints and its render
+ * the HTTP answer and checked to be the compiled module (dist/browser, built from
+ * src/admin/browser/) that the test then imports; its loader reads the real endpoints and its render
  * functions run against that data, then mount into a minimal DOM. A headless Chromium run checks the
  * page in a browser when /usr/bin/chromium exists (CI machines usually lack it; the other tests
  * cover the feature without it).
@@ -10,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as vm from 'node:vm';
+import { pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/ca/index.js';
@@ -22,7 +23,7 @@ import { SnapshotCache } from '../../src/xds/cache.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE } from '../../src/xds/types.js';
 import { testNode, XdsTestClient, type SotwTestStream } from '../support/xds-client.js';
 import { until } from '../auth/support.js';
-import { DASHBOARD_SCRIPT } from '../../src/admin/dashboard-script.js';
+import { dashboardScriptDir } from '../../src/admin/dashboard.js';
 import type { ConfigStatus } from '../../src/config/watch.js';
 import type { DiscoveryStatus } from '../../src/discovery/manager.js';
 import type { PoliciesReport } from '../../src/translate/policy-status.js';
@@ -42,7 +43,7 @@ interface VNode {
   children: (VNode | string)[];
 }
 type Result = { status: 'ok'; data: unknown } | { status: 'missing' } | { status: 'error'; message: string; network?: boolean };
-type EndpointKey = 'ready' | 'proxies' | 'discovery' | 'config' | 'translation' | 'policies' | 'certs';
+type EndpointKey = 'ready' | 'proxies' | 'topology' | 'discovery' | 'config' | 'translation' | 'policies' | 'certs';
 type State = Partial<Record<EndpointKey, Result>> & { at?: number; unreachable?: { message: string } };
 type FetchFn = (path: string, init: RequestInit) => Promise<Response>;
 interface Dashboard {
@@ -51,16 +52,18 @@ interface Dashboard {
   MAX_ROWS: number;
   REFRESH_MS: number;
   start(doc: unknown, win: unknown): void;
-  render(s: State, now: number, view?: { filter?: string }): VNode;
+  render(s: State, now: number, view?: { filter?: string; selected?: string | null }): VNode;
   loadAll(fetchFn: FetchFn): Promise<State>;
   merge(prev: State | null, next: State, now: number): State;
 }
 
-/** The served script, evaluated in a fresh context without a document (so it does not start its loop). */
-function evaluate(source: string, timers: { setTimeout: typeof setTimeout; clearTimeout: typeof clearTimeout } = { setTimeout, clearTimeout }): Dashboard {
-  const context = vm.createContext({ ...timers, AbortController });
-  vm.runInContext(source, context, { filename: 'dashboard.js', timeout: 2000 });
-  return (context as { CrossmeshDashboard: Dashboard }).CrossmeshDashboard;
+const SCRIPT_FILE = join(dashboardScriptDir(), 'dashboard.js');
+// The one URL-looking string the modules may hold: the SVG namespace name, an identifier that is never fetched.
+const SVG_NS = "'http://www.w3.org/2000/svg'";
+
+/** The compiled module the admin server serves (`npm run build` makes it); without a document it does not start its loop. */
+async function loadDashboard(): Promise<Dashboard> {
+  return (await import(pathToFileURL(SCRIPT_FILE).href)) as Dashboard;
 }
 
 /** A fetch for the page's loader that resolves its paths against `base` and records them. */
@@ -98,7 +101,11 @@ class FakeElement {
     return c;
   }
 }
-const fakeDocument = { createElement: (tag: string) => new FakeElement(tag), createTextNode: (data: string) => new FakeText(data) };
+const fakeDocument = {
+  createElement: (tag: string) => new FakeElement(tag),
+  createElementNS: (_ns: string, tag: string) => new FakeElement(tag),
+  createTextNode: (data: string) => new FakeText(data),
+};
 type FakeDocument = typeof fakeDocument;
 
 const escapeText = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -175,34 +182,44 @@ describe('dashboard on a control plane with the mesh loader', () => {
     expect(csp).toContain("connect-src 'self'");
     expect(csp).not.toMatch(/unsafe|\*|https?:|data:/);
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
-    expect(script).toBe(DASHBOARD_SCRIPT);
+    expect(script).toBe(readFileSync(SCRIPT_FILE, 'utf8'));
     const html = await res.text();
     // Every <script> loads a same-origin file and has no body; no inline handlers; nothing external.
     const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)];
-    expect(scripts.map((m) => [m[1]!.trim(), m[2]])).toEqual([['src="/dashboard.js" defer', '']]);
+    expect(scripts.map((m) => [m[1]!.trim(), m[2]])).toEqual([['type="module" src="/dashboard.js"', '']]);
     expect(html).not.toMatch(/\son[a-z]+\s*=/i);
     expect(html).not.toMatch(/https?:\/\/|\/\/[a-z]/i);
     expect(html).not.toMatch(/<form|style=/i);
 
-    for (const [path, type] of [['/dashboard.js', 'text/javascript; charset=utf-8'], ['/dashboard.css', 'text/css; charset=utf-8']] as const) {
+    for (const [path, type] of [['/dashboard.js', 'text/javascript; charset=utf-8'], ['/topology.js', 'text/javascript; charset=utf-8'], ['/dom.js', 'text/javascript; charset=utf-8'], ['/dashboard.css', 'text/css; charset=utf-8']] as const) {
       const r = await fetch(plane.adminUrl + path);
       expect(r.status).toBe(200);
       expect(r.headers.get('content-type')).toBe(type);
       expect(r.headers.get('content-security-policy')).toBe(csp);
-      expect(await r.text()).not.toMatch(/https?:\/\/|@import|url\(/);
+      expect((await r.text()).replace(SVG_NS, '')).not.toMatch(/https?:\/\/|@import|url\(/);
     }
     // Read-only: the page cannot be posted to.
     expect((await fetch(`${plane.adminUrl}/`, { method: 'POST', body: 'x' })).status).toBe(405);
   });
 
   it('its script requests only same-origin admin endpoints, with GET, and has no HTML sinks', async () => {
-    expect(script).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|XMLHttpRequest|WebSocket|sendBeacon|importScripts|:\/\//);
-    expect(script).not.toMatch(/\son[a-z]+\s*=|['"]on[a-z]+['"]\s*:/i);
+    // Every module the page loads: the entry and what it imports, as served.
+    const imported = [...script.matchAll(/^import .* from '\.\/([a-z-]+\.js)';$/gm)].map((m) => m[1]!);
+    expect(imported.sort()).toEqual(['dom.js', 'topology.js']);
+    const modules = [script];
+    for (const f of imported) {
+      const r = await fetch(`${plane.adminUrl}/${f}`);
+      expect(r.status).toBe(200);
+      modules.push(await r.text());
+    }
+    const all = modules.join('\n').replace(SVG_NS, '');
+    expect(all).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|XMLHttpRequest|WebSocket|sendBeacon|importScripts|:\/\//);
+    expect(all).not.toMatch(/\son[a-z]+\s*=|['"]on[a-z]+['"]\s*:/i);
     // Requests go through one call site, with a path taken from ENDPOINTS.
-    expect(script.match(/fetch\w*\(/g)).toEqual(['fetchFn(']);
-    const dashboard = evaluate(script);
+    expect(all.match(/fetch\w*\(/g)).toEqual(['fetchFn(']);
+    const dashboard = await loadDashboard();
     const endpoints = Object.values(dashboard.ENDPOINTS);
-    expect(endpoints.sort()).toEqual(['/debug/certs', '/debug/config', '/debug/discovery', '/debug/policies', '/debug/proxies', '/debug/translation', '/readyz']);
+    expect(endpoints.sort()).toEqual(['/debug/certs', '/debug/config', '/debug/discovery', '/debug/policies', '/debug/proxies', '/debug/topology', '/debug/translation', '/readyz']);
 
     const calls: { path: string; method: string | undefined }[] = [];
     await dashboard.loadAll(recordingFetch(plane.adminUrl, calls));
@@ -211,7 +228,7 @@ describe('dashboard on a control plane with the mesh loader', () => {
   });
 
   it('renders the live state: readiness, the connected proxy per type, its NACK, refusals, clusters, config, policies, certificates', async () => {
-    const dashboard = evaluate(script);
+    const dashboard = await loadDashboard();
     const state = dashboard.merge(null, await dashboard.loadAll(recordingFetch(plane.adminUrl, [])), Date.now());
     for (const k of Object.keys(dashboard.ENDPOINTS)) expect(state[k as EndpointKey]?.status, k).toBe('ok');
     const page = dashboard.render(state, Date.now());
@@ -240,7 +257,7 @@ describe('dashboard on a control plane with the mesh loader', () => {
   });
 
   it('mounts markup from node ids and NACK errors as text, and keeps links on this origin', async () => {
-    const dashboard = evaluate(script);
+    const dashboard = await loadDashboard();
     const state = dashboard.merge(null, await dashboard.loadAll(recordingFetch(plane.adminUrl, [])), Date.now());
     const root = dashboard.mount(fakeDocument, dashboard.render(state, Date.now()));
     const tags = new Set(elements(root).map((e) => e.tagName));
@@ -270,7 +287,7 @@ describe('dashboard on a control plane with the mesh loader', () => {
       setTimeout: ((fn: () => void, ms: number) => pending.push({ fn, ms })) as unknown as typeof setTimeout,
       clearTimeout: (() => undefined) as typeof clearTimeout,
     };
-    const dashboard = evaluate(script, fakeTimers);
+    const dashboard = await loadDashboard();
     const calls: { path: string; method: string | undefined }[] = [];
     const listeners = new Map<string, () => void>();
     const root = new (class extends FakeElement {
@@ -280,11 +297,14 @@ describe('dashboard on a control plane with the mesh loader', () => {
       contains(): boolean {
         return false;
       }
+      addEventListener(t: string, f: () => void): void {
+        listeners.set(`root:${t}`, f);
+      }
     })('main');
     const pause = Object.assign(new FakeElement('button'), { textContent: 'Pause', addEventListener: (t: string, f: () => void) => listeners.set(`pause:${t}`, f) });
     const filter = { value: '', addEventListener: (t: string, f: () => void) => listeners.set(`filter:${t}`, f) };
     const doc = { ...fakeDocument, hidden: false, getElementById: (id: string) => ({ app: root, pause, filter })[id] };
-    const win = { fetch: recordingFetch(plane.adminUrl, calls), getSelection: () => null };
+    const win = { fetch: recordingFetch(plane.adminUrl, calls), getSelection: () => null, ...fakeTimers };
     const shown = (): string => root.childNodes.map(serialize).join('');
     const nextRefresh = (): (() => void) => {
       const i = pending.findIndex((t) => t.ms === dashboard.REFRESH_MS);
@@ -317,7 +337,7 @@ describe('dashboard on a control plane with the mesh loader', () => {
   it.skipIf(!existsSync(CHROMIUM))(`in headless Chromium, shows the data with markup as text (skipped when ${CHROMIUM} is absent)`, async () => {
     const profile = mkdtempSync(join(tmpdir(), 'crossmesh-chromium-'));
     const shot = process.env.CROSSMESH_DASHBOARD_SCREENSHOT ?? join(profile, 'dashboard.png');
-    const common = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${profile}`, `--window-size=${process.env.CROSSMESH_DASHBOARD_WINDOW ?? '1400,1000'}`, '--virtual-time-budget=4000'];
+    const common = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${profile}`, `--window-size=${process.env.CROSSMESH_DASHBOARD_WINDOW ?? '1400,1000'}`, '--virtual-time-budget=4000'];
     const run = (args: string[]) =>
       new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
         execFile(CHROMIUM, [...common, ...args, `${plane.adminUrl}/`], { timeout: 20_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => (err ? reject(err) : resolve({ stdout, stderr })));
@@ -331,7 +351,7 @@ describe('dashboard on a control plane with the mesh loader', () => {
       expect(dom).toContain('&lt;img src=x onerror=alert(1)&gt;');
       expect(dom).not.toMatch(/<img/);
       // The only script element is the page's own.
-      expect(dom.match(/<script\b[^>]*>/g)).toEqual(['<script src="/dashboard.js" defer="">']);
+      expect(dom.match(/<script\b[^>]*>/g)).toEqual(['<script type="module" src="/dashboard.js">']);
       expect(dom).toContain('Needs attention');
       await run([`--screenshot=${shot}`]);
       const png = readFileSync(shot);
@@ -350,9 +370,10 @@ describe('dashboard on an xDS-only server', () => {
     try {
       const page = await fetch(`${plane.adminUrl}/`);
       expect(page.status).toBe(200);
-      const dashboard = evaluate(await (await fetch(`${plane.adminUrl}/dashboard.js`)).text());
+      expect(await (await fetch(`${plane.adminUrl}/dashboard.js`)).text()).toBe(readFileSync(SCRIPT_FILE, 'utf8'));
+      const dashboard = await loadDashboard();
       const state = dashboard.merge(null, await dashboard.loadAll(recordingFetch(plane.adminUrl, [])), Date.now());
-      for (const k of ['config', 'discovery', 'translation', 'policies', 'certs']) expect(state[k as EndpointKey]?.status, k).toBe('missing');
+      for (const k of ['topology', 'config', 'discovery', 'translation', 'policies', 'certs']) expect(state[k as EndpointKey]?.status, k).toBe('missing');
       const text = textOf(dashboard.render(state, Date.now()));
       expect(text).toContain('not ready');
       expect(text).toContain('no mesh snapshot has been set yet');
@@ -375,7 +396,10 @@ describe('dashboard on an xDS-only server', () => {
 });
 
 describe('dashboard render functions on sample JSON', () => {
-  const dashboard = evaluate(DASHBOARD_SCRIPT);
+  let dashboard: Dashboard;
+  beforeAll(async () => {
+    dashboard = await loadDashboard();
+  });
   const now = Date.parse('2026-11-21T12:00:00.000Z');
   const ago = (s: number): string => new Date(now - s * 1000).toISOString();
   const ok = (data: unknown): Result => ({ status: 'ok', data: JSON.parse(JSON.stringify(data)) as unknown });
