@@ -9,7 +9,8 @@ import { splitCertificates } from '../../src/ca/pem.js';
 /** A fresh temp directory and its cleanup. */
 export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'crossmesh-ca-'));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  // A write the CA started before close() may still land while the tree is removed: rm retries ENOTEMPTY.
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }) };
 }
 
 /** The certificates of a PEM chain or bundle, in order. */

@@ -156,11 +156,14 @@ envoySuite('the seed workshop on real Envoy (labs 5-7)', () => {
     // Back once both ejections end (3 s times the number of ejections while they were down; while
     // only one is back, the locality lab's priority 0 is half healthy and, with overprovisioning
     // 140, takes 70 % of the requests; the aggregate's children are in strict order and take all).
+    // A restarted endpoint that answers its first calls slowly on a busy machine can be ejected
+    // once more (for 6 s, then 9 s): what is claimed is that all traffic comes back, so the check
+    // is a full sample of 40 from cluster1 alone, within the bound.
+    let after = await traffic(40);
     await until(async () => {
-      const t = await traffic(20);
-      return !t.reviews.has('reviews v3 (cluster2)') && t.reviews.has('reviews v1 (cluster1)') && t.reviews.has('reviews v2 (cluster1)');
-    }, 40_000);
-    const after = await traffic(40);
+      after = await traffic(40);
+      return after.failures.length === 0 && !after.reviews.has('reviews v3 (cluster2)') && after.reviews.has('reviews v1 (cluster1)') && after.reviews.has('reviews v2 (cluster1)');
+    }, 60_000);
     expect(after.failures).toEqual([]);
     expect([...after.reviews.keys()].sort()).toEqual(['reviews v1 (cluster1)', 'reviews v2 (cluster1)']);
   }
