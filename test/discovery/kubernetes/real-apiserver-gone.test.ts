@@ -1,0 +1,66 @@
+/**
+ * 410 Gone from a real API server: etcd's history is compacted past the resourceVersion a watch
+ * would resume from, and the server answers the resumed watch with 410. Discovery must relist that
+ * kind and emit a fresh replaceCluster, without calling the cluster stale.
+ *
+ * This server runs without the watch cache: the cache keeps its own history from its start and
+ * ignores etcd compaction for watches, so only a direct etcd watch makes a 410 on demand (what a
+ * client meets when a cache falls behind, or behind an API server restarted since).
+ */
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { startKubernetesDiscovery, type KubernetesDiscovery } from '../../../src/discovery/kubernetes/index.js';
+import { kubeApiServerSuite, startKubeApiServer, type KubeApiServer } from '../../support/kube-apiserver.js';
+import { TopologyRecorder } from '../../support/kube-topology-recorder.js';
+import { FAST, kubeCluster } from './kube-test-cluster.js';
+import { createEndpointSlice, createNode, createPod, createService, deleteObject } from './real-kube-fixtures.js';
+
+kubeApiServerSuite('kubernetes discovery: 410 Gone from a real API server', () => {
+  let api: KubeApiServer;
+  let discovery: KubernetesDiscovery | undefined;
+
+  beforeAll(async () => {
+    api = await startKubeApiServer({ watchCache: false });
+  }, 120_000);
+
+  afterAll(async () => {
+    await api?.close();
+  }, 30_000);
+
+  afterEach(async () => {
+    await discovery?.stop();
+    discovery = undefined;
+  });
+
+  it('a watch resumed from a compacted resourceVersion gets 410: the kind is relisted and a new replaceCluster lands, no staleness', async () => {
+    await createNode(api, 'node-a', { 'topology.kubernetes.io/region': 'r1', 'topology.kubernetes.io/zone': 'z1' });
+    await createService(api, { name: 'web', selector: { app: 'web' }, ports: [{ name: 'http', port: 80 }] });
+    await createPod(api, { name: 'web-0', ip: '10.40.0.10', labels: { app: 'web' }, node: 'node-a', ready: true });
+    await createPod(api, { name: 'web-1', ip: '10.40.0.11', labels: { app: 'web' }, node: 'node-a', ready: true });
+    await createEndpointSlice(api, { name: 'web-1', service: 'web', ports: [{ name: 'http', port: 80 }], endpoints: [{ pod: 'web-0', ip: '10.40.0.10', ready: true }, { pod: 'web-1', ip: '10.40.0.11', ready: true }] });
+
+    const rec = new TopologyRecorder();
+    // Each watch ends after 2 s and is resumed from the last resourceVersion seen, as in production after 5-10 min.
+    discovery = await startKubernetesDiscovery(kubeCluster('c1', api.adminKubeconfig), rec.sink, { ...FAST, requestTimeoutMs: 10_000, watchTimeoutSeconds: 2 });
+    await rec.waitFor('initial replaceCluster', () => rec.ofKind('replaceCluster').length === 1, 15_000);
+    expect(rec.workloads.size).toBe(2);
+
+    // A write to services only: the pods, nodes and endpointslices watches keep their older
+    // resourceVersion, which the compaction then puts out of etcd's history.
+    await createService(api, { name: 'later', selector: { app: 'later' }, ports: [{ port: 81 }] });
+    await rec.waitFor('later service', () => rec.services.has('c1/default/later'), 15_000);
+    const compacted = await api.compactEtcd();
+    expect(compacted).toBeGreaterThan(0);
+
+    await rec.waitFor('relist after 410', () => rec.ofKind('replaceCluster').length >= 2, 15_000);
+    expect(discovery.status().relists).toBeGreaterThanOrEqual(1);
+    expect(rec.ofKind('clusterStale')).toEqual([]);
+    const last = rec.ofKind('replaceCluster').at(-1)!;
+    expect(last.services.map((s) => s.name).sort()).toEqual(['later', 'web']);
+    expect(last.workloads.map((w) => w.name).sort()).toEqual(['web-0', 'web-1']);
+
+    // After the relist the kind watches again from the new resourceVersion: changes flow as before.
+    await deleteObject(api, '/api/v1/namespaces/default/pods', 'web-1');
+    await rec.waitFor('web-1 deleted', () => !rec.workloads.has('c1/default/web-1'), 15_000);
+    expect(discovery.status()).toMatchObject({ connected: true, stale: false });
+  }, 60_000);
+});
