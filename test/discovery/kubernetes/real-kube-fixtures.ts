@@ -84,3 +84,10 @@ export async function deleteObject(api: KubeApiServer, collection: string, name:
   // Zero grace: there is no kubelet to confirm a pod's shutdown, so a graceful delete would never finish.
   await api.request('DELETE', `${collection}/${name}`, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 });
 }
+
+/** Reads the object at `path`, lets `change` edit it, and writes it back (PUT, optimistic on its resourceVersion); `path` may end in /status. */
+export async function update(api: KubeApiServer, path: string, change: (object: any) => void): Promise<string> {
+  const object = (await api.request('GET', path.replace(/\/status$/, ''))).body;
+  change(object);
+  return (await api.request('PUT', path, object)).body.metadata.resourceVersion;
+}
