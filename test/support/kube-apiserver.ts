@@ -16,7 +16,7 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { repoRoot } from '../../src/envoy/binary.js';
 
 /** Where scripts/build-kube.sh puts the binaries (KUBE_TOOLS overrides, as for the script). */
@@ -57,6 +57,24 @@ export function kubeApiServerSuite(name: string, body: () => void): void {
   } else {
     describe.skip(`${name}: skipped, ${kubeMissingMessage()}`, () => it('runs', () => undefined));
   }
+}
+
+/**
+ * One real API server for the enclosing suite: started before its first test, closed after its
+ * last. Returns a getter (the server exists only once beforeAll ran).
+ */
+export function useKubeApiServer(options: KubeApiServerOptions = {}): () => KubeApiServer {
+  let server: KubeApiServer | undefined;
+  beforeAll(async () => {
+    server = await startKubeApiServer(options);
+  }, 120_000);
+  afterAll(async () => {
+    await server?.close();
+  }, 30_000);
+  return () => {
+    if (!server) throw new Error('the real API server is not started (useKubeApiServer outside a suite, or its start failed)');
+    return server;
+  };
 }
 
 export interface KubeApiServerOptions {

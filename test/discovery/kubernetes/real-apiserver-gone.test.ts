@@ -7,24 +7,16 @@
  * ignores etcd compaction for watches, so only a direct etcd watch makes a 410 on demand (what a
  * client meets when a cache falls behind, or behind an API server restarted since).
  */
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { startKubernetesDiscovery, type KubernetesDiscovery } from '../../../src/discovery/kubernetes/index.js';
-import { kubeApiServerSuite, startKubeApiServer, type KubeApiServer } from '../../support/kube-apiserver.js';
+import { kubeApiServerSuite, useKubeApiServer } from '../../support/kube-apiserver.js';
 import { TopologyRecorder } from '../../support/kube-topology-recorder.js';
 import { FAST, kubeCluster } from './kube-test-cluster.js';
 import { createEndpointSlice, createNode, createPod, createService, deleteObject } from './real-kube-fixtures.js';
 
 kubeApiServerSuite('kubernetes discovery: 410 Gone from a real API server', () => {
-  let api: KubeApiServer;
+  const server = useKubeApiServer({ watchCache: false });
   let discovery: KubernetesDiscovery | undefined;
-
-  beforeAll(async () => {
-    api = await startKubeApiServer({ watchCache: false });
-  }, 120_000);
-
-  afterAll(async () => {
-    await api?.close();
-  }, 30_000);
 
   afterEach(async () => {
     await discovery?.stop();
@@ -32,6 +24,7 @@ kubeApiServerSuite('kubernetes discovery: 410 Gone from a real API server', () =
   });
 
   it('a watch resumed from a compacted resourceVersion gets 410: the kind is relisted and a new replaceCluster lands, no staleness', async () => {
+    const api = server();
     await createNode(api, 'node-a', { 'topology.kubernetes.io/region': 'r1', 'topology.kubernetes.io/zone': 'z1' });
     await createService(api, { name: 'web', selector: { app: 'web' }, ports: [{ name: 'http', port: 80 }] });
     await createPod(api, { name: 'web-0', ip: '10.40.0.10', labels: { app: 'web' }, node: 'node-a', ready: true });

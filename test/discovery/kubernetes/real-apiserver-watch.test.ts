@@ -4,25 +4,22 @@
  * deletions, and a graceful pod deletion leaves the pod terminating (deletionTimestamp set by the
  * server, no kubelet to finish it) as it does in a cluster while the pod shuts down.
  */
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import { startKubernetesDiscovery, type KubernetesDiscovery } from '../../../src/discovery/kubernetes/index.js';
-import { kubeApiServerSuite, startKubeApiServer, type KubeApiServer } from '../../support/kube-apiserver.js';
+import { kubeApiServerSuite, useKubeApiServer, type KubeApiServer } from '../../support/kube-apiserver.js';
 import { TopologyRecorder } from '../../support/kube-topology-recorder.js';
 import { FAST, kubeCluster } from './kube-test-cluster.js';
 import { createEndpointSlice, createNode, createPod, createService, deleteObject, update } from './real-kube-fixtures.js';
 
 kubeApiServerSuite('kubernetes discovery: watch events from a real API server', () => {
+  const server = useKubeApiServer();
   let api: KubeApiServer;
   let discovery: KubernetesDiscovery | undefined;
   let rec: TopologyRecorder;
 
-  beforeAll(async () => {
-    api = await startKubeApiServer();
-  }, 120_000);
-
-  afterAll(async () => {
-    await api?.close();
-  }, 30_000);
+  beforeEach(() => {
+    api = server();
+  });
 
   afterEach(async () => {
     await discovery?.stop();
