@@ -37,7 +37,7 @@ rm -f "$STAMP"
 work=$(mktemp -d "${TMPDIR:-/tmp}/crossmesh-build-kube.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# Static, stripped binaries: no libc coupling, and about a third smaller than with symbols.
+# Static binaries (no libc coupling); -s -w below strips symbols, which tests never need.
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 # KUBE_BUILD_JOBS=1 builds one package at a time when memory is tight (default: one per core).
 build_flags=(-trimpath ${KUBE_BUILD_JOBS:+-p "$KUBE_BUILD_JOBS"})
