@@ -5,9 +5,10 @@
  *
  * What counts as a crash (each one fails the run): loadConfig throws or rejects; an error or
  * warning lacks a file of the input or a line inside that file (every problem must come back as
- * `file:line: message`); a result that has both errors and a configuration, or neither; an
- * accepted configuration that the model refuses with an exception; one input taking longer than
- * the per-input bound.
+ * `file:line: message`); a result that has both errors and a configuration, or neither; the load
+ * writes a process warning (process.emitWarning goes to stderr beside serve's JSON log lines,
+ * and a problem with the input belongs in the result); an accepted configuration that the model
+ * refuses with an exception; one input taking longer than the per-input bound.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -67,11 +68,17 @@ export class LoaderPath {
     let accepted = false;
     let errors = 0;
     let firstError: string | undefined;
+    const emitWarning = process.emitWarning;
+    const warned: string[] = [];
+    process.emitWarning = ((w: string | Error) => void warned.push(String(w instanceof Error ? w.message : w))) as typeof process.emitWarning;
     const t = performance.now();
     let ms = 0;
     try {
-      const r = await loadConfig([dir]);
+      const r = await loadConfig([dir]).finally(() => {
+        process.emitWarning = emitWarning;
+      });
       ms = performance.now() - t;
+      if (warned.length) crashes.push(`the load wrote a process warning: ${warned[0]!.slice(0, 300)}`);
       errors = r.errors.length;
       firstError = r.errors[0]?.message;
       accepted = r.config !== undefined;
@@ -101,7 +108,7 @@ export class LoaderPath {
 export function bareParse(input: LoaderInput): number {
   let docs = 0;
   for (const f of input.files) {
-    for (const d of parseAllDocuments(f.text)) {
+    for (const d of parseAllDocuments(f.text, { logLevel: 'error' })) {
       try {
         d.toJS({ maxAliasCount: 1000 });
       } catch {

@@ -242,7 +242,7 @@ function stringifyDocs(docs: readonly Json[]): string {
 /** Parses the documents of a file as plain values; undefined when it does not parse cleanly. */
 function parseDocs(text: string): Json[] | undefined {
   try {
-    const docs = parseAllDocuments(text);
+    const docs = parseAllDocuments(text, { logLevel: 'error' });
     if (!Array.isArray(docs) || docs.some((d) => d.errors.length)) return undefined;
     return docs.map((d) => d.toJS({ maxAliasCount: 100 }) as Json).filter((d) => d !== null && d !== undefined);
   } catch {

@@ -26,8 +26,8 @@ const SECONDS = Number(process.env.CROSSMESH_FUZZ_SECONDS ?? 24);
 const SEED = process.env.CROSSMESH_FUZZ_SEED ?? '16';
 const KEEP = process.env.CROSSMESH_FUZZ_KEEP === '1';
 /** Per-input bounds: far above what a sane input takes, low enough that a hang or quadratic blow-up shows. */
-const XDS_MAX_MS = 1000;
-const LOADER_MAX_MS = 3000;
+const XDS_MAX_MS = 2000;
+const LOADER_MAX_MS = 5000;
 /** Crashes saved per target and run: one bug tends to crash many inputs. */
 const MAX_SAVED_CRASHES = 5;
 /** Found inputs kept per target (CROSSMESH_FUZZ_KEEP), and their size: the corpus stays small. */
