@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { formatDiagnostic } from '../../src/config/diagnostics.js';
 import { loadConfig } from '../../src/config/loader.js';
 import { BASE_TOPOLOGY, tempDir, type TempDir } from './helpers.js';
@@ -138,6 +138,19 @@ spec:
   test('duplicate key inside a document is a syntax error', async () => {
     const errs = await errorsOf(`apiVersion: crossmesh.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: c1\n  name: c2\n`);
     expect(errs).toEqual([expect.stringMatching(/^mesh\.yaml:5: YAML syntax error: .*[Uu]nique/)]);
+  });
+
+  test('a mapping used as a key (a stray "? ") is an error at its own line, and nothing is written to stderr', async () => {
+    // Found by the fuzz scenario (bench/fuzz-corpus/loader/found/loader-seed16-60): the yaml
+    // library printed a process warning for it, a non-JSON line in serve's log on every reload.
+    const warnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const errs = await errorsOf(`apiVersion: crossmesh.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: c1\n? spec:\n  network: n1\n`);
+      expect(errs).toEqual(['mesh.yaml:5: YAML syntax error: a mapping cannot be a key here (a stray "? " or misplaced indentation?)']);
+      expect(warnings).not.toHaveBeenCalled();
+    } finally {
+      warnings.mockRestore();
+    }
   });
 
   test('every error of a file is reported, not just the first', async () => {
