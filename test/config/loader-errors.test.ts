@@ -57,6 +57,13 @@ describe('loader errors carry file and line', () => {
     ]);
   });
 
+  test('an apiVersion that is not a string says so, not that its text is unsupported', async () => {
+    // Found by the fuzz scenario (bench/fuzz-corpus/loader/found/loader-seed16-7): a list holding
+    // a supported version was reported as 'unsupported apiVersion "networking.smh.solo.io/v1alpha2"'.
+    const errs = await errorsOf(`apiVersion:\n  - networking.smh.solo.io/v1alpha2\nkind: TrafficPolicy\nmetadata:\n  name: x\nspec: {}\n`);
+    expect(errs).toEqual(['mesh.yaml:1: TrafficPolicy x: apiVersion: expected a string, got array']);
+  });
+
   test('topology kinds only under crossmesh.io', async () => {
     const errs = await errorsOf(`apiVersion: networking.smh.solo.io/v1alpha2\nkind: Cluster\nmetadata:\n  name: c1\n`);
     expect(errs[0]).toMatch(/^mesh\.yaml:1: Cluster c1: apiVersion: unsupported apiVersion/);
