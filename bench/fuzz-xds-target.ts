@@ -3,7 +3,8 @@
  * (codec.ts) and then through real SotwStream/DeltaStream objects of a real (unbound) XdsServer
  * over the default mesh, exactly as grpc-js hands them a message: node bounds, authentication-free
  * admission, the MeshPublisher's group resolver (node id and role parsing), type URL dispatch,
- * name limits, delta growth limits, ACK/NACK bookkeeping and the response that follows.
+ * name limits, delta growth limits, the response that follows, and ACK/NACK bookkeeping (the
+ * harness answers each input's response as a proxy would: ACK, the input again, NACK).
  *
  * What counts as a crash (each one fails the run):
  * - decoding throws something protobufjs did not throw: protobufjs refusing malformed bytes
@@ -249,6 +250,14 @@ export class XdsRequestPath {
       if (call.status) this.errors.push(`the admission request was refused: ${call.status.details}`);
     }
     await send(input.bytes);
+    // What a proxy does next: answer the latest response (an ACK), send the same request again,
+    // then NACK; so whatever state the fuzzed request left meets the ACK/NACK bookkeeping too.
+    for (const next of ['ack', 'again', 'nack'] as const) {
+      const latest = call.written.at(-1);
+      if (call.status || !latest) break;
+      const bytes = next === 'again' ? input.bytes : this.answer(input.mode, latest, next === 'nack');
+      if (bytes) await send(bytes);
+    }
     const crashes = decoded.crash ? [decoded.crash] : [];
     if (call.status?.code === grpc.status.INTERNAL) crashes.push(`stream ended with INTERNAL: ${call.status.details}`);
     else if (call.status && !REFUSALS.has(grpc.status[call.status.code] ?? '')) crashes.push(`stream ended with unexpected status ${call.status.code}: ${call.status.details}`);
@@ -272,6 +281,20 @@ export class XdsRequestPath {
     if (++this.ran % 256 === 0) this.publisher.prune([]);
     const status = call.status ? (grpc.status[call.status.code] ?? String(call.status.code)) : 'open';
     return { ...(crashes.length ? { crash: crashes.join('\n') } : {}), status, decodeRefused: decoded.refused, responses: call.written.length };
+  }
+
+  /** The request answering `response` as Envoy would (ACK, or NACK with an error_detail); undefined if it does not decode. */
+  private answer(mode: XdsInput['mode'], response: Buffer, nack: boolean): Buffer | undefined {
+    let r: { type_url?: string; nonce?: string; version_info?: string };
+    try {
+      r = (mode === 'sotw' ? this.sotwResponse : this.deltaResponse).decode(response) as typeof r;
+    } catch {
+      return undefined;
+    }
+    const error = nack ? { error_detail: { code: 3, message: 'rejected by the fuzzer' } } : {};
+    const type = mode === 'sotw' ? this.sotwRequest : this.deltaRequest;
+    const fields = mode === 'sotw' ? { type_url: r.type_url, version_info: r.version_info, response_nonce: r.nonce, ...error } : { type_url: r.type_url, response_nonce: r.nonce, ...error };
+    return Buffer.from(type.encode(type.fromObject(fields)).finish());
   }
 
   /** protobufjs alone: the baseline the scenario compares the path with. */
