@@ -53,6 +53,8 @@ interface StoredXds {
   readonly mode: XdsInput['mode'];
   readonly service: XdsService;
   readonly stage: XdsInput['stage'];
+  /** Absent: development mode (see XdsInput.auth). */
+  readonly auth?: 'none' | 'token';
   readonly note?: string;
   /** Seeds: the request as a protobufjs object (keepCase field names, Struct values camelCase). */
   readonly request?: Record<string, unknown>;
@@ -80,7 +82,7 @@ export function readXdsCorpus(folders: readonly CorpusFolder[]): XdsCorpusEntry[
       } catch (e) {
         throw new Error(`${join(dir, f)}: ${(e as Error).message}`);
       }
-      out.push({ name: `${folder}/${f}`, input: { mode: s.mode, service: s.service, stage: s.stage, bytes } });
+      out.push({ name: `${folder}/${f}`, input: { mode: s.mode, service: s.service, stage: s.stage, ...(s.auth ? { auth: s.auth } : {}), bytes } });
     }
   }
   return out;
@@ -91,7 +93,7 @@ export function saveXdsInput(folder: CorpusFolder, name: string, input: XdsInput
   const dir = corpusDir('xds', folder);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${name}.json`);
-  const stored: StoredXds = { mode: input.mode, service: input.service, stage: input.stage, note, base64: input.bytes.toString('base64') };
+  const stored: StoredXds = { mode: input.mode, service: input.service, stage: input.stage, auth: input.auth ?? 'none', note, base64: input.bytes.toString('base64') };
   writeFileSync(file, `${JSON.stringify(stored, null, 1)}\n`);
   return file;
 }

@@ -272,6 +272,8 @@ const WIRE_MUTATIONS: readonly ((rng: Prng, b: Buffer, others: readonly Buffer[]
 export function mutateXds(rng: Prng, corpus: readonly XdsCorpusEntry[]): { input: XdsInput; from: string } {
   const base = rng.pick(corpus);
   let { mode, service, stage } = base.input;
+  // Seeds run both ways: authenticated as `serve` does by default, and in development mode.
+  const auth = base.input.auth ?? (rng.chance(0.5) ? 'token' : 'none');
   if (rng.chance(0.05)) service = rng.pick(SERVICES);
   if (rng.chance(0.05)) stage = stage === 'first' ? 'admitted' : 'first';
   let bytes = base.input.bytes;
@@ -298,5 +300,5 @@ export function mutateXds(rng: Prng, corpus: readonly XdsCorpusEntry[]): { input
   }
   // grpc-js refuses larger messages (XdsServer's maxReceiveMessageBytes) before any crossmesh code sees them.
   if (bytes.length > MAX_REQUEST_BYTES) bytes = bytes.subarray(0, MAX_REQUEST_BYTES);
-  return { input: { mode, service, stage, bytes }, from: base.name };
+  return { input: { mode, service, stage, auth, bytes }, from: base.name };
 }

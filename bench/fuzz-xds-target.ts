@@ -1,8 +1,8 @@
 /**
  * The xDS request path the fuzz scenario drives: request bytes go through crossmesh's own decoder
  * (codec.ts) and then through real SotwStream/DeltaStream objects of a real (unbound) XdsServer
- * over the default mesh, exactly as grpc-js hands them a message: node bounds, authentication-free
- * admission, the MeshPublisher's group resolver (node id and role parsing), type URL dispatch,
+ * over the default mesh, exactly as grpc-js hands them a message: node bounds, admission (with
+ * the real authenticator and a bearer token, or in development mode), the MeshPublisher's group resolver (node id and role parsing), type URL dispatch,
  * name limits, delta growth limits, the response that follows, and ACK/NACK bookkeeping (the
  * harness answers each input's response as a proxy would: ACK, the input again, NACK).
  *
@@ -21,12 +21,16 @@
  *   serializes) cannot be turned into JSON.
  */
 import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { loadConfig } from '../src/config/loader.js';
 import { defaultMeshDir } from '../src/config/default-mesh.js';
 import { applyConfig, StaticDiscovery } from '../src/discovery/static/static-discovery.js';
+import { TokenKeyring } from '../src/ca/token-key.js';
 import { log } from '../src/log.js';
 import { ModelStore } from '../src/model/store.js';
 import { SnapshotCache, type GroupResolver } from '../src/xds/cache.js';
@@ -34,6 +38,8 @@ import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest, type DeltaRequest,
 import { DeltaStream } from '../src/xds/delta-stream.js';
 import { MeshPublisher } from '../src/xds/mesh-publisher.js';
 import { messageType } from '../src/xds/protos.js';
+import { createAuthenticator } from '../src/xds/auth/authenticator.js';
+import { issueToken } from '../src/xds/auth/tokens.js';
 import { XdsServer } from '../src/xds/server.js';
 import { SotwStream } from '../src/xds/sotw-stream.js';
 import type { XdsStream } from '../src/xds/stream.js';
@@ -48,6 +54,12 @@ export interface XdsInput {
   readonly service: XdsService;
   /** `first`: the bytes are the stream's first request; `admitted`: a valid first request went before them. */
   readonly stage: 'first' | 'admitted';
+  /**
+   * `token`: the server authenticates as `serve` does by default, and the call carries a bearer
+   * token for KNOWN_NODE_ID's service account; `none` (the default): development mode
+   * (`--insecure-xds`), where every node is admitted without credentials.
+   */
+  readonly auth?: 'none' | 'token';
   readonly bytes: Buffer;
 }
 
@@ -74,6 +86,9 @@ export const SERVICE_TYPES: Readonly<Record<XdsService, TypeUrl | undefined>> = 
 
 /** A workload of the default mesh: what the admission request before an `admitted` input names. */
 export const KNOWN_NODE_ID = 'cluster1/default/productpage-v1-0';
+
+/** Longest an admission may take (token verification included) before the input counts as hung. */
+const ADMISSION_MS = 2000;
 
 const REFUSALS = new Set(['INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED', 'UNAUTHENTICATED', 'PERMISSION_DENIED']);
 
@@ -118,8 +133,9 @@ class RecordingCall extends EventEmitter {
   status: { code: number; details: string } | undefined;
   readonly written: Buffer[] = [];
 
-  constructor() {
+  constructor(token: string | undefined) {
     super();
+    if (token !== undefined) this.metadata.set('authorization', `Bearer ${token}`);
     this.on('error', (s: { code: number; details: string }) => {
       this.status ??= s;
     });
@@ -179,7 +195,12 @@ export class XdsRequestPath {
   private constructor(
     private readonly cache: ResolverWatchingCache,
     private readonly publisher: MeshPublisher,
+    /** Development mode: no authenticator. */
     private readonly server: XdsServer,
+    /** `serve`'s default: every stream authenticated. */
+    private readonly secureServer: XdsServer,
+    private readonly token: string,
+    private readonly keyDir: string,
   ) {
     // The path logs a warning per refused stream; thousands of inputs would bury the table.
     const level = log.level;
@@ -204,7 +225,19 @@ export class XdsRequestPath {
     applyConfig(store, new StaticDiscovery(), loaded.config);
     const cache = new ResolverWatchingCache({ debounceMs: 0 });
     const publisher = MeshPublisher.attach(store, cache);
-    return new XdsRequestPath(cache, publisher, new XdsServer({ cache }));
+    const keyDir = mkdtempSync(join(tmpdir(), 'crossmesh-fuzz-keys-'));
+    const level = log.level;
+    log.level = 'silent';
+    const keyring = await TokenKeyring.open({ directory: keyDir, rootId: 'fuzz' }).finally(() => {
+      log.level = level;
+    });
+    const workload = store.current.workloads.get(KNOWN_NODE_ID);
+    if (!workload) throw new Error(`the default mesh has no workload ${KNOWN_NODE_ID}`);
+    const subject = { kind: 'serviceAccount', cluster: workload.cluster, namespace: workload.namespace, serviceAccount: workload.serviceAccount } as const;
+    const { token } = await issueToken(keyring, subject, 3_600_000);
+    // As security.ts builds it for `serve`, proxyless nodes admitted without credentials included.
+    const authenticate = createAuthenticator({ keyring, mesh: () => store.current, allowUnauthenticatedProxyless: true });
+    return new XdsRequestPath(cache, publisher, new XdsServer({ cache }), new XdsServer({ cache, authenticate }), token, keyDir);
   }
 
   /** The encoded first request of a stream for the default mesh's KNOWN_NODE_ID. */
@@ -232,18 +265,24 @@ export class XdsRequestPath {
     this.errors.length = 0;
     this.cache.thrown = [];
     const decoded = this.decodeOnly(input.mode, input.bytes);
-    const call = new RecordingCall();
+    const secure = input.auth === 'token';
+    const call = new RecordingCall(secure ? this.token : undefined);
     const fixed = SERVICE_TYPES[input.service];
     const asCall = call as unknown as grpc.ServerDuplexStream<Buffer, Buffer>;
-    const stream: XdsStream = input.mode === 'sotw' ? new SotwStream(this.server, asCall, fixed) : new DeltaStream(this.server, asCall, fixed);
+    const server = secure ? this.secureServer : this.server;
+    const stream: XdsStream = input.mode === 'sotw' ? new SotwStream(server, asCall, fixed) : new DeltaStream(server, asCall, fixed);
     const send = async (bytes: Buffer): Promise<void> => {
       try {
         call.emit('data', bytes);
       } catch (e) {
         this.errors.push(`the stream's data handler threw: ${describe(e)}`);
       }
-      // Admission awaits (authentication hook, queue): one turn of the event loop settles it.
+      // Admission awaits the authenticator (token verification finishes on libuv's thread pool):
+      // wait until the stream is admitted or refused. Once admitted, requests are handled at once.
+      const until = performance.now() + ADMISSION_MS;
       await nextTurn();
+      while (!stream.active && !call.status && performance.now() < until) await nextTurn();
+      if (!stream.active && !call.status) this.errors.push(`the stream was neither admitted nor refused within ${ADMISSION_MS} ms`);
     };
     if (input.stage === 'admitted') {
       await send(this.admissionRequest(input.mode, input.service));
@@ -311,6 +350,8 @@ export class XdsRequestPath {
     this.publisher.close();
     this.cache.close();
     await this.server.close(0);
+    await this.secureServer.close(0);
+    rmSync(this.keyDir, { recursive: true, force: true });
     process.off('unhandledRejection', this.onProcessError);
     process.off('uncaughtException', this.onProcessError);
     this.restoreLog();
