@@ -1,10 +1,11 @@
 /**
  * The xDS request path the fuzz scenario drives: request bytes go through crossmesh's own decoder
  * (codec.ts) and then through real SotwStream/DeltaStream objects of a real (unbound) XdsServer
- * over the default mesh, exactly as grpc-js hands them a message: node bounds, admission (with
- * the real authenticator and a bearer token, or in development mode), the MeshPublisher's group resolver (node id and role parsing), type URL dispatch,
- * name limits, delta growth limits, the response that follows, and ACK/NACK bookkeeping (the
- * harness answers each input's response as a proxy would: ACK, the input again, NACK).
+ * over the default mesh, exactly as grpc-js hands them a message: node bounds, admission (the
+ * real authenticator with a bearer token, or development mode), the MeshPublisher's group
+ * resolver (node id and role parsing), type URL dispatch, name limits, delta growth limits, the
+ * response that follows, and ACK/NACK bookkeeping (the harness answers each input's response as
+ * a proxy would: ACK, the input again, NACK).
  *
  * What counts as a crash (each one fails the run):
  * - decoding throws something protobufjs did not throw: protobufjs refusing malformed bytes
@@ -18,7 +19,8 @@
  *   resolver throws (it is meant to return an Error, the cache only masks a throw), an exception
  *   escapes the stream's event handler, or a promise rejection goes unhandled;
  * - a response crossmesh writes does not decode, or the stream's status (what /debug/proxies
- *   serializes) cannot be turned into JSON.
+ *   serializes) cannot be turned into JSON;
+ * - a first request leaves the stream neither admitted nor refused within ADMISSION_MS.
  */
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,6 +34,7 @@ import { defaultMeshDir } from '../src/config/default-mesh.js';
 import { applyConfig, StaticDiscovery } from '../src/discovery/static/static-discovery.js';
 import { TokenKeyring } from '../src/ca/token-key.js';
 import { log } from '../src/log.js';
+import type { MeshSnapshot } from '../src/model/snapshot.js';
 import { ModelStore } from '../src/model/store.js';
 import { SnapshotCache, type GroupResolver } from '../src/xds/cache.js';
 import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest, type DeltaRequest, type SotwRequest } from '../src/xds/codec.js';
@@ -56,8 +59,8 @@ export interface XdsInput {
   readonly stage: 'first' | 'admitted';
   /**
    * `token`: the server authenticates as `serve` does by default, and the call carries a bearer
-   * token for KNOWN_NODE_ID's service account; `none` (the default): development mode
-   * (`--insecure-xds`), where every node is admitted without credentials.
+   * token for KNOWN_NODE_ID's service account; `none` (the default): the call carries no
+   * credentials and the server runs in development mode (`serve --insecure-xds`).
    */
   readonly auth?: 'none' | 'token';
   readonly bytes: Buffer;
@@ -195,7 +198,7 @@ export class XdsRequestPath {
   private constructor(
     private readonly cache: ResolverWatchingCache,
     private readonly publisher: MeshPublisher,
-    /** Development mode: no authenticator. */
+    /** Development mode (`serve --insecure-xds`): streams without credentials are admitted. */
     private readonly server: XdsServer,
     /** `serve`'s default: every stream authenticated. */
     private readonly secureServer: XdsServer,
@@ -217,7 +220,7 @@ export class XdsRequestPath {
     process.on('uncaughtException', this.onProcessError);
   }
 
-  /** Loads the default mesh and wires model, cache, publisher and server as `serve --insecure-xds` does. */
+  /** Loads the default mesh and wires model, cache, publisher, authenticators and servers as `serve` does. */
   static async open(): Promise<XdsRequestPath> {
     const loaded = await loadConfig([defaultMeshDir()]);
     if (!loaded.config) throw new Error(`the default mesh did not load: ${loaded.errors[0]?.message}`);
@@ -235,9 +238,11 @@ export class XdsRequestPath {
     if (!workload) throw new Error(`the default mesh has no workload ${KNOWN_NODE_ID}`);
     const subject = { kind: 'serviceAccount', cluster: workload.cluster, namespace: workload.namespace, serviceAccount: workload.serviceAccount } as const;
     const { token } = await issueToken(keyring, subject, 3_600_000);
-    // As security.ts builds it for `serve`, proxyless nodes admitted without credentials included.
-    const authenticate = createAuthenticator({ keyring, mesh: () => store.current, allowUnauthenticatedProxyless: true });
-    return new XdsRequestPath(cache, publisher, new XdsServer({ cache }), new XdsServer({ cache, authenticate }), token, keyDir);
+    // As security.ts builds them for `serve` (no Kubernetes token review: no API server here).
+    const mesh = (): MeshSnapshot => store.current;
+    const insecure = new XdsServer({ cache, authenticate: createAuthenticator({ keyring, mesh, allowUnauthenticated: true }) });
+    const secure = new XdsServer({ cache, authenticate: createAuthenticator({ keyring, mesh }) });
+    return new XdsRequestPath(cache, publisher, insecure, secure, token, keyDir);
   }
 
   /** The encoded first request of a stream for the default mesh's KNOWN_NODE_ID. */
