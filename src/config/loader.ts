@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { LineCounter, isMap, isScalar, parseAllDocuments, visit, type Document } from 'yaml';
+import { LineCounter, isCollection, isMap, isScalar, parseAllDocuments, visit, type Document } from 'yaml';
 import type { z } from 'zod';
 import { policyKey, type AccessPolicy, type FailoverService, type TrafficPolicy, type VirtualMesh } from '../model/policies.js';
 import { objectKey, type Cluster, type Gateway, type Service, type Workload } from '../model/types.js';
@@ -87,7 +87,7 @@ export async function loadConfig(paths: readonly string[]): Promise<LoadResult> 
 function parseFile(file: string, text: string, out: AnyLoaded[], errors: ConfigError[]): void {
   const lines = new LineCounter();
   // yaml's own duplicate-key check (uniqueKeys) compares every key of a mapping with every other:
-  // 40,000 keys took 44 s. duplicateKeyErrors does the same check in one pass.
+  // 40,000 keys took 44 s. keyErrors does the same check in one pass.
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   if (!Array.isArray(docs)) return; // an empty stream: comments only
   for (const doc of docs) {
@@ -100,9 +100,9 @@ function parseFile(file: string, text: string, out: AnyLoaded[], errors: ConfigE
       continue;
     }
     if (doc.contents === null) continue; // `---` with nothing after it
-    const duplicates = duplicateKeyErrors(file, doc, lines);
-    if (duplicates.length) {
-      errors.push(...duplicates);
+    const badKeys = keyErrors(file, doc, lines);
+    if (badKeys.length) {
+      errors.push(...badKeys);
       continue;
     }
     const src: DocSource = { doc, lines, line: startLine };
@@ -110,14 +110,25 @@ function parseFile(file: string, text: string, out: AnyLoaded[], errors: ConfigE
   }
 }
 
-/** Every key written twice in one mapping of `doc`, at the line of its second occurrence (YAML forbids them; the second would silently win). */
-function duplicateKeyErrors(file: string, doc: Document.Parsed, lines: LineCounter): ConfigError[] {
+/**
+ * Every key written twice in one mapping of `doc`, at the line of its second occurrence (YAML
+ * forbids them; the second would silently win), and every mapping or sequence used as a key.
+ */
+function keyErrors(file: string, doc: Document.Parsed, lines: LineCounter): ConfigError[] {
   const errors: ConfigError[] = [];
   visit(doc, {
     Map(_key, map) {
       const seen = new Map<string, number>();
       for (const pair of map.items) {
-        // Only scalar keys can be compared cheaply; complex keys never occur in these documents' shapes.
+        if (isCollection(pair.key)) {
+          // No document shape has such a key: it is a slip (a stray "? ", a broken flow mapping).
+          // Reported here, at its own line: converting the document would name it by its
+          // stringified contents at the mapping's line, and make the yaml library print a
+          // process warning (a non-JSON line in serve's log).
+          const line = lines.linePos(pair.key.range?.[0] ?? 0).line;
+          errors.push({ severity: 'error', file, line, message: `YAML syntax error: a ${isMap(pair.key) ? 'mapping' : 'sequence'} cannot be a key here (a stray "? " or misplaced indentation?)` });
+          continue;
+        }
         if (!isScalar(pair.key)) continue;
         const k = String(pair.key.value);
         const line = lines.linePos(pair.key.range?.[0] ?? 0).line;
@@ -157,8 +168,15 @@ function checkDocument(file: string, src: DocSource, doc: Document.Parsed, out: 
     return;
   }
   const versions = API_VERSIONS[kindValue]!;
-  if (typeof raw.apiVersion !== 'string' || !versions.includes(raw.apiVersion)) {
-    const got = raw.apiVersion === undefined ? 'missing' : `"${String(raw.apiVersion)}"`;
+  const apiVersion = raw.apiVersion;
+  if (apiVersion !== undefined && typeof apiVersion !== 'string') {
+    // String() of a list holding a supported version reads as that version: "unsupported" would contradict itself.
+    const got = apiVersion === null ? 'null' : Array.isArray(apiVersion) ? 'array' : typeof apiVersion;
+    errors.push({ ...base, line: at(['apiVersion']), path: 'apiVersion', message: `expected a string, got ${got}` });
+    return;
+  }
+  if (apiVersion === undefined || !versions.includes(apiVersion)) {
+    const got = apiVersion === undefined ? 'missing' : JSON.stringify(apiVersion);
     errors.push({ ...base, line: at(['apiVersion']), path: 'apiVersion', message: `unsupported apiVersion ${got} for ${kindValue} (expected ${versions.join(' or ')})` });
     return;
   }

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { formatDiagnostic } from '../../src/config/diagnostics.js';
 import { loadConfig } from '../../src/config/loader.js';
 import { BASE_TOPOLOGY, tempDir, type TempDir } from './helpers.js';
@@ -55,6 +55,13 @@ describe('loader errors carry file and line', () => {
     expect(errs).toEqual([
       'mesh.yaml:1: TrafficPolicy x: apiVersion: unsupported apiVersion "networking.istio.io/v1beta1" for TrafficPolicy (expected networking.smh.solo.io/v1alpha2 or crossmesh.io/v1alpha1)',
     ]);
+  });
+
+  test('an apiVersion that is not a string says so, not that its text is unsupported', async () => {
+    // Found by the fuzz scenario (bench/fuzz-corpus/loader/found/loader-seed16-7): a list holding
+    // a supported version was reported as 'unsupported apiVersion "networking.smh.solo.io/v1alpha2"'.
+    const errs = await errorsOf(`apiVersion:\n  - networking.smh.solo.io/v1alpha2\nkind: TrafficPolicy\nmetadata:\n  name: x\nspec: {}\n`);
+    expect(errs).toEqual(['mesh.yaml:1: TrafficPolicy x: apiVersion: expected a string, got array']);
   });
 
   test('topology kinds only under crossmesh.io', async () => {
@@ -138,6 +145,19 @@ spec:
   test('duplicate key inside a document is a syntax error', async () => {
     const errs = await errorsOf(`apiVersion: crossmesh.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: c1\n  name: c2\n`);
     expect(errs).toEqual([expect.stringMatching(/^mesh\.yaml:5: YAML syntax error: .*[Uu]nique/)]);
+  });
+
+  test('a mapping used as a key (a stray "? ") is an error at its own line, and nothing is written to stderr', async () => {
+    // Found by the fuzz scenario (bench/fuzz-corpus/loader/found/loader-seed16-60): the yaml
+    // library printed a process warning for it, a non-JSON line in serve's log on every reload.
+    const warnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const errs = await errorsOf(`apiVersion: crossmesh.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: c1\n? spec:\n  network: n1\n`);
+      expect(errs).toEqual(['mesh.yaml:5: YAML syntax error: a mapping cannot be a key here (a stray "? " or misplaced indentation?)']);
+      expect(warnings).not.toHaveBeenCalled();
+    } finally {
+      warnings.mockRestore();
+    }
   });
 
   test('every error of a file is reported, not just the first', async () => {
