@@ -21,7 +21,7 @@ function goVersion(): string {
   const r = spawnSync('go', ['version'], { encoding: 'utf8', timeout: 30_000 });
   if (r.error || r.status !== 0) {
     const why = r.error ? r.error.message : r.stderr.trim();
-    throw new Error(`the fan-out comparison with go-control-plane needs Go on PATH (Go 1.22 or later; it builds ${SOURCE} from the Go module proxy): ${why}`);
+    throw new Error(`the fan-out comparison with go-control-plane needs Go on PATH (Go 1.26 or later, which grpc-go 1.85 requires; it builds ${SOURCE} from the Go module proxy): ${why}`);
   }
   return r.stdout.trim();
 }
