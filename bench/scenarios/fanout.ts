@@ -35,6 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { encodeResource } from '../../src/xds/codec.js';
 import { ENDPOINT_TYPE } from '../../src/xds/types.js';
 import { ensureGoControlPlaneServer } from '../go-control-plane-build.js';
+import { median } from '../measure.js';
 import type { BenchRow, BenchScenario } from '../types.js';
 import { FANOUT_RESOURCE, fanoutAssignment, type ClientsToRunner, type FanoutServerMode, type RunnerToServer, type ServerToRunner } from '../fanout-protocol.js';
 
@@ -163,11 +164,6 @@ function startServer(mode: FanoutServerMode, debounceMs: number, goBinary: strin
   }
   const child = fork(SERVER, [mode, String(debounceMs)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, CROSSMESH_LOG_LEVEL: 'error' } });
   return new ProtocolChild<ServerToRunner, RunnerToServer>(child, 'ipc');
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 async function runOnce(mode: FanoutServerMode, n: number, debounceMs: number, goBinary?: string): Promise<RunResult> {
