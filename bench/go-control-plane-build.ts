@@ -39,7 +39,9 @@ export function ensureGoControlPlaneServer(log: (line: string) => void = (l) => 
   log(`    building ${bin} with ${version} (first build downloads modules and may take minutes)`);
   const started = Date.now();
   // -mod=readonly: go.sum pins every module; a build never rewrites go.mod behind the user's back.
-  const r = spawnSync('go', ['build', '-mod=readonly', '-trimpath', '-o', bin, '.'], {
+  // -buildvcs=false: the sources sit inside crossmesh's git checkout, whose state is no business of
+  // the binary (and stamping it fails where git is missing or the checkout belongs to another user).
+  const r = spawnSync('go', ['build', '-mod=readonly', '-buildvcs=false', '-trimpath', '-o', bin, '.'], {
     cwd: SOURCE,
     encoding: 'utf8',
     timeout: BUILD_TIMEOUT_MS,
