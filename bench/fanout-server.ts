@@ -2,46 +2,30 @@
  * Fan-out benchmark server process: either crossmesh's xDS server with its snapshot cache, or a
  * minimal grpc-js ADS server that writes one pre-encoded response to every stream (the baseline).
  * Both count ACKs of the changed version and report the time from the change to the last ACK.
- * Usage (forked by bench/scenarios/fanout.ts): node --expose-gc fanout-server.js <mode> <debounceMs>
+ * Usage (forked by bench/scenarios/fanout.ts): node --expose-gc fanout-server.js crossmesh|baseline <debounceMs>
  */
 import * as grpc from '@grpc/grpc-js';
 import { SnapshotCache } from '../src/xds/cache.js';
 import { XdsServer } from '../src/xds/server.js';
 import { buildDiscoveryResponse, decodeDiscoveryRequest, encodeResource, setVersion } from '../src/xds/codec.js';
 import { ENDPOINT_TYPE } from '../src/xds/types.js';
-import { FANOUT_RESOURCE, type FanoutServerMode, type RunnerToServer, type ServerToRunner } from './fanout-protocol.js';
+import { FANOUT_RESOURCE, fanoutAssignment as assignment, type FanoutServerMode, type RunnerToServer, type ServerToRunner } from './fanout-protocol.js';
 
 const mode = process.argv[2] as FanoutServerMode;
+if (mode !== 'crossmesh' && mode !== 'baseline') throw new Error(`fanout-server runs crossmesh or baseline, not ${mode}`);
 const debounceMs = Number(process.argv[3] ?? '100');
 
 function send(msg: ServerToRunner): void {
   process.send!(msg);
 }
 
-function memory(): number {
+function memory(): { memoryBytes: number; rssBytes: number } {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('run with --expose-gc');
   gc();
   gc();
   const m = process.memoryUsage();
-  return m.heapUsed + m.external;
-}
-
-/** A ClusterLoadAssignment with `n` endpoints whose addresses depend on `generation`. */
-function assignment(generation: number): object {
-  return {
-    cluster_name: FANOUT_RESOURCE,
-    endpoints: [
-      {
-        locality: { region: 'us-east', zone: 'us-east-1a' },
-        load_balancing_weight: { value: 1 },
-        lb_endpoints: Array.from({ length: 10 }, (_, i) => ({
-          endpoint: { address: { socket_address: { address: `10.${generation % 250}.0.${i + 1}`, port_value: 8080 } } },
-          health_status: 'HEALTHY',
-        })),
-      },
-    ],
-  };
+  return { memoryBytes: m.heapUsed + m.external, rssBytes: m.rss };
 }
 
 interface Target {
@@ -148,10 +132,10 @@ async function baseline(): Promise<Target> {
 
 async function main(): Promise<void> {
   const target = mode === 'baseline' ? await baseline() : await crossmesh();
-  send({ type: 'listening', port: target.port, memoryBytes: memory() });
+  send({ type: 'listening', port: target.port, ...memory() });
   process.on('message', (msg: RunnerToServer) => {
     if (msg.type === 'measure-idle') {
-      send({ type: 'memory', memoryBytes: memory(), streams: target.streams() });
+      send({ type: 'memory', ...memory(), streams: target.streams() });
     } else if (msg.type === 'change') {
       let acks = 0;
       const start = performance.now();

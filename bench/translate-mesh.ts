@@ -5,7 +5,7 @@
  */
 import type { VirtualMesh } from '../src/model/policies.js';
 import { ModelStore } from '../src/model/store.js';
-import type { SnapshotCache } from '../src/xds/cache.js';
+import type { GroupChange, SnapshotCache } from '../src/xds/cache.js';
 import { MeshPublisher } from '../src/xds/mesh-publisher.js';
 import type { NodeInfo, TypeUrl } from '../src/xds/types.js';
 import type { Cluster, Gateway, Protocol, Service, Workload } from '../src/model/types.js';
@@ -133,15 +133,18 @@ export function buildTranslateMesh(size: TranslateMeshSize = ISSUE_SIZE): Transl
     events: [...byCluster].map(([cluster, v]) => ({ kind: 'replaceCluster' as const, cluster, services: v.services, workloads: v.workloads })),
   });
 
-  // Sidecar i: cluster i mod 3, service i mod 400, endpoint 7i mod 10 (so every zone gets some);
-  // (i mod 3, i mod 400) fixes i mod 1200, hence every node id is distinct.
+  // Sidecar i: cluster i mod 3, service i mod 400, endpoint 7i mod 10 (so every zone gets some),
+  // shifted by one per round of 1,200 (i mod 1,200 is what cluster and service fix): every node id
+  // is distinct up to 12,000 sidecars, and the first 1,200 are those of the 1,000-sidecar mesh.
+  const round = size.clusters * size.sidecarServices;
   const sidecars: string[] = [];
   for (let i = 0; i < size.sidecars; i++) {
     const c = i % size.clusters;
     const s = i % size.sidecarServices;
-    const e = (i * 7) % size.endpointsPerService;
+    const e = (i * 7 + Math.floor(i / round)) % size.endpointsPerService;
     sidecars.push(`${clusterName(c)}/${namespaceOf(s, size)}/${workloadName(s, e)}`);
   }
+  if (new Set(sidecars).size !== sidecars.length) throw new Error(`${size.sidecars} sidecars do not have distinct node ids in this mesh size`);
   return { store, sidecars, workloads: all };
 }
 
@@ -165,4 +168,30 @@ export function publishSidecars(mesh: TranslateMesh, cache: SnapshotCache, onPub
   }
   cache.flush();
   return groups;
+}
+
+/** The benchmarks' pseudo-random sequence (an LCG), so every run picks the same workloads. */
+export function nextSeed(seed: number): number {
+  return (seed * 1103515245 + 12345) & 0x7fffffff;
+}
+
+/**
+ * One endpoint change as the benchmarks make it: workload `w`'s health flips and the cache is
+ * flushed. Returns the time until the cache has handed its change batch to its listeners (where
+ * the xDS server starts pushing) and the changes in that batch.
+ */
+export function flipHealth(mesh: TranslateMesh, cache: SnapshotCache, w: Workload): { key: string; ms: number; changes: GroupChange[] } {
+  const key = `${w.cluster}/${w.namespace}/${w.name}`;
+  const cur = mesh.store.current.workloads.get(key)!;
+  const next: Workload = { ...cur, health: cur.health === 'HEALTHY' ? 'UNHEALTHY' : 'HEALTHY' };
+  const changes: GroupChange[] = [];
+  const off = cache.onChange((b) => changes.push(...b));
+  try {
+    const t = performance.now();
+    mesh.store.applyEvents([{ kind: 'upsertWorkload', workload: next }]);
+    cache.flush();
+    return { key, ms: performance.now() - t, changes };
+  } finally {
+    off();
+  }
 }

@@ -19,15 +19,14 @@
 import { cpus, loadavg } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { Workload } from '../../src/model/types.js';
 import { RESOURCE_KINDS, MESSAGE_OF_KIND, type Resource, type ResourceKind } from '../../src/translate/resources.js';
-import { SnapshotCache, type GroupChange } from '../../src/xds/cache.js';
+import { SnapshotCache } from '../../src/xds/cache.js';
 import type { EncodedResource } from '../../src/xds/codec.js';
 import { MeshPublisher } from '../../src/xds/mesh-publisher.js';
 import { envoyRoot, messageType } from '../../src/xds/protos.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type TypeUrl } from '../../src/xds/types.js';
-import { buildTranslateMesh, ISSUE_SIZE, publishSidecars, type TranslateMesh } from '../translate-mesh.js';
-import { timed } from '../measure.js';
+import { buildTranslateMesh, flipHealth, ISSUE_SIZE, nextSeed, publishSidecars, type TranslateMesh } from '../translate-mesh.js';
+import { median, percentile, timed } from '../measure.js';
 import type { BenchRow, BenchScenario } from '../types.js';
 
 const CHANGES = 50;
@@ -38,16 +37,6 @@ const TYPE_OF: Readonly<Record<ResourceKind, TypeUrl>> = { clusters: CLUSTER_TYP
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-function percentile(xs: readonly number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((s.length * p) / 100) - 1)]!;
-}
 
 /** protobufjs alone: fromObject + encode of each resource; returns total bytes. */
 function bareEncode(items: readonly (readonly [ResourceKind, Resource])[]): number {
@@ -173,29 +162,19 @@ export const scenario: BenchScenario = {
       console.error(`  bare protobufjs encoding of ${items.length} distinct resources (${(bareBytes / 1e6).toFixed(1)} MB): ${bare.toFixed(0)} ms (cpu ${bareCpu.toFixed(0)})`);
 
       // ---- one endpoint change at a time ----
-      const batches: GroupChange[][] = [];
-      cache.onChange((b) => batches.push([...b]));
       const edsGroups = new Set([...groupsOf.values()].map((g) => g.get(ENDPOINT_TYPE)!));
       const times: number[] = [];
       const bareChange: number[] = [];
       let updatedPerChange = 0;
       let seed = 4242;
       for (let i = 0; i < WARMUP + CHANGES; i++) {
-        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-        const w = mesh.workloads[seed % mesh.workloads.length]!;
-        const key = `${w.cluster}/${w.namespace}/${w.name}`;
-        const cur = mesh.store.current.workloads.get(key)!;
-        const next: Workload = { ...cur, health: cur.health === 'HEALTHY' ? 'UNHEALTHY' : 'HEALTHY' };
-        batches.length = 0;
-        const t = performance.now();
-        mesh.store.applyEvents([{ kind: 'upsertWorkload', workload: next }]);
-        cache.flush();
-        const ms = performance.now() - t;
+        seed = nextSeed(seed);
+        const { key, ms, changes } = flipHealth(mesh, cache, mesh.workloads[seed % mesh.workloads.length]!);
         // Every EDS group must have received the updated assignments of that service.
-        const eds = batches.flat().filter((c) => c.typeUrl === ENDPOINT_TYPE);
+        const eds = changes.filter((c) => c.typeUrl === ENDPOINT_TYPE);
         const touched = new Set(eds.map((c) => c.group));
         for (const g of edsGroups) if (!touched.has(g)) throw new Error(`change ${i} (${key}) did not update EDS group ${g}`);
-        const other = batches.flat().filter((c) => c.typeUrl !== ENDPOINT_TYPE);
+        const other = changes.filter((c) => c.typeUrl !== ENDPOINT_TYPE);
         if (other.length) throw new Error(`an endpoint change touched ${other.map((c) => c.typeUrl).join(', ')}`);
         const changed: [ResourceKind, Resource][] = [];
         const seen = new Set<Resource>();
