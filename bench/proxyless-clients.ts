@@ -113,6 +113,11 @@ export class ExternalClient {
     });
   }
 
+  /** Its process id. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   /** Starts a client of `xds:///<target>` with the bootstrap file at `bootstrapPath`. */
   static start(impl: ExternalImpl, target: string, bootstrapPath: string): ExternalClient {
     const missing = implMissing(impl);
