@@ -24,6 +24,7 @@ import { callWho, type WhoAnswer } from '../../../src/demo/echo.js';
 import { proxylessClient, startProxylessServer, type ProxylessServer } from '../../../src/demo/proxyless-workload.js';
 import { buildProxylessBootstrap, type ProxylessBootstrap } from '../../../src/translate/proxyless-bootstrap.js';
 import { SnapshotCache } from '../../../src/xds/cache.js';
+import type { ProxyStatus } from '../../../src/xds/stream.js';
 import { ExternalClient, GoXdsServer, writeBootstrap, type ExternalImpl, type ExternalResult } from '../../../bench/proxyless-clients.js';
 import { startXdsSecurity, type XdsSecurity } from '../../../src/xds/auth/security.js';
 
@@ -262,6 +263,11 @@ export class Sim {
     if (!port || !w.app) throw new Error(`${name} serves nothing`);
     const answer = { cluster: w.cluster, zone: w.zone ?? regionOf(w.cluster).zone, workload: w.name, version: w.version ?? 'v1' };
     this.goServers.set(name, await GoXdsServer.start({ bootstrapPath: await this.bootstrapFile(name), address: w.address, port, answer }));
+  }
+
+  /** The xDS streams connected now, as /debug/proxies shows them (user agent, ACK/NACK per type). */
+  proxies(): ProxyStatus[] {
+    return this.plane.xds.activeStreams().map((st) => st.status());
   }
 
   /** Replaces the hot-reloaded policy file. */

@@ -28,6 +28,27 @@ const clientWorkloads = (zone?: string): SimWorkload[] =>
 
 const label = (impl: ExternalImpl) => `${impl} ${implVersion(impl)}`;
 
+const USER_AGENT: Record<ExternalImpl, RegExp> = { grpcio: /C-core|python/i, 'grpc-go': /gRPC Go/i };
+
+/**
+ * Each of `nodes` (name → library) holds an xDS stream from that library (its user agent), and
+ * none has NACKed anything crossmesh sent it.
+ */
+function expectAcceptedBy(sim: Sim, nodes: Record<string, ExternalImpl>): void {
+  const streams = sim.proxies();
+  for (const [name, impl] of Object.entries(nodes)) {
+    const mine = streams.filter((p) => p.nodeId.endsWith(`/${name}`));
+    expect(mine.length, `${name}: an xDS stream`).toBeGreaterThan(0);
+    for (const p of mine) {
+      expect(p.userAgent, name).toMatch(USER_AGENT[impl]);
+      const nacks = Object.entries(p.types).filter(([, t]) => t.lastNack).map(([type, t]) => `${type}: ${t.lastNack!.error}`);
+      expect(nacks, `${name} (${label(impl)}) NACKed`).toEqual([]);
+    }
+  }
+}
+
+const clientNodes = (): Record<string, ExternalImpl> => Object.fromEntries(IMPLS.map((impl) => [`client-${impl}`, impl]));
+
 /**
  * Waits until `names` have all answered, then until 20 calls in a row come from them: a
  * round-robin picker uses an endpoint only once its connection is READY, and C-core's may take a
@@ -85,6 +106,7 @@ clientSuite('locality failover (grpcio, grpc-go)', IMPLS, () => {
       await settleOn(c, ['echo-1a-0', 'echo-1a-1'], 15_000);
       expect(Object.keys(tally(await calls(c, 100))).sort(), label(impl)).toEqual(['echo-1a-0', 'echo-1a-1']);
     });
+    expectAcceptedBy(sim, clientNodes());
   });
 });
 
@@ -110,6 +132,7 @@ clientSuite('75/15/10 traffic shift (grpcio, grpc-go)', IMPLS, () => {
       const seen = new Set<string>();
       await until(c, (o) => o.ok && (seen.add(o.answer.workload), seen.size === 3), 15_000, 1);
       expectShift(tally(await calls(c, 2000, 32)), label(impl));
+      expectAcceptedBy(sim, { [`client-${impl}`]: impl });
     });
   }
 });
@@ -148,6 +171,7 @@ clientSuite('FailoverService (aggregate cluster) failover (grpcio, grpc-go)', IM
     await each(async (_impl, c) => {
       await until(c, from('echo-2-0', 'echo-2-1'), 15_000);
     });
+    expectAcceptedBy(sim, clientNodes());
   });
 });
 
@@ -189,5 +213,6 @@ clientSuite('access policy enforced by a grpc-go xDS server (grpc-go clients)', 
     await until(limited, from('echo-2-0'), 2000 - (Date.now() - t0), 3);
     await until(stranger, from('echo-2-0'), 2000 - (Date.now() - t0), 3);
     expect(Date.now() - t0).toBeLessThan(2000);
+    expectAcceptedBy(sim, { 'echo-2-0': 'grpc-go', 'client-allowed': 'grpc-go', 'client-limited': 'grpc-go', 'client-stranger': 'grpc-go' });
   });
 });
