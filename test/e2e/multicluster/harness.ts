@@ -75,13 +75,27 @@ function regionOf(cluster: string): SimCluster {
   return c;
 }
 
-/** A TCP port free on loopback right now. */
+/**
+ * A TCP port free on every local address right now, below the kernel's ephemeral range: the
+ * servers bind it a moment later (grpc-js-xds on every address), and a port from listen(0) is an
+ * ephemeral one that any outbound connection on the machine (the clients' own processes, other
+ * work) may take meanwhile.
+ */
 export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const s = createServer();
+    const ok = await new Promise<boolean>((r) => {
+      s.once('error', () => r(false));
+      // No host: every address, IPv6 and IPv4 where there is IPv6, as grpc-js-xds binds it.
+      s.listen(port, () => r(true));
+    });
+    if (ok) {
+      await new Promise<void>((r) => s.close(() => r()));
+      return port;
+    }
+  }
+  throw new Error('no free TCP port found in 20000-31999');
 }
 
 function yamlTopology(workloads: readonly SimWorkload[], ports: ReadonlyMap<string, number>, globalAccessPolicy: boolean): string {
