@@ -2,8 +2,8 @@
  * The proxyless clients tested besides grpc-js-xds, run as child processes the way they are
  * deployed (one process, one bootstrap in GRPC_XDS_BOOTSTRAP): Python grpcio (gRPC C-core) and
  * grpc-go, both calling `crossmesh.demo.Echo/Who` over `xds:///<target>` with xDS credentials,
- * and grpc-go's xDS server. scripts/install-proxyless-clients.sh installs them under .tools/;
- * the programs are test/proxyless/python/who_client.py and test/proxyless/go/main.go.
+ * and both libraries' xDS servers answering it. scripts/install-proxyless-clients.sh installs them
+ * under .tools/; the programs are in test/proxyless/python/ and test/proxyless/go/.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -30,6 +30,7 @@ export type ExternalImpl = 'grpcio' | 'grpc-go';
 const ROOT = repoRoot();
 const PYTHON = join(ROOT, '.tools', 'grpcio', 'bin', 'python');
 const PY_CLIENT = join(ROOT, 'test', 'proxyless', 'python', 'who_client.py');
+const PY_SERVER = join(ROOT, 'test', 'proxyless', 'python', 'who_server.py');
 const GO_WHO = join(ROOT, '.tools', 'proxyless-go', 'who');
 
 /** The pinned version of an implementation (from its pin file), for reports. */
@@ -192,33 +193,36 @@ function stopChild(child: ChildProcessWithoutNullStreams): Promise<void> {
   });
 }
 
-/** A grpc-go xDS server (xds.NewGRPCServer with xDS server credentials) answering Who, in its own process. */
-export class GoXdsServer {
+/** An xDS server of one library answering Who, in its own process. */
+export class ExternalXdsServer {
   private constructor(private readonly child: ChildProcessWithoutNullStreams) {}
 
   /**
-   * Starts it on `address:port` and resolves once it reports SERVING (its listener from the
-   * control plane arrived and was accepted); rejects with what it reported otherwise.
+   * Starts it on `address:port`. grpc-go: resolves once it reports SERVING (its listener from the
+   * control plane arrived and was accepted). grpcio: once its port is bound (it has no
+   * serving-status callback; it serves when its listener arrives, which callers wait for with RPCs).
    */
-  static async start(o: { bootstrapPath: string; address: string; port: number; answer: WhoAnswer; timeoutMs?: number }): Promise<GoXdsServer> {
-    const missing = implMissing('grpc-go');
+  static async start(impl: ExternalImpl, o: { bootstrapPath: string; address: string; port: number; answer: WhoAnswer; timeoutMs?: number }): Promise<ExternalXdsServer> {
+    const missing = implMissing(impl);
     if (missing) throw new Error(missing);
-    const child = spawn(GO_WHO, ['-server', '-address', o.address, '-port', String(o.port), '-answer', JSON.stringify(o.answer)], { env: childEnv(o.bootstrapPath), stdio: ['pipe', 'pipe', 'pipe'] });
+    const answer = JSON.stringify(o.answer);
+    const [cmd, args] = impl === 'grpcio' ? [PYTHON, ['-u', PY_SERVER, o.address, String(o.port), answer]] : [GO_WHO, ['-server', '-address', o.address, '-port', String(o.port), '-answer', answer]];
+    const child = spawn(cmd, args, { env: childEnv(o.bootstrapPath), stdio: ['pipe', 'pipe', 'pipe'] });
     const stderr = stderrTail(child);
-    const server = new GoXdsServer(child);
+    const server = new ExternalXdsServer(child);
     const timeoutMs = o.timeoutMs ?? 10_000;
     try {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`grpc-go server ${o.answer.workload}: not serving after ${timeoutMs} ms${lastError ? ` (${lastError})` : ''}: ${stderr()}`)), timeoutMs);
         let lastError = '';
+        const timer = setTimeout(() => reject(new Error(`${impl} server ${o.answer.workload}: not serving after ${timeoutMs} ms${lastError ? ` (${lastError})` : ''}: ${stderr()}`)), timeoutMs);
         child.on('exit', (code) => {
           clearTimeout(timer);
-          reject(new Error(`grpc-go server ${o.answer.workload} exited (${code}): ${stderr()}`));
+          reject(new Error(`${impl} server ${o.answer.workload} exited (${code}): ${stderr()}`));
         });
         createInterface({ input: child.stdout }).on('line', (line) => {
           try {
-            const m = JSON.parse(line) as { serving?: boolean; error?: string };
-            if (m.serving) {
+            const m = JSON.parse(line) as { serving?: boolean; started?: boolean; error?: string };
+            if (m.serving || m.started) {
               clearTimeout(timer);
               resolve();
             } else if (m.error) lastError = m.error;

@@ -25,7 +25,7 @@ import { proxylessClient, startProxylessServer, type ProxylessServer } from '../
 import { buildProxylessBootstrap, type ProxylessBootstrap } from '../../../src/translate/proxyless-bootstrap.js';
 import { SnapshotCache } from '../../../src/xds/cache.js';
 import type { ProxyStatus } from '../../../src/xds/stream.js';
-import { ExternalClient, GoXdsServer, writeBootstrap, type ExternalImpl, type ExternalResult } from '../../../bench/proxyless-clients.js';
+import { ExternalClient, ExternalXdsServer, writeBootstrap, type ExternalImpl, type ExternalResult } from '../../../bench/proxyless-clients.js';
 import { startXdsSecurity, type XdsSecurity } from '../../../src/xds/auth/security.js';
 
 /** A simulated cluster: its region and default zone. */
@@ -146,7 +146,7 @@ export class Sim {
   readonly servers = new Map<string, ProxylessServer>();
   private readonly clients: grpc.Client[] = [];
   private readonly external: ExternalClient[] = [];
-  readonly goServers = new Map<string, GoXdsServer>();
+  readonly externalServers = new Map<string, ExternalXdsServer>();
   readonly ports = new Map<string, number>();
 
   private constructor(
@@ -270,13 +270,13 @@ export class Sim {
     return c;
   }
 
-  /** Runs the workload as a grpc-go xDS server (its own process) on its address and own port. */
-  async startGoServer(name: string): Promise<void> {
+  /** Runs the workload as another library's xDS server (its own process) on its address and own port. */
+  async startExternalServer(impl: ExternalImpl, name: string): Promise<void> {
     const w = this.workload(name);
     const port = this.ports.get(name);
     if (!port || !w.app) throw new Error(`${name} serves nothing`);
     const answer = { cluster: w.cluster, zone: w.zone ?? regionOf(w.cluster).zone, workload: w.name, version: w.version ?? 'v1' };
-    this.goServers.set(name, await GoXdsServer.start({ bootstrapPath: await this.bootstrapFile(name), address: w.address, port, answer }));
+    this.externalServers.set(name, await ExternalXdsServer.start(impl, { bootstrapPath: await this.bootstrapFile(name), address: w.address, port, answer }));
   }
 
   /** The xDS streams connected now, as /debug/proxies shows them (user agent, ACK/NACK per type). */
@@ -292,8 +292,8 @@ export class Sim {
   /** Closes every client and server, crossmesh, the CA, and removes the directory. */
   async close(): Promise<void> {
     for (const c of this.clients) c.close();
-    await Promise.all([...this.external.map((c) => c.close()), ...[...this.goServers.values()].map((s) => s.close())]);
-    this.goServers.clear();
+    await Promise.all([...this.external.map((c) => c.close()), ...[...this.externalServers.values()].map((s) => s.close())]);
+    this.externalServers.clear();
     for (const s of this.servers.values()) s.close();
     this.servers.clear();
     await this.plane?.close();
