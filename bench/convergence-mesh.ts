@@ -3,7 +3,9 @@
  * in process) serving one cluster with an `echo` service of N XdsServer endpoints and M proxyless
  * clients that call it in a paced loop (CONVERGENCE_PACING_MS, default 50 ms between RPCs), each
  * recording when it sent what to whom (failed RPCs included); the xDS server's ACK observer and
- * per-stream state say when each client's EDS response was written and ACKed.
+ * per-stream state say when each client's EDS response was written and ACKed. Besides the
+ * in-process grpc-js-xds clients, clients of other libraries (grpcio, grpc-go) can run the same
+ * loop in processes of their own, under the same changes.
  */
 import type * as grpc from '@grpc/grpc-js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -25,6 +27,7 @@ import { MeshPublisher } from '../src/xds/mesh-publisher.js';
 import { XdsServer } from '../src/xds/server.js';
 import type { AckObserver } from '../src/xds/stream.js';
 import { ENDPOINT_TYPE, TYPE_SHORT_NAME } from '../src/xds/types.js';
+import { ExternalClient, writeBootstrap, type ExternalImpl } from './proxyless-clients.js';
 
 const LOCALITY = { region: 'us-east', zone: 'us-east-1a', subzone: '' };
 const PACING_MS = Number(process.env.CONVERGENCE_PACING_MS ?? 50);
@@ -108,6 +111,14 @@ export interface ConvergenceMesh {
   restore(i: number, timeoutMs: number): Promise<void>;
   /** RPCs that reached a taken-out endpoint after all clients had been seen to stop. */
   readonly strayRpcs: number;
+  /** Per client index: its library ('grpc-js' for the in-process ones). */
+  readonly impls: readonly string[];
+  /** The stray RPCs by library. */
+  readonly strayByImpl: Readonly<Record<string, number>>;
+  /** The endpoints' ports (each on its own 127.0.1.x address). */
+  readonly endpointPorts: readonly number[];
+  /** Which library each client process runs (this process: grpc-js). */
+  readonly libraryByPid: ReadonlyMap<number, string>;
   close(): Promise<void>;
 }
 
@@ -120,11 +131,13 @@ async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): 
 }
 
 /** Starts crossmesh, the endpoints and the clients. */
-export async function startConvergenceMesh(o: { clients: number; endpoints: number; debounceMs: number }): Promise<ConvergenceMesh> {
+export async function startConvergenceMesh(o: { clients: number; endpoints: number; debounceMs: number; external?: readonly { impl: ExternalImpl; count: number }[] }): Promise<ConvergenceMesh> {
   const dir = await mkdtemp(join(tmpdir(), 'crossmesh-convergence-'));
   const ports: number[] = [];
   for (let i = 0; i < o.endpoints; i++) ports.push(await freePort());
-  await writeFile(join(dir, 'mesh.yaml'), topology(o.endpoints, o.clients, ports));
+  const impls: string[] = Array.from({ length: o.clients }, () => 'grpc-js');
+  for (const e of o.external ?? []) for (let k = 0; k < e.count; k++) impls.push(e.impl);
+  await writeFile(join(dir, 'mesh.yaml'), topology(o.endpoints, impls.length, ports));
   const loaded = await loadConfig([join(dir, 'mesh.yaml')]);
   if (!loaded.config) throw new Error(`convergence bench topology: ${loaded.errors.map((e) => e.message).join('; ')}`);
   const config = loaded.config as MeshConfig;
@@ -136,12 +149,13 @@ export async function startConvergenceMesh(o: { clients: number; endpoints: numb
   let xds: XdsServer | undefined;
   const servers: ProxylessServer[] = [];
   const clients: grpc.Client[] = [];
+  const externals: ExternalClient[] = [];
   const logs: Sent[][] = [];
   const failures: { client: number; start: number; end: number; code: number }[] = [];
   const wallAtPerf = (perf: number): number => Date.now() - (performance.now() - perf);
   let running = true;
   const loops: Promise<void>[] = [];
-  let stray = 0;
+  const strayByImpl: Record<string, number> = {};
   let watching: string | undefined;
   let debounceSample: number | undefined;
   // ACKs (performance.now()) per node, to tell a late push from a late client.
@@ -156,6 +170,7 @@ export async function startConvergenceMesh(o: { clients: number; endpoints: numb
   const teardown = async (): Promise<void> => {
     running = false;
     await Promise.all(loops);
+    await Promise.all(externals.map((c) => c.close()));
     for (const c of clients) c.close();
     for (const s of servers) s.close();
     offChange();
@@ -189,17 +204,38 @@ export async function startConvergenceMesh(o: { clients: number; endpoints: numb
             try {
               const a = await callWho(c, 1000);
               log.push({ start, end: performance.now(), who: a.workload });
-              if (a.workload === watching) stray++;
+              if (a.workload === watching) strayByImpl['grpc-js'] = (strayByImpl['grpc-js'] ?? 0) + 1;
             } catch (e) {
               const end = performance.now();
               log.push({ start, end, who: '' });
-              failures.push({ client: clients.indexOf(c), start, end, code: (e as { code?: number }).code ?? -1 });
+              failures.push({ client: logs.indexOf(log), start, end, code: (e as { code?: number }).code ?? -1 });
               await new Promise((r) => setTimeout(r, 50));
             }
             await new Promise((r) => setTimeout(r, PACING_MS));
           }
         })(),
       );
+    }
+    for (let j = o.clients; j < impls.length; j++) {
+      const impl = impls[j] as ExternalImpl;
+      const path = await writeBootstrap(join(dir, `bootstrap-client-${j}.json`), bootstrap(`client-${j}`, clientCerts));
+      const c = ExternalClient.start(impl, 'echo.default.svc.cluster.local:9080', path);
+      externals.push(c);
+      const log: Sent[] = [];
+      logs.push(log);
+      // Its times are wall-clock ms; the measurements are on performance.now().
+      const perf = (wall: number) => wall - performance.timeOrigin;
+      c.loop(PACING_MS, 1000, (r) => {
+        const start = perf(r.start);
+        const end = perf(r.end);
+        if (r.ok) {
+          log.push({ start, end, who: r.answer.workload });
+          if (r.answer.workload === watching) strayByImpl[impl] = (strayByImpl[impl] ?? 0) + 1;
+        } else {
+          log.push({ start, end, who: '' });
+          failures.push({ client: j, start, end, code: r.code });
+        }
+      });
     }
   } catch (e) {
     await teardown();
@@ -215,8 +251,12 @@ export async function startConvergenceMesh(o: { clients: number; endpoints: numb
 
   return {
     get strayRpcs() {
-      return stray;
+      return Object.values(strayByImpl).reduce((a, b) => a + b, 0);
     },
+    impls,
+    strayByImpl,
+    endpointPorts: ports,
+    libraryByPid: new Map<number, string>([[process.pid, 'grpc-js'], ...externals.flatMap((c, k) => (c.pid ? [[c.pid, impls[o.clients + k]!] as [number, string]] : []))]),
     async warmUp(timeoutMs) {
       await waitUntil(() => logs.every((l) => new Set(l.filter((s) => s.who !== '').map((s) => s.who)).size === o.endpoints), timeoutMs, 'every client answered by every endpoint');
     },

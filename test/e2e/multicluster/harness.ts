@@ -24,6 +24,8 @@ import { callWho, type WhoAnswer } from '../../../src/demo/echo.js';
 import { proxylessClient, startProxylessServer, type ProxylessServer } from '../../../src/demo/proxyless-workload.js';
 import { buildProxylessBootstrap, type ProxylessBootstrap } from '../../../src/translate/proxyless-bootstrap.js';
 import { SnapshotCache } from '../../../src/xds/cache.js';
+import type { ProxyStatus } from '../../../src/xds/stream.js';
+import { ExternalClient, ExternalXdsServer, writeBootstrap, type ExternalImpl, type ExternalResult } from '../../../bench/proxyless-clients.js';
 import { startXdsSecurity, type XdsSecurity } from '../../../src/xds/auth/security.js';
 
 /** A simulated cluster: its region and default zone. */
@@ -73,13 +75,27 @@ function regionOf(cluster: string): SimCluster {
   return c;
 }
 
-/** A TCP port free on loopback right now. */
+/**
+ * A TCP port free on every local address right now, below the kernel's ephemeral range: the
+ * servers bind it a moment later (grpc-js-xds on every address), and a port from listen(0) is an
+ * ephemeral one that any outbound connection on the machine (the clients' own processes, other
+ * work) may take meanwhile.
+ */
 export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const s = createServer();
+    const ok = await new Promise<boolean>((r) => {
+      s.once('error', () => r(false));
+      // No host: every address, IPv6 and IPv4 where there is IPv6, as grpc-js-xds binds it.
+      s.listen(port, () => r(true));
+    });
+    if (ok) {
+      await new Promise<void>((r) => s.close(() => r()));
+      return port;
+    }
+  }
+  throw new Error('no free TCP port found in 20000-31999');
 }
 
 function yamlTopology(workloads: readonly SimWorkload[], ports: ReadonlyMap<string, number>, globalAccessPolicy: boolean): string {
@@ -129,6 +145,8 @@ export class Sim {
   private xdsPort = 0;
   readonly servers = new Map<string, ProxylessServer>();
   private readonly clients: grpc.Client[] = [];
+  private readonly external: ExternalClient[] = [];
+  readonly externalServers = new Map<string, ExternalXdsServer>();
   readonly ports = new Map<string, number>();
 
   private constructor(
@@ -239,6 +257,33 @@ export class Sim {
     return c;
   }
 
+  /** Writes the workload's bootstrap (and certificates) to a file, for a GRPC_XDS_BOOTSTRAP. */
+  async bootstrapFile(name: string, certs: CertOverride = {}): Promise<string> {
+    const w = this.workload(name);
+    return writeBootstrap(join(this.certDir(w), 'bootstrap.json'), await this.bootstrapFor(name, certs));
+  }
+
+  /** A client of another implementation (its own process) running as workload `name`. */
+  async externalClient(impl: ExternalImpl, name: string, target = `echo.${NS}.svc.cluster.local:${SERVICE_PORT}`, certs: CertOverride = {}): Promise<ExternalClient> {
+    const c = ExternalClient.start(impl, target, await this.bootstrapFile(name, certs));
+    this.external.push(c);
+    return c;
+  }
+
+  /** Runs the workload as another library's xDS server (its own process) on its address and own port. */
+  async startExternalServer(impl: ExternalImpl, name: string): Promise<void> {
+    const w = this.workload(name);
+    const port = this.ports.get(name);
+    if (!port || !w.app) throw new Error(`${name} serves nothing`);
+    const answer = { cluster: w.cluster, zone: w.zone ?? regionOf(w.cluster).zone, workload: w.name, version: w.version ?? 'v1' };
+    this.externalServers.set(name, await ExternalXdsServer.start(impl, { bootstrapPath: await this.bootstrapFile(name), address: w.address, port, answer }));
+  }
+
+  /** The xDS streams connected now, as /debug/proxies shows them (user agent, ACK/NACK per type). */
+  proxies(): ProxyStatus[] {
+    return this.plane.xds.activeStreams().map((st) => st.status());
+  }
+
   /** Replaces the hot-reloaded policy file. */
   async writePolicies(yaml: string): Promise<void> {
     await writeFile(join(this.configDir, 'policies.yaml'), yaml);
@@ -247,6 +292,8 @@ export class Sim {
   /** Closes every client and server, crossmesh, the CA, and removes the directory. */
   async close(): Promise<void> {
     for (const c of this.clients) c.close();
+    await Promise.all([...this.external.map((c) => c.close()), ...[...this.externalServers.values()].map((s) => s.close())]);
+    this.externalServers.clear();
     for (const s of this.servers.values()) s.close();
     this.servers.clear();
     await this.plane?.close();
@@ -258,8 +305,16 @@ export class Sim {
 /** Outcome of one RPC: who answered, or the gRPC status code. */
 export type Outcome = { readonly ok: true; readonly answer: WhoAnswer } | { readonly ok: false; readonly code: number; readonly details: string };
 
+/** A grpc-js client in this process, or another implementation's in its own. */
+export type Caller = grpc.Client | ExternalClient;
+
+function outcomeOf(r: ExternalResult): Outcome {
+  return r.ok ? { ok: true, answer: r.answer } : { ok: false, code: r.code, details: r.details };
+}
+
 /** One call, as an outcome. */
-export async function call(client: grpc.Client, timeoutMs = 2000): Promise<Outcome> {
+export async function call(client: Caller, timeoutMs = 2000): Promise<Outcome> {
+  if (client instanceof ExternalClient) return outcomeOf(await client.call(timeoutMs));
   try {
     return { ok: true, answer: await callWho(client, timeoutMs) };
   } catch (e) {
@@ -269,7 +324,8 @@ export async function call(client: grpc.Client, timeoutMs = 2000): Promise<Outco
 }
 
 /** `n` calls, `concurrency` at a time. */
-export async function calls(client: grpc.Client, n: number, concurrency = 16): Promise<Outcome[]> {
+export async function calls(client: Caller, n: number, concurrency = 16): Promise<Outcome[]> {
+  if (client instanceof ExternalClient) return (await client.calls(n, concurrency)).map(outcomeOf);
   const out: Outcome[] = [];
   let next = 0;
   await Promise.all(
@@ -297,7 +353,7 @@ export function tally(outcomes: readonly Outcome[]): Record<string, number> {
  * Calls until `window` consecutive calls all satisfy `accept`; resolves with the time it took, or
  * rejects after `timeoutMs` with the last window's tally.
  */
-export async function until(client: grpc.Client, accept: (o: Outcome) => boolean, timeoutMs: number, window = 20): Promise<number> {
+export async function until(client: Caller, accept: (o: Outcome) => boolean, timeoutMs: number, window = 20): Promise<number> {
   const start = Date.now();
   let streak = 0;
   const recent: Outcome[] = [];

@@ -7,6 +7,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { LOCALITY_SERVERS } from './claims.js';
 import { Sim, calls, from, tally, until } from './harness.js';
 
 let sim: Sim;
@@ -15,15 +16,11 @@ let client: grpc.Client;
 beforeAll(async () => {
   sim = await Sim.start({
     workloads: [
-      { cluster: 'cluster1', name: 'echo-1a-0', address: '127.0.1.11', zone: 'us-east-1a', app: 'echo', serviceAccount: 'echo' },
-      { cluster: 'cluster1', name: 'echo-1a-1', address: '127.0.1.12', zone: 'us-east-1a', app: 'echo', serviceAccount: 'echo' },
-      { cluster: 'cluster1', name: 'echo-1b-0', address: '127.0.1.21', zone: 'us-east-1b', app: 'echo', serviceAccount: 'echo' },
-      { cluster: 'cluster2', name: 'echo-2-0', address: '127.0.2.11', app: 'echo', serviceAccount: 'echo' },
-      { cluster: 'cluster3', name: 'echo-3-0', address: '127.0.3.11', app: 'echo', serviceAccount: 'echo' },
+      ...LOCALITY_SERVERS,
       { cluster: 'cluster1', name: 'client-0', address: '127.0.1.50', zone: 'us-east-1a', serviceAccount: 'client' },
     ],
   });
-  await Promise.all(['echo-1a-0', 'echo-1a-1', 'echo-1b-0', 'echo-2-0', 'echo-3-0'].map((n) => sim.startServer(n)));
+  await Promise.all(LOCALITY_SERVERS.map((w) => sim.startServer(w.name)));
   client = await sim.client('client-0');
 }, 20_000);
 

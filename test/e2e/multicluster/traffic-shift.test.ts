@@ -4,25 +4,9 @@
  * turns into weighted routes; measured over 2,000 RPCs, each share within ±5 points.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, it } from 'vitest';
+import { SHIFT_POLICY, SHIFT_SERVERS, expectShift } from './claims.js';
 import { Sim, calls, tally, until } from './harness.js';
-
-const POLICY = `apiVersion: networking.smh.solo.io/v1alpha2
-kind: TrafficPolicy
-metadata: {namespace: crossmesh-system, name: shift}
-spec:
-  destinationSelector:
-  - kubeServiceRefs:
-      services: [{clusterName: cluster1, name: echo, namespace: default}]
-  trafficShift:
-    destinations:
-    - kubeService: {clusterName: cluster2, name: echo, namespace: default, subset: {version: v3}}
-      weight: 75
-    - kubeService: {clusterName: cluster1, name: echo, namespace: default, subset: {version: v1}}
-      weight: 15
-    - kubeService: {clusterName: cluster1, name: echo, namespace: default, subset: {version: v2}}
-      weight: 10
-`;
 
 let sim: Sim;
 let client: grpc.Client;
@@ -30,14 +14,12 @@ let client: grpc.Client;
 beforeAll(async () => {
   sim = await Sim.start({
     workloads: [
-      { cluster: 'cluster1', name: 'echo-v1', address: '127.0.1.11', app: 'echo', version: 'v1', serviceAccount: 'echo' },
-      { cluster: 'cluster1', name: 'echo-v2', address: '127.0.1.12', app: 'echo', version: 'v2', serviceAccount: 'echo' },
-      { cluster: 'cluster2', name: 'echo-v3', address: '127.0.2.11', app: 'echo', version: 'v3', serviceAccount: 'echo' },
+      ...SHIFT_SERVERS,
       { cluster: 'cluster1', name: 'client-0', address: '127.0.1.50', serviceAccount: 'client' },
     ],
-    policies: POLICY,
+    policies: SHIFT_POLICY,
   });
-  await Promise.all(['echo-v1', 'echo-v2', 'echo-v3'].map((n) => sim.startServer(n)));
+  await Promise.all(SHIFT_SERVERS.map((w) => sim.startServer(w.name)));
   client = await sim.client('client-0');
 }, 20_000);
 
@@ -49,10 +31,5 @@ it('splits 2,000 RPCs 75/15/10 across clusters and subsets within ±5 points', {
   // Warm up until all three subsets have connected (each weighted cluster has its own channel state).
   const seen = new Set<string>();
   await until(client, (o) => o.ok && (seen.add(o.answer.workload), seen.size === 3), 10_000, 1);
-  const t = tally(await calls(client, 2000, 32));
-  const share = (k: string) => ((t[k] ?? 0) / 2000) * 100;
-  expect(Object.keys(t).filter((k) => k.startsWith('error')), JSON.stringify(t)).toEqual([]);
-  expect(Math.abs(share('echo-v3') - 75), JSON.stringify(t)).toBeLessThanOrEqual(5);
-  expect(Math.abs(share('echo-v1') - 15), JSON.stringify(t)).toBeLessThanOrEqual(5);
-  expect(Math.abs(share('echo-v2') - 10), JSON.stringify(t)).toBeLessThanOrEqual(5);
+  expectShift(tally(await calls(client, 2000, 32)));
 });
