@@ -8,7 +8,7 @@ import { selectorMatches } from '../../model/snapshot.js';
 import type { Cluster, Service, Workload } from '../../model/types.js';
 import type { KubeObject, ResourceKind } from './api-resources.js';
 import { mapService } from './service-mapping.js';
-import { mapSliceEndpointWorkload, mapWorkload, sliceEndpointWorkloadName, type AddressListing, type PodSlice } from './workload-mapping.js';
+import { mapWorkload, type PodSlice } from './workload-mapping.js';
 
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 /** Slices a multi-cluster services implementation imported from elsewhere: their endpoints are not this cluster's. */
@@ -55,21 +55,6 @@ function slicePodKeys(slice: k8s.V1EndpointSlice): string[] {
   return keys;
 }
 
-/** Endpoints of a slice that are no pod, keyed as their stand-in workloads (`ns/<service>-<address>`); IPv4 only. */
-function sliceAddressEntries(slice: k8s.V1EndpointSlice): { key: string; address: string; endpoint: k8s.V1Endpoint; serviceName: string }[] {
-  const svcKey = sliceServiceKey(slice);
-  if (svcKey === undefined || slice.addressType !== 'IPv4') return [];
-  const ns = slice.metadata?.namespace ?? '';
-  const serviceName = svcKey.slice(ns.length + 1);
-  const out: { key: string; address: string; endpoint: k8s.V1Endpoint; serviceName: string }[] = [];
-  for (const ep of slice.endpoints ?? []) {
-    if (ep.targetRef?.kind === 'Pod') continue;
-    const address = ep.addresses?.[0];
-    if (address) out.push({ key: `${ns}/${sliceEndpointWorkloadName(serviceName, address)}`, address, endpoint: ep, serviceName });
-  }
-  return out;
-}
-
 function hasNamedTargetPort(svc: k8s.V1Service): boolean {
   return (svc.spec?.ports ?? []).some((p) => typeof (p.targetPort as unknown) === 'string' && !/^\d+$/.test(p.targetPort as unknown as string));
 }
@@ -83,8 +68,6 @@ export class ClusterState {
   private readonly podsByNode = new Map<string, Set<string>>();
   private readonly slicesByService = new Map<string, Set<string>>();
   private readonly slicesByPod = new Map<string, Set<string>>();
-  /** Stand-in workload key of a slice endpoint that is no pod → slices listing it. */
-  private readonly slicesByAddress = new Map<string, Set<string>>();
   /** Namespace → services in it with a named targetPort (a pod change there may change their ports). */
   private readonly namedPortServices = new Map<string, Set<string>>();
   /** Services whose unresolvable named ports were already reported (what was reported). */
@@ -132,10 +115,10 @@ export class ClusterState {
     return mapped.service;
   }
 
-  /** The model Workload for pod `ns/name` (or a slice endpoint's stand-in), or undefined if it does not exist (or has no IP). */
+  /** The model Workload for pod `ns/name`, or undefined if it does not exist (or has no IP). */
   workload(key: string): Workload | undefined {
     const pod = this.pods.get(key);
-    if (!pod) return this.addressWorkload(key);
+    if (!pod) return undefined;
     const node = pod.spec?.nodeName ? this.nodes.get(pod.spec.nodeName) : undefined;
     const podSlices: PodSlice[] = [];
     for (const sliceKey of [...(this.slicesByPod.get(key) ?? [])].sort()) {
@@ -156,30 +139,11 @@ export class ClusterState {
       if (s) services.push(s);
     }
     const workloads: Workload[] = [];
-    for (const key of [...this.pods.keys(), ...this.slicesByAddress.keys()]) {
+    for (const key of this.pods.keys()) {
       const w = this.workload(key);
       if (w) workloads.push(w);
     }
     return { services, workloads };
-  }
-
-  /** The stand-in workload of slice endpoints that are no pod, listed under `key`. */
-  private addressWorkload(key: string): Workload | undefined {
-    const sliceKeys = this.slicesByAddress.get(key);
-    if (!sliceKeys) return undefined;
-    const listings: AddressListing[] = [];
-    let address = '';
-    for (const sliceKey of [...sliceKeys].sort()) {
-      const slice = this.slices.get(sliceKey);
-      if (!slice) continue;
-      for (const e of sliceAddressEntries(slice)) {
-        if (e.key !== key) continue;
-        address = e.address;
-        listings.push({ slice, serviceName: e.serviceName, endpoint: e.endpoint });
-      }
-    }
-    const slash = key.indexOf('/');
-    return mapSliceEndpointWorkload(this.cluster, key.slice(0, slash), key.slice(slash + 1), address, listings);
   }
 
   /** Pods in the service's namespace its selector picks (only asked when a named targetPort needs them). */
@@ -244,7 +208,6 @@ export class ClusterState {
       const svcKey = sliceServiceKey(slice);
       if (svcKey) addTo(this.slicesByService, svcKey, key);
       for (const podKey of slicePodKeys(slice)) addTo(this.slicesByPod, podKey, key);
-      for (const e of sliceAddressEntries(slice)) addTo(this.slicesByAddress, e.key, key);
     }
   }
 
@@ -260,7 +223,6 @@ export class ClusterState {
       const svcKey = sliceServiceKey(slice);
       if (svcKey) removeFrom(this.slicesByService, svcKey, key);
       for (const podKey of slicePodKeys(slice)) removeFrom(this.slicesByPod, podKey, key);
-      for (const e of sliceAddressEntries(slice)) removeFrom(this.slicesByAddress, e.key, key);
     }
   }
 
@@ -279,7 +241,6 @@ export class ClusterState {
         const svcKey = sliceServiceKey(slice);
         if (svcKey) this.dirtyServices.add(svcKey);
         for (const podKey of slicePodKeys(slice)) this.dirtyPods.add(podKey);
-        for (const e of sliceAddressEntries(slice)) this.dirtyPods.add(e.key);
         break;
       }
       case 'pods': {

@@ -46,6 +46,10 @@ export function resolveNamedTargetPort(portName: string, slices: readonly k8s.V1
 /** Why a Kubernetes Service yields no model Service, or undefined when it maps. */
 export function unmappableReason(svc: k8s.V1Service): string | undefined {
   if (svc.spec?.type === 'ExternalName') return 'ExternalName service';
+  // Their endpoints are usually outside the mesh (default/kubernetes is the API server): mTLS to
+  // them would break what a plaintext passthrough serves today. Mapping them needs per-endpoint
+  // TLS modes (plaintext to addresses without a sidecar), which crossmesh does not have yet.
+  if (!svc.spec?.selector || Object.keys(svc.spec.selector).length === 0) return 'no selector (endpoints managed outside Kubernetes, often outside the mesh)';
   return undefined;
 }
 
@@ -73,8 +77,8 @@ export interface MappedService {
 }
 
 /**
- * Maps a Service; undefined for ExternalName. Its workloads are whatever its EndpointSlices list
- * (`membership: listed`), selector or not. UDP/SCTP ports are left out: the mesh proxies TCP only.
+ * Maps a Service; undefined for ExternalName and selector-less services. Its workloads are
+ * whatever its EndpointSlices list (`membership: listed`), not what its selector matches. UDP/SCTP ports are left out: the mesh proxies TCP only.
  * A named targetPort is resolved from the slices, then from the selected pods' container ports; a
  * port whose name resolves nowhere is left out (reported), never sent to the service port.
  */

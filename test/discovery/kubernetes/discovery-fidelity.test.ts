@@ -49,17 +49,14 @@ function endpointsOf(svc: string, port: number): string[] {
   return (store.current.endpoints.get(`east/default/${svc}`) ?? []).map((e) => `${e.address}:${e.targetPorts[String(port)]} ${e.health}`).sort();
 }
 
-it('a selector-less service with a hand-managed slice gets endpoints: addresses that are no pod, with the slice\'s health and zone', async () => {
+it('a selector-less service stays out (its slice\'s addresses are outside the mesh), whatever its slices list', async () => {
   server.apply('services', service({ name: 'db', ports: [{ name: 'tcp-pg', port: 5432, targetPort: 5432 }] }));
-  server.apply('endpointslices', endpointSlice({ name: 'db-manual', service: 'db', ports: [{ name: 'tcp-pg', port: 5432 }], endpoints: [{ ip: '10.9.0.1', ready: true, zone: 'us-east-1c' }, { ip: '10.9.0.2', ready: false }] }));
+  server.apply('endpointslices', endpointSlice({ name: 'db-manual', service: 'db', ports: [{ name: 'tcp-pg', port: 5432 }], endpoints: [{ ip: '10.9.0.1', ready: true }] }));
+  server.apply('services', service({ name: 'web', selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] }));
   await start();
-  expect(endpointsOf('db', 5432)).toEqual(['10.9.0.1:5432 HEALTHY', '10.9.0.2:5432 UNHEALTHY']);
-  expect(rec.workloads.get('east/default/db-10-9-0-1')).toMatchObject({ address: '10.9.0.1', memberOf: ['db'], serviceAccount: 'default', locality: { region: 'us-east', zone: 'us-east-1c' } });
-
-  // The slice is edited by hand: one address goes, the service follows.
-  server.apply('endpointslices', endpointSlice({ name: 'db-manual', service: 'db', ports: [{ name: 'tcp-pg', port: 5432 }], endpoints: [{ ip: '10.9.0.2', ready: true }] }));
-  await rec.waitFor('10.9.0.1 gone', () => !rec.workloads.has('east/default/db-10-9-0-1'));
-  expect(endpointsOf('db', 5432)).toEqual(['10.9.0.2:5432 HEALTHY']);
+  expect([...rec.services.keys()]).toEqual(['east/default/web']);
+  expect(store.current.endpoints.has('east/default/db')).toBe(false);
+  expect([...rec.workloads.keys()]).toEqual([]);
 });
 
 it('a ready pod its selector matches but no slice lists has no endpoint; once listed it has', async () => {
