@@ -7,6 +7,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nextMessage, stop } from '../forked.js';
 import type { BenchRow, BenchScenario } from '../types.js';
 import type { ClientsToRunner, FanoutServerMode, RunnerToServer, ServerToRunner } from '../fanout-protocol.js';
 
@@ -21,44 +22,6 @@ interface RunResult {
   convergeMs: number;
   /** heap+external per idle stream, bytes. */
   bytesPerStream: number;
-}
-
-function nextMessage<T extends { type: string }>(child: ChildProcess, timeoutMs: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-    }, timeoutMs);
-    const onMessage = (m: T): void => {
-      cleanup();
-      if (m.type === 'error') reject(new Error(`${what}: ${(m as unknown as { message: string }).message}`));
-      else resolve(m);
-    };
-    const onExit = (code: number | null): void => {
-      cleanup();
-      reject(new Error(`${what}: process exited with ${code}`));
-    };
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    child.on('message', onMessage);
-    child.on('exit', onExit);
-  });
-}
-
-function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    if (child.connected) child.send({ type: 'exit' });
-    else child.kill('SIGTERM');
-  });
 }
 
 function median(xs: number[]): number {
