@@ -1,14 +1,14 @@
 /**
  * Samples the process it runs in at a fixed interval: RSS and V8 heap after a full garbage
  * collection, the event loop's delay over the window since the previous sample, and the CPU time
- * used in that window.
+ * and garbage-collection pauses in that window.
  *
  * Loop delay is how late a 10 ms timer fires, recorded in a perf_hooks histogram. Not
  * monitorEventLoopDelay: after its reset() (or disable()/enable()) it drops the next interval, so
  * a 300 ms block right after a window boundary went unrecorded (Node 20.20), and the boundaries
  * are where this sampler's own GC pause has to be left out.
  */
-import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
+import { PerformanceObserver, constants, createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -25,6 +25,9 @@ export interface ProcessSample {
   readonly loopMaxMs: number;
   /** CPU time (user + system) over the window, as a share of one core (1 = one core busy). */
   readonly cpu: number;
+  /** Garbage-collection pauses in the window (the sampler's own forced ones left out): total and longest, ms. */
+  readonly gcMs: number;
+  readonly gcMaxMs: number;
 }
 
 /** A running sampler; `stop` takes no final sample. */
@@ -73,9 +76,36 @@ function loopProbe(): { readonly delay: RecordableHistogram; catchUp(): void; re
   };
 }
 
+/** Sums the process's GC pauses until `take` reads and clears them; forced collections (the sampler's) are not counted. */
+function gcPauses(): { take(): { totalMs: number; maxMs: number }; stop(): void } {
+  let totalMs = 0;
+  let maxMs = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const flags = (e as { detail?: { flags?: number } }).detail?.flags ?? 0;
+      if (flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) continue;
+      totalMs += e.duration;
+      maxMs = Math.max(maxMs, e.duration);
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return {
+    take() {
+      const r = { totalMs, maxMs };
+      totalMs = 0;
+      maxMs = 0;
+      return r;
+    },
+    stop() {
+      observer.disconnect();
+    },
+  };
+}
+
 /** Samples every `everyMs`, handing each sample to `onSample` as well. */
 export function startSampler(everyMs: number, onSample: (s: ProcessSample) => void = () => {}): ProcessSampler {
   const gc = fullGc();
+  const pauses = gcPauses();
   const probe = loopProbe();
   const delay = probe.delay;
   const samples: ProcessSample[] = [];
@@ -87,6 +117,7 @@ export function startSampler(everyMs: number, onSample: (s: ProcessSample) => vo
     const loopP99Ms = delay.percentile(99) / 1e6;
     const loopMaxMs = delay.max / 1e6;
     const cpu = process.cpuUsage(cpuAt);
+    const collected = pauses.take();
     const now = performance.now();
     gc();
     gc();
@@ -103,6 +134,8 @@ export function startSampler(everyMs: number, onSample: (s: ProcessSample) => vo
       loopP99Ms,
       loopMaxMs,
       cpu: (cpu.user + cpu.system) / 1000 / (now - windowAt),
+      gcMs: collected.totalMs,
+      gcMaxMs: collected.maxMs,
     };
     windowAt = performance.now();
     samples.push(s);
@@ -113,6 +146,7 @@ export function startSampler(everyMs: number, onSample: (s: ProcessSample) => vo
     stop() {
       clearInterval(timer);
       probe.stop();
+      pauses.stop();
     },
   };
 }

@@ -108,7 +108,7 @@ function run(plane: ControlPlane, source: SoakDiscovery): Promise<SoakResult> {
     const progress = (s: ProcessSample): void => {
       const mib = (b: number) => (b / 1048576).toFixed(1);
       console.error(
-        `      ${options.mode} t=${s.atS.toFixed(0)}s rss ${mib(s.rssBytes)} MiB, heap ${mib(s.heapBytes)} MiB, loop p99 ${s.loopP99Ms.toFixed(1)} ms (max ${s.loopMaxMs.toFixed(0)}), cpu ${(s.cpu * 100).toFixed(0)}%, streams ${plane.xds.activeStreams().length}, changes ${source.changes - changesAtStart}`,
+        `      ${options.mode} t=${s.atS.toFixed(0)}s rss ${mib(s.rssBytes)} MiB, heap ${mib(s.heapBytes)} MiB, loop p99 ${s.loopP99Ms.toFixed(1)} ms (max ${s.loopMaxMs.toFixed(0)}), cpu ${(s.cpu * 100).toFixed(0)}%, gc ${s.gcMs.toFixed(0)} ms (longest ${s.gcMaxMs.toFixed(0)}), streams ${plane.xds.activeStreams().length}, changes ${source.changes - changesAtStart}`,
       );
       if (sampler.samples.length < windows) return;
       sampler.stop();

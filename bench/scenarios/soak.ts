@@ -112,6 +112,7 @@ export const scenario: BenchScenario = {
     const first = (r: Run) => steady(r)[0]!;
     const last = (r: Run) => r.server.samples[r.server.samples.length - 1]!;
     const worstMax = (r: Run) => Math.max(...r.server.samples.map((s) => s.loopMaxMs));
+    const gcShare = (r: Run) => r.server.samples.reduce((n, x) => n + x.gcMs, 0) / (r.server.samples[r.server.samples.length - 1]!.atS * 1000);
     const meanCpu = (r: Run) => r.server.samples.reduce((n, s) => n + s.cpu, 0) / r.server.samples.length;
     const s = load.server;
     const kept = s.streamsAtStart === STREAMS && s.streamsAtEnd === STREAMS && load.clients.open === STREAMS && load.clients.ended === 0;
@@ -129,6 +130,8 @@ export const scenario: BenchScenario = {
       row('event-loop delay p99, last window', loopLast, 'ms', { baseline: last(idle).loopP99Ms, target: '< 1.5x 2nd window + 5 ms', pass: loopLast < 1.5 * loopFirst + 5 }),
       row('event-loop delay max, worst window', worstMax(load), 'ms', { baseline: worstMax(idle) }),
       row('server CPU, mean of windows', meanCpu(load) * 100, '% core', { baseline: meanCpu(idle) * 100 }),
+      row('GC pauses, share of wall time', gcShare(load) * 100, '%', { baseline: gcShare(idle) * 100 }),
+      row('longest GC pause, worst window', Math.max(...load.server.samples.map((x) => x.gcMaxMs)), 'ms', { baseline: Math.max(...idle.server.samples.map((x) => x.gcMaxMs)) }),
       row(`streams open at end (server ${s.streamsAtStart} → ${s.streamsAtEnd}, clients ${load.clients.open})`, Math.min(s.streamsAtEnd, load.clients.open), 'streams', { baseline: STREAMS, target: `${STREAMS}, none lost`, pass: kept }),
       row(`streams that ACKed current CDS+EDS at the end`, s.upToDate, 'streams', { baseline: STREAMS, target: `${STREAMS}`, pass: s.upToDate === STREAMS }),
       row(`last update → every stream ACKed current${s.settled ? '' : ' (not reached: gave up after)'}`, s.settleMs, 'ms', { target: `< ${SETTLE_MS} ms`, pass: s.settled && s.settleMs < SETTLE_MS }),
