@@ -39,8 +39,9 @@ export class SoakDiscovery implements KubernetesSource {
   private readonly endpoints: Workload[] = [];
   private next = 0;
   private addresses = 0;
-  /** Pod changes reported so far. */
+  /** Pod changes reported so far, and the batches (model updates) they came in. */
   changes = 0;
+  batches = 0;
 
   constructor(private readonly t: SoakTopology) {
     this.name = `kubernetes:${t.cluster}`;
@@ -84,6 +85,7 @@ export class SoakDiscovery implements KubernetesSource {
       events.push({ kind: 'upsertWorkload', workload: moved });
     }
     this.changes += count;
+    this.batches++;
     this.sink(events);
   }
 

@@ -20,6 +20,8 @@ export interface SoakResult {
   readonly streamsAtStart: number;
   readonly streamsAtEnd: number;
   readonly updatesApplied: number;
+  /** Model updates they were applied in (a busy loop makes fewer, larger ones). */
+  readonly updateBatches: number;
   /** Seconds over which the updates were applied. */
   readonly updateSeconds: number;
   /** Streams that, at the end, had ACKed the current CDS and EDS content of their groups. */

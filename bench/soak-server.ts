@@ -91,6 +91,7 @@ function run(plane: ControlPlane, source: SoakDiscovery): Promise<SoakResult> {
   const streamsAtStart = plane.xds.activeStreams().length;
   const responsesAtStart = responsesWritten(plane);
   const changesAtStart = source.changes;
+  const batchesAtStart = source.batches;
   const started = performance.now();
   let lastChangeAt = started;
   let driver: NodeJS.Timeout | undefined;
@@ -124,6 +125,7 @@ function run(plane: ControlPlane, source: SoakDiscovery): Promise<SoakResult> {
           streamsAtStart,
           streamsAtEnd: streams.length,
           updatesApplied,
+          updateBatches: source.batches - batchesAtStart,
           updateSeconds,
           upToDate: streams.filter((s) => upToDate(s, plane.cache)).length,
           settleMs,
