@@ -73,7 +73,7 @@ async function runOnce(mode: SoakServerOptions['mode']): Promise<Run> {
     const ready = await nextMessage<Extract<ClientsToRunner, { type: 'ready' }>>(clients, 180_000, `${STREAMS} streams to connect`);
     console.error(`    ${mode}: ${ready.streams} streams (CDS + ${listening.edsNames.length} EDS names each) connected in ${ready.ms.toFixed(0)} ms`);
     server.send({ type: 'start' });
-    const done = await nextMessage<Extract<SoakServerToRunner, { type: 'done' }>>(server, SECONDS * 1000 + SETTLE_GIVE_UP_MS + 60_000, `soak ${mode} run`);
+    const done = await nextMessage<Extract<SoakServerToRunner, { type: 'done' }>>(server, SECONDS * 1000 + SAMPLE_MS + SETTLE_GIVE_UP_MS + 60_000, `soak ${mode} run`);
     clients.send({ type: 'report' });
     const report = await nextMessage<ClientsReport>(clients, 30_000, 'client report');
     return { server: done.result, clients: report };
