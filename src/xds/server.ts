@@ -103,8 +103,13 @@ export class XdsServer implements StreamHost {
   private readonly refused: StreamRefusal[] = [];
   /** Unix sockets this server created (path → inode), removed on close. */
   private readonly socketFiles = new Map<string, number>();
-  /** Batches whose streams are still being written slice by slice. */
-  private slicedFlushes = 0;
+  /**
+   * Streams that batches touched and that are still to be written, oldest first: one queue, so
+   * batches that arrive while earlier ones are still being written never add up to more than one
+   * slice per turn of the event loop.
+   */
+  private readonly toFlush = new Set<XdsStream>();
+  private draining = false;
 
   constructor(options: XdsServerOptions) {
     this.cache = options.cache;
@@ -220,19 +225,20 @@ export class XdsServer implements StreamHost {
       }
     }
     // Marking first and flushing after lets one batch go out in ADS order on every stream.
-    this.flushSlices([...touched], 0);
+    for (const s of touched) this.toFlush.add(s);
+    if (!this.draining) this.drain();
   }
 
-  /** Flushes `streams` from `from` on, FLUSH_SLICE per turn of the event loop. */
-  private flushSlices(streams: readonly XdsStream[], from: number): void {
-    const end = Math.min(streams.length, from + FLUSH_SLICE);
-    for (let i = from; i < end; i++) streams[i]!.flush();
-    if (end >= streams.length) return;
-    this.slicedFlushes++;
-    setImmediate(() => {
-      this.slicedFlushes--;
-      this.flushSlices(streams, end);
-    });
+  /** Flushes up to FLUSH_SLICE queued streams, and the rest in later turns of the event loop. */
+  private drain(): void {
+    let n = 0;
+    for (const s of this.toFlush) {
+      if (n++ === FLUSH_SLICE) break;
+      this.toFlush.delete(s);
+      s.flush();
+    }
+    this.draining = this.toFlush.size > 0;
+    if (this.draining) setImmediate(() => this.drain());
   }
 
   /**
@@ -244,7 +250,7 @@ export class XdsServer implements StreamHost {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       // A stream whose slice of the batch is not written yet has not been sent what it is to answer.
-      let waiting = this.slicedFlushes > 0;
+      let waiting = this.toFlush.size > 0;
       for (const g of groups) {
         for (const s of this.byGroup.get(g) ?? []) if (s.groups?.get(typeUrl) === g && !s.answeredLatest(typeUrl)) waiting = true;
       }
@@ -282,6 +288,7 @@ export class XdsServer implements StreamHost {
   /** Stops accepting streams, ends open ones after `graceMs`, and detaches from the cache. */
   async close(graceMs = 1000): Promise<void> {
     for (const u of this.unsubscribe.splice(0)) u();
+    this.toFlush.clear();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
