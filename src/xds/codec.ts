@@ -152,13 +152,25 @@ export function setVersion(resources: Iterable<{ readonly name: string; readonly
   let v = setVersionMemo.get(key);
   if (v === undefined) {
     v = createHash('sha256').update(key).digest('hex').slice(0, 16);
-    if (setVersionMemo.size >= 4096) setVersionMemo.clear();
+    if (setVersionMemoChars + key.length > SET_VERSION_MEMO_CHARS) {
+      setVersionMemo.clear();
+      setVersionMemoChars = 0;
+    }
     setVersionMemo.set(key, v);
+    setVersionMemoChars += key.length;
   }
   return v;
 }
 
+/**
+ * The memo holds keys of up to this many characters in all. Bounded by count (4,096 keys) it held
+ * up to ~10 MiB of keys of 40-resource sets, filled by a steady stream of endpoint changes over
+ * minutes and then dropped: the soak benchmark read that as heap growth (issue 16). The streams
+ * of one batch ask for a few sets, so a small memo still hashes each of them once.
+ */
+const SET_VERSION_MEMO_CHARS = 512 * 1024;
 const setVersionMemo = new Map<string, string>();
+let setVersionMemoChars = 0;
 
 /** Wire bytes of a DiscoveryResponse assembled from cached Any bytes. */
 export function buildDiscoveryResponse(versionInfo: string, typeUrl: string, nonce: string, resources: readonly EncodedResource[]): Buffer {

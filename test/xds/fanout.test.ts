@@ -1,7 +1,8 @@
 /** 1,000 concurrent ADS streams on real HTTP/2 connections all receive one endpoint update. */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startHarness, until, type Harness } from '../support/xds-harness.js';
-import { XdsTestClient, testNode, type SotwTestStream } from '../support/xds-client.js';
+import { startHarness, type Harness } from '../support/xds-harness.js';
+import type { XdsTestClient } from '../support/xds-client.js';
+import { openAckedEdsStreams } from '../support/many-streams.js';
 import { ENDPOINT_TYPE, cla } from '../support/xds-resources.js';
 
 const N = 1000;
@@ -19,16 +20,7 @@ afterAll(async () => {
 
 it(`${N} concurrent streams all receive one update`, { timeout: 60_000 }, async () => {
   h.cache.setResources('default', ENDPOINT_TYPE, { svc: cla('svc', [['10.0.0.1', 8080]]) });
-  const streams: SotwTestStream[] = [];
-  for (let i = 0; i < N; i++) {
-    if (i % PER_CONNECTION === 0) clients.push(new XdsTestClient(h.address, { 'grpc.use_local_subchannel_pool': 1, 'grpc.channel_id': i } as never));
-    const s = clients[clients.length - 1]!.sotw();
-    s.send({ typeUrl: ENDPOINT_TYPE, names: ['svc'], node: testNode(`c1/default/app-${i}`) });
-    streams.push(s);
-  }
-  const first = await Promise.all(streams.map((s) => s.next(20_000)));
-  for (let i = 0; i < N; i++) streams[i]!.ack(first[i]!, ['svc']);
-  await until(() => h.server.proxies().filter((p) => p.types.eds?.ackedVersion === first[0]!.version_info).length === N, 20_000, 'all ACKs');
+  const { streams, first } = await openAckedEdsStreams(h, N, PER_CONNECTION, 'svc', clients);
   h.cache.setResources('default', ENDPOINT_TYPE, { svc: cla('svc', [['10.0.0.2', 8080]]) });
   const second = await Promise.all(streams.map((s) => s.next(20_000)));
   const versions = new Set(second.map((r) => r.version_info));
