@@ -5,13 +5,11 @@
  * without the garbage a start-up leaves behind. Nothing else of the process changes.
  */
 import { appendFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { exposeGc } from './measure.js';
 
 const out = process.env.CROSSMESH_BENCH_GC_PROBE_OUT;
 if (out) {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
+  const gc = exposeGc();
   process.on('SIGUSR2', () => {
     gc();
     appendFileSync(out, `${JSON.stringify({ at: Date.now(), ...process.memoryUsage() })}\n`);

@@ -1,3 +1,12 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/** The garbage collector as a function, without starting Node with --expose-gc (the flag is set at run time and gc read from a fresh context). */
+export function exposeGc(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
 /** Timing of one synchronous run: wall time and this process's CPU time (GC threads included). */
 export function timed<T>(fn: () => T): { ms: number; cpuMs: number; value: T } {
   const cpu = process.cpuUsage();

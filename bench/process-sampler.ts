@@ -9,8 +9,7 @@
  * are where this sampler's own GC pause has to be left out.
  */
 import { PerformanceObserver, constants, createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { exposeGc } from './measure.js';
 
 /** One window's figures. */
 export interface ProcessSample {
@@ -36,10 +35,6 @@ export interface ProcessSampler {
   stop(): void;
 }
 
-function fullGc(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
 
 const PROBE_MS = 10;
 
@@ -104,7 +99,7 @@ function gcPauses(): { take(): { totalMs: number; maxMs: number }; stop(): void 
 
 /** Samples every `everyMs`, handing each sample to `onSample` as well. */
 export function startSampler(everyMs: number, onSample: (s: ProcessSample) => void = () => {}): ProcessSampler {
-  const gc = fullGc();
+  const gc = exposeGc();
   const pauses = gcPauses();
   const probe = loopProbe();
   const delay = probe.delay;

@@ -7,8 +7,6 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/loader.js';
 import type { MeshConfig } from '../../src/config/mesh-config.js';
@@ -19,6 +17,7 @@ import type { Workload } from '../../src/model/types.js';
 import { podJson } from '../kube-pods.js';
 import { writeTopology } from '../model-topology.js';
 import type { BenchRow, BenchScenario } from '../types.js';
+import { exposeGc } from '../measure.js';
 
 const SIZE = { clusters: 3, servicesPerCluster: 2000, endpointsPerService: 10 };
 const CHANGES = 200;
@@ -26,8 +25,7 @@ const WARMUP = 50;
 const RUNS = 2;
 const KUBE_PODS = 10_000;
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+const gc = exposeGc();
 
 function heapAfterGc(): number {
   gc();

@@ -16,8 +16,6 @@
  * service with 10 dependencies).
  */
 import { cpus, loadavg } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { AccessPolicy, MeshPolicies, TrafficPolicy } from '../../src/model/policies.js';
 import { RESOURCE_KINDS, type ResourceKind } from '../../src/translate/resources.js';
 import { SnapshotCache } from '../../src/xds/cache.js';
@@ -25,7 +23,7 @@ import { MeshPublisher } from '../../src/xds/mesh-publisher.js';
 import { envoyRoot } from '../../src/xds/protos.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type TypeUrl } from '../../src/xds/types.js';
 import { buildTranslateMesh, ISSUE_SIZE, publishSidecars } from '../translate-mesh.js';
-import { timed } from '../measure.js';
+import { exposeGc, timed } from '../measure.js';
 import type { BenchRow, BenchScenario } from '../types.js';
 
 const NAME = 'policies';
@@ -72,8 +70,7 @@ function trafficPolicies(): TrafficPolicy[] {
   return out;
 }
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+const gc = exposeGc();
 
 interface Run {
   readonly ms: number;

@@ -16,14 +16,12 @@
  * The machine has 2 cores and may be shared, so wall clock is printed with process CPU time.
  */
 import { cpus, loadavg } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { SnapshotCache } from '../../src/xds/cache.js';
 import type { MeshPublisher } from '../../src/xds/mesh-publisher.js';
 import { envoyRoot } from '../../src/xds/protos.js';
 import { ENDPOINT_TYPE } from '../../src/xds/types.js';
 import { buildTranslateMesh, flipHealth, ISSUE_SIZE, nextSeed, publishSidecars, type TranslateMesh } from '../translate-mesh.js';
-import { median, percentile, timed } from '../measure.js';
+import { exposeGc, median, percentile, timed } from '../measure.js';
 import type { BenchRow, BenchScenario } from '../types.js';
 import { declareBenchPolicies } from './policies.js';
 
@@ -33,8 +31,7 @@ const SMALL = 1000;
 const CHANGES = 30;
 const WARMUP = 5;
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+const gc = exposeGc();
 
 async function liveBytes(): Promise<number> {
   // Let the current job end so WeakRefs made during a run may be cleared, then collect.

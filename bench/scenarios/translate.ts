@@ -17,8 +17,6 @@
  * - computations done against one per proxy and kind (what sharing saved).
  */
 import { cpus, loadavg } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { RESOURCE_KINDS, MESSAGE_OF_KIND, type Resource, type ResourceKind } from '../../src/translate/resources.js';
 import { SnapshotCache } from '../../src/xds/cache.js';
 import type { EncodedResource } from '../../src/xds/codec.js';
@@ -26,7 +24,7 @@ import { MeshPublisher } from '../../src/xds/mesh-publisher.js';
 import { envoyRoot, messageType } from '../../src/xds/protos.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type TypeUrl } from '../../src/xds/types.js';
 import { buildTranslateMesh, flipHealth, ISSUE_SIZE, nextSeed, publishSidecars, type TranslateMesh } from '../translate-mesh.js';
-import { median, percentile, timed } from '../measure.js';
+import { exposeGc, median, percentile, timed } from '../measure.js';
 import type { BenchRow, BenchScenario } from '../types.js';
 
 const CHANGES = 50;
@@ -35,8 +33,7 @@ const NAME = 'translate';
 
 const TYPE_OF: Readonly<Record<ResourceKind, TypeUrl>> = { clusters: CLUSTER_TYPE, endpoints: ENDPOINT_TYPE, listeners: LISTENER_TYPE, routes: ROUTE_TYPE };
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+const gc = exposeGc();
 
 /** protobufjs alone: fromObject + encode of each resource; returns total bytes. */
 function bareEncode(items: readonly (readonly [ResourceKind, Resource])[]): number {
