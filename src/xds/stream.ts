@@ -473,12 +473,18 @@ export abstract class XdsStream {
     return true;
   }
 
-  /** Writes responses for dirty types in ADS order, stopping while the client is not reading. */
+  /**
+   * Writes responses for dirty types in ADS order, stopping while the client is not reading.
+   * A type whose latest response the proxy has not answered yet stays dirty: at most one
+   * response per type is unanswered, so a proxy that falls behind is sent the newest state once
+   * it catches up instead of every version in between (what it would discard anyway), and the
+   * bytes queued for a slow reader are bounded by its subscriptions, not by the update rate.
+   */
   flush(): void {
     if (this.closed || !this.groups) return;
     for (const t of ADS_ORDER) {
       if (this.waitingForDrain || this.inflight >= MAX_INFLIGHT_WRITES) return;
-      if (!this.dirty.has(t)) continue;
+      if (!this.dirty.has(t) || !this.answeredLatest(t)) continue;
       this.dirty.delete(t);
       const bytes = this.respond(t);
       if (bytes) this.write(t, bytes);

@@ -89,7 +89,7 @@ describe('bad input', () => {
     await otherStreamsUnaffected();
   });
 
-  it('a client that stops reading does not make the server queue every push', async () => {
+  it('a client that stops reading (and so answering) does not make the server queue every push', async () => {
     // Large responses (~400 KiB of clusters) fill HTTP/2 flow-control windows quickly.
     const big = (v: number) => Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`cluster-${i}-${'p'.repeat(150)}`, edsCluster(`c${i}`, v)]));
     h.cache.setResources('default', CLUSTER_TYPE, big(1));
@@ -111,9 +111,10 @@ describe('bad input', () => {
       }
       await new Promise((r) => setTimeout(r, 200));
       const slow = h.server.activeStreams().find((s) => s.node?.id === 'slow-reader')!;
-      // 40 versions were published; the blocked stream wrote only a handful and holds the rest as "dirty".
-      expect(slow.responsesWritten).toBeLessThan(10);
-      expect(h.server.proxies().find((p) => p.nodeId === 'slow-reader')!.blocked).toBe(true);
+      // 40 versions were published; the stream that never answered its first response was sent
+      // only that one and holds the rest as "dirty".
+      expect(slow.responsesWritten).toBe(1);
+      expect(slow.answeredLatest(CLUSTER_TYPE)).toBe(false);
       // The healthy reader got the latest version.
       let latest = await healthy.next();
       while (healthy.pending > 0) latest = await healthy.next();

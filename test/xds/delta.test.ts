@@ -106,6 +106,9 @@ describe('delta ADS', () => {
     s.send({ typeUrl: ENDPOINT_TYPE, node: testNode('n1'), subscribe: ['a'] });
     const r1 = await s.next();
     s.send({ typeUrl: ENDPOINT_TYPE, nonce: 'not-a-nonce-we-sent', subscribe: ['b'], error: 'ignored because stale' });
+    // b is answered once the proxy has answered r1: one unanswered response per type.
+    await s.none(150);
+    s.ack(r1);
     const r2 = await s.next();
     expect(r2.names).toEqual(['b']);
     expect(h.server.proxies()[0]!.types.eds!.lastNack).toBeNull();
