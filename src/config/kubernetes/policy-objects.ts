@@ -90,6 +90,11 @@ export function policyResourceApi(kc: k8s.KubeConfig, kind: PolicyKind): Resourc
     async list(r): Promise<ListPage<PolicyObject>> {
       const q = new URLSearchParams({ limit: String(r.limit) });
       if (r.continueToken) q.set('continue', r.continueToken);
+      // As client-go's reflector: the list is served from the API server's watch cache, so the
+      // watch that follows starts from a resourceVersion the cache has. A list from etcd returns
+      // etcd's newest revision, and a watch from there waits (seconds, for a quiet resource such
+      // as a new CRD) until the cache has caught up, holding back the first events.
+      else q.set('resourceVersion', '0');
       // The reflector bounds the list with its own signal (stop, request timeout); this bound only backs it up.
       const res = await kubeRequest<{ items?: PolicyObject[]; metadata?: { resourceVersion?: string; continue?: string } }>(kc, {
         method: 'GET',

@@ -203,6 +203,7 @@ export class KubernetesPolicySource implements DocumentSource {
 
   private onEvent(kind: PolicyKind, type: 'ADDED' | 'MODIFIED' | 'DELETED', object: PolicyObject): void {
     this.errors.delete(kind);
+    log.debug({ kind, type, name: object.metadata?.name, generation: object.metadata?.generation }, 'policy object event');
     if (type === 'DELETED') {
       if (this.entries.delete(policyObjectKey(kind, object))) this.schedule();
       return;
@@ -284,6 +285,7 @@ export class KubernetesPolicySource implements DocumentSource {
         }
       }
       // Each round rejects or drops at least one object, so this ends; the bound is a backstop.
+      log.debug({ round, documents: used.length, problems: problems.size, fileErrors }, 'policy documents loaded');
       if (problems.size === 0 || round > 2 * snapshot.length) {
         this.judge(used, rejected, result, fileErrors === 0 && problems.size === 0);
         break;
