@@ -1,0 +1,153 @@
+/**
+ * Only one replica writes status: two `serve` instances on one management cluster, each judging
+ * every object, and only the holder of the coordination.k8s.io Lease writing. When the leader
+ * stops it releases the Lease and the other takes over at once; a holder that died without
+ * releasing is taken over only after its lease duration has passed unrenewed.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { meshLoader } from '../../../src/cli/mesh-loader.js';
+import { startControlPlane, type ControlPlane } from '../../../src/cli/serve.js';
+import { defaultMeshDir } from '../../../src/config/default-mesh.js';
+import { LeaderElector } from '../../../src/discovery/kubernetes/lease.js';
+import { loadKubeConfig } from '../../../src/discovery/kubernetes/kubeconfig.js';
+import { kubeApiServerSuite, useKubeApiServer, type KubeApiServer } from '../../support/kube-apiserver.js';
+import { ensureNamespace } from '../../discovery/kubernetes/real-kube-fixtures.js';
+import { acceptedOf, createPolicy, getPolicy, installPolicyCrds, updatePolicySpec, waitFor, type PolicyDoc } from './policy-crd-fixtures.js';
+
+const LEASE = '/apis/coordination.k8s.io/v1/namespaces/crossmesh-system/leases';
+
+interface Debug {
+  kubernetes: {
+    lease: { identity: string; leading: boolean; holder: string };
+    statusWrites: { writes: number; failures: number };
+    objects: { key: string; generation: number; accepted: boolean | null }[];
+  };
+}
+
+const policy = (name: string, timeout: string): PolicyDoc => ({
+  apiVersion: 'networking.smh.solo.io/v1alpha2',
+  kind: 'TrafficPolicy',
+  metadata: { name, namespace: 'default' },
+  spec: { destinationSelector: [{ kubeServiceRefs: { services: [{ name: 'ratings', namespace: 'default' }] } }], requestTimeout: timeout },
+});
+
+kubeApiServerSuite('policy status: one writer, elected by a Lease', () => {
+  const server = useKubeApiServer();
+  let api: KubeApiServer;
+  const planes = new Map<string, ControlPlane>();
+
+  const start = async (identity: string): Promise<ControlPlane> => {
+    const plane = await startControlPlane({
+      xdsPort: 0,
+      adminPort: 0,
+      debounceMs: 10,
+      configPaths: [defaultMeshDir()],
+      loadMesh: meshLoader({ reloadDebounceMs: 50 }),
+      policyCluster: { kubeconfig: api.adminKubeconfig, identity, leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 200, watch: { backoff: { initialMs: 50, maxMs: 500 } } },
+    });
+    planes.set(identity, plane);
+    return plane;
+  };
+  const debug = async (plane: ControlPlane): Promise<Debug['kubernetes']> => ((await (await fetch(`${plane.adminUrl}/debug/policies`)).json()) as Debug).kubernetes;
+
+  beforeAll(async () => {
+    api = server();
+    await installPolicyCrds(api);
+    await ensureNamespace(api, 'crossmesh-system');
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([...planes.values()].map((p) => p.close()));
+  });
+
+  it('two replicas: both judge every object, exactly one writes status; the other takes over when it stops', async () => {
+    const a = await start('replica-a');
+    const b = await start('replica-b');
+    const leader = await waitFor('a leader', async () => {
+      const [da, db] = [await debug(a), await debug(b)];
+      return da.lease.leading !== db.lease.leading ? (da.lease.leading ? 'replica-a' : 'replica-b') : undefined;
+    });
+    const follower = leader === 'replica-a' ? 'replica-b' : 'replica-a';
+    expect((await api.request('GET', `${LEASE}/crossmesh-policy-status`)).body.spec.holderIdentity).toBe(leader);
+
+    await createPolicy(api, policy('lease-good', '3s'));
+    await createPolicy(api, policy('lease-bad', '3 seconds'));
+    await waitFor('both statuses written', async () => {
+      const [good, bad] = [await getPolicy(api, 'TrafficPolicy', 'default', 'lease-good'), await getPolicy(api, 'TrafficPolicy', 'default', 'lease-bad')];
+      return acceptedOf(good)?.status === 'True' && acceptedOf(bad)?.status === 'False';
+    });
+    // Every replica reached the same verdicts; only the leader wrote them.
+    for (const p of [a, b]) {
+      const d = await debug(p);
+      expect(d.objects.filter((o) => o.key.includes('lease-')).map((o) => [o.key, o.accepted])).toEqual([
+        ['TrafficPolicy/default/lease-bad', false],
+        ['TrafficPolicy/default/lease-good', true],
+      ]);
+    }
+    // Give a wrongly writing follower time to show itself.
+    await new Promise((r) => setTimeout(r, 500));
+    const [dl, df] = [await debug(planes.get(leader)!), await debug(planes.get(follower)!)];
+    expect(dl.statusWrites.writes).toBe(2);
+    expect(df.statusWrites.writes).toBe(0);
+    expect(df.lease).toMatchObject({ leading: false, holder: leader });
+
+    // The leader stops (releasing the Lease): the follower takes over well before the 3 s lease would expire.
+    const stopped = performance.now();
+    await planes.get(leader)!.close();
+    planes.delete(leader);
+    const survivor = planes.get(follower)!;
+    await waitFor('the follower leads', async () => (await debug(survivor)).lease.leading, 10_000);
+    const takeover = performance.now() - stopped;
+    console.log(`leader stopped → follower leading after ${takeover.toFixed(0)} ms (lease duration 3000 ms, retry period 200 ms)`);
+    expect(takeover).toBeLessThan(2000);
+    const lease = (await api.request('GET', `${LEASE}/crossmesh-policy-status`)).body;
+    expect(lease.spec.holderIdentity).toBe(follower);
+    expect(lease.spec.leaseTransitions).toBeGreaterThanOrEqual(1);
+
+    // The new leader writes: the fix of the bad object is acknowledged at generation 2.
+    await updatePolicySpec(api, 'TrafficPolicy', 'default', 'lease-bad', policy('lease-bad', '4s').spec);
+    const fixed = await waitFor('lease-bad accepted at generation 2', async () => {
+      const o = await getPolicy(api, 'TrafficPolicy', 'default', 'lease-bad');
+      return o.status?.observedGeneration === 2 && acceptedOf(o)?.status === 'True' ? o : undefined;
+    });
+    expect(acceptedOf(fixed)).toMatchObject({ observedGeneration: 2, reason: 'Accepted' });
+    expect((await debug(survivor)).statusWrites.writes).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a holder that died without releasing is taken over only after its lease duration, by exactly one of two contenders', async () => {
+    const name = 'takeover-test';
+    // A holder that vanished: it renewed just now and never will again.
+    await api.request('POST', LEASE, {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name, namespace: 'crossmesh-system' },
+      spec: { holderIdentity: 'ghost', leaseDurationSeconds: 2, renewTime: new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z'), leaseTransitions: 3 },
+    });
+    const kc = () => loadKubeConfig({ kubeconfig: api.adminKubeconfig }, 'test', { kubeconfig: 'kubeconfig', context: 'context' }).kubeConfig;
+    const electors = ['c1', 'c2'].map((identity) => new LeaderElector(kc(), { namespace: 'crossmesh-system', name, identity, leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 100 }));
+    const started = performance.now();
+    for (const e of electors) e.start();
+    let both = 0;
+    let firstLeadAt = 0;
+    const sampler = setInterval(() => {
+      const leading = electors.filter((e) => e.leading).length;
+      if (leading > 1) both++;
+      if (leading > 0 && firstLeadAt === 0) firstLeadAt = performance.now() - started;
+    }, 10);
+    try {
+      await waitFor('one contender leads', () => electors.some((e) => e.leading), 10_000);
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      clearInterval(sampler);
+    }
+    console.log(`dead holder (lease 2 s) taken over after ${firstLeadAt.toFixed(0)} ms`);
+    expect(firstLeadAt).toBeGreaterThanOrEqual(2000);
+    expect(both).toBe(0);
+    const winner = electors.find((e) => e.leading)!;
+    const lease = (await api.request('GET', `${LEASE}/${name}`)).body;
+    expect(lease.spec).toMatchObject({ holderIdentity: winner.status().identity, leaseTransitions: 4 });
+    for (const e of electors) await e.stop();
+    // Released on stop: an empty holder, so a successor need not wait.
+    expect((await api.request('GET', `${LEASE}/${name}`)).body.spec.holderIdentity ?? '').toBe('');
+  });
+});
