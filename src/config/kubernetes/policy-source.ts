@@ -308,9 +308,14 @@ export class KubernetesPolicySource implements DocumentSource {
     const warnings = new Map<string, string[]>();
     for (const w of result.warnings) warnings.set(w.file, [...(warnings.get(w.file) ?? []), formatProblem(w as ConfigDiagnostic)]);
     for (const [e, r] of rejected) {
-      e.verdict = { accepted: false, generation: r.generation, messages: r.messages.slice(0, MAX_MESSAGES) };
+      const messages = r.messages.slice(0, MAX_MESSAGES);
+      const before = e.verdict;
+      e.verdict = { accepted: false, generation: r.generation, messages };
       if (clean) e.servingGeneration = used.find((u) => u.entry === e)?.generation;
-      log.warn({ policy: e.key, generation: r.generation, errors: r.messages }, 'policy object rejected; its previous good version (if any) keeps serving');
+      // Every reload judges every object again: say it once per new judgement, not once per reload.
+      if (!before || before.accepted || before.generation !== r.generation || before.messages.join('\n') !== messages.join('\n')) {
+        log.warn({ policy: e.key, generation: r.generation, servingGeneration: e.servingGeneration ?? null, errors: messages }, 'policy object rejected; its previous good version (if any) keeps serving');
+      }
     }
     if (!clean || !result.config) return;
     for (const u of used) {

@@ -5,7 +5,7 @@
  */
 import { POLICY_KINDS, POLICY_RESOURCES, policyCrd, type PolicyKind } from '../../../src/config/kubernetes/crds.js';
 import type { KubeApiServer } from '../../support/kube-apiserver.js';
-import { ensureNamespace } from '../../discovery/kubernetes/real-kube-fixtures.js';
+import { ensureNamespace, grant } from '../../discovery/kubernetes/real-kube-fixtures.js';
 
 const GROUP_VERSION = '/apis/networking.smh.solo.io/v1alpha2';
 
@@ -76,4 +76,28 @@ export async function getPolicy(api: KubeApiServer, kind: PolicyKind, namespace:
 /** The Accepted condition on an object, if any. */
 export function acceptedOf(obj: any): { status: string; reason: string; message: string; observedGeneration?: number; lastTransitionTime: string } | undefined {
   return (obj?.status?.conditions ?? []).find((c: { type: string }) => c.type === 'Accepted');
+}
+
+/** The ClusterRole rules docs/kubernetes.md gives crossmesh for policies: read the four kinds, write their status. */
+export const POLICY_RULES = [
+  { apiGroups: ['networking.smh.solo.io'], resources: ['virtualmeshes', 'trafficpolicies', 'accesspolicies', 'failoverservices'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['networking.smh.solo.io'], resources: ['virtualmeshes/status', 'trafficpolicies/status', 'accesspolicies/status', 'failoverservices/status'], verbs: ['get', 'patch', 'update'] },
+];
+
+/** The Role docs/kubernetes.md gives crossmesh in its own namespace: the status-writer Lease. */
+export const LEASE_RULES = [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }];
+
+/** Grants `user` exactly the documented rules (ClusterRole for policies, Role for the Lease in `namespace`); returns a kubeconfig for it. */
+export async function leastPrivilegeKubeconfig(api: KubeApiServer, user: string, namespace: string): Promise<string> {
+  await grant(api, 'crossmesh-policies', POLICY_RULES, { kind: 'User', name: user });
+  await ensureNamespace(api, namespace);
+  await api.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'crossmesh-leader-election' }, rules: LEASE_RULES });
+  await api.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: 'crossmesh-leader-election' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'crossmesh-leader-election' },
+    subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }],
+  });
+  return api.clientCertKubeconfig(user);
 }

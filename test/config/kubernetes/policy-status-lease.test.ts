@@ -2,7 +2,8 @@
  * Only one replica writes status: two `serve` instances on one management cluster, each judging
  * every object, and only the holder of the coordination.k8s.io Lease writing. When the leader
  * stops it releases the Lease and the other takes over at once; a holder that died without
- * releasing is taken over only after its lease duration has passed unrenewed.
+ * releasing is taken over only after its lease duration has passed unrenewed. The replicas run
+ * with exactly the RBAC docs/kubernetes.md gives them.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { meshLoader } from '../../../src/cli/mesh-loader.js';
@@ -12,7 +13,7 @@ import { LeaderElector } from '../../../src/discovery/kubernetes/lease.js';
 import { loadKubeConfig } from '../../../src/discovery/kubernetes/kubeconfig.js';
 import { kubeApiServerSuite, useKubeApiServer, type KubeApiServer } from '../../support/kube-apiserver.js';
 import { ensureNamespace } from '../../discovery/kubernetes/real-kube-fixtures.js';
-import { acceptedOf, createPolicy, getPolicy, installPolicyCrds, updatePolicySpec, waitFor, type PolicyDoc } from './policy-crd-fixtures.js';
+import { acceptedOf, createPolicy, getPolicy, installPolicyCrds, leastPrivilegeKubeconfig, updatePolicySpec, waitFor, type PolicyDoc } from './policy-crd-fixtures.js';
 
 const LEASE = '/apis/coordination.k8s.io/v1/namespaces/crossmesh-system/leases';
 
@@ -34,6 +35,8 @@ const policy = (name: string, timeout: string): PolicyDoc => ({
 kubeApiServerSuite('policy status: one writer, elected by a Lease', () => {
   const server = useKubeApiServer();
   let api: KubeApiServer;
+  /** Both replicas run as one user holding exactly the documented ClusterRole and Role. */
+  let kubeconfig: string;
   const planes = new Map<string, ControlPlane>();
 
   const start = async (identity: string): Promise<ControlPlane> => {
@@ -43,7 +46,7 @@ kubeApiServerSuite('policy status: one writer, elected by a Lease', () => {
       debounceMs: 10,
       configPaths: [defaultMeshDir()],
       loadMesh: meshLoader({ reloadDebounceMs: 50 }),
-      policyCluster: { kubeconfig: api.adminKubeconfig, identity, leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 200, watch: { backoff: { initialMs: 50, maxMs: 500 } } },
+      policyCluster: { kubeconfig, identity, leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 200, watch: { backoff: { initialMs: 50, maxMs: 500 } } },
     });
     planes.set(identity, plane);
     return plane;
@@ -54,6 +57,7 @@ kubeApiServerSuite('policy status: one writer, elected by a Lease', () => {
     api = server();
     await installPolicyCrds(api);
     await ensureNamespace(api, 'crossmesh-system');
+    kubeconfig = await leastPrivilegeKubeconfig(api, 'crossmesh', 'crossmesh-system');
   }, 60_000);
 
   afterAll(async () => {
