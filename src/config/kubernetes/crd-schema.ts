@@ -39,11 +39,15 @@ type Json = Record<string, unknown>;
 /** zod's bounds for `.int()` without explicit limits: noise in a CRD. */
 const SAFE_INT = Number.MAX_SAFE_INTEGER;
 
+/** Marks a node whose input zod cannot describe (set by the override in specSchema). */
+const OPEN = 'x-crossmesh-open';
+
 /** Any value at all (what a union of different shapes, or a transform's input, becomes). */
 const ANY: StructuralSchema = { 'x-kubernetes-preserve-unknown-fields': true };
 
 /** Converts one JSON Schema node (from `z.toJSONSchema`) to a structural schema node. */
 function convert(node: Json): StructuralSchema {
+  if (node[OPEN] === true) return { ...ANY };
   const options = (node.anyOf ?? node.oneOf) as Json[] | undefined;
   if (options) {
     const nonNull = options.filter((o) => o.type !== 'null');
@@ -108,7 +112,21 @@ function convert(node: Json): StructuralSchema {
 
 /** The structural OpenAPI schema of a document schema's `spec` (the input shape: what users write). */
 export function specSchema(documentSchema: z.ZodType): StructuralSchema {
-  const json = z.toJSONSchema(documentSchema, { io: 'input', unrepresentable: 'any', reused: 'inline', cycles: 'throw' }) as Json;
+  const json = z.toJSONSchema(documentSchema, {
+    io: 'input',
+    unrepresentable: 'any',
+    reused: 'inline',
+    cycles: 'throw',
+    // zod describes a preprocess step's input by the schema after it (an HTTP method as a bare
+    // string), but the step exists to accept more (SMH's `{method: GET}`): leave such input open.
+    override: (ctx) => {
+      const def = (ctx.zodSchema as unknown as { _zod: { def: { type: string; in?: { _zod: { def: { type: string } } } } } })._zod.def;
+      if (def.type === 'pipe' && def.in?._zod.def.type === 'transform') {
+        for (const k of Object.keys(ctx.jsonSchema)) delete (ctx.jsonSchema as Json)[k];
+        (ctx.jsonSchema as Json)[OPEN] = true;
+      }
+    },
+  }) as Json;
   const spec = (json.properties as Record<string, Json> | undefined)?.spec;
   if (!spec) throw new Error('document schema has no spec');
   return convert(spec);

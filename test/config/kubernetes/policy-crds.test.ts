@@ -59,6 +59,20 @@ kubeApiServerSuite('policy CRDs on a real API server', () => {
     }
   });
 
+  it("takes the alternative spellings the loader accepts (SMH's wrapped method, header lists) unchanged", async () => {
+    const api = server();
+    const spec = {
+      httpRequestMatchers: [{ prefix: '/a', method: { method: 'GET' } }, { prefix: '/b', method: 'POST' }],
+      headerManipulation: { appendRequestHeaders: [{ key: 'x-a', value: '1' }], appendResponseHeaders: { 'x-b': '2' } },
+      faultInjection: { delay: { fixedDelay: '1s' }, percentage: 5.5 },
+    };
+    const created = await createPolicy(api, { apiVersion: 'networking.smh.solo.io/v1alpha2', kind: 'TrafficPolicy', metadata: { name: 'spellings', namespace: 'default' }, spec });
+    expect(created.spec).toEqual(spec);
+    const access = { allowedMethods: ['GET', { method: 'POST' }] };
+    const createdAccess = await createPolicy(api, { apiVersion: 'networking.smh.solo.io/v1alpha2', kind: 'AccessPolicy', metadata: { name: 'spellings', namespace: 'default' }, spec: access });
+    expect(createdAccess.spec).toEqual(access);
+  });
+
   it('refuses a wrongly typed field with the field named, and keeps status out of spec writes', async () => {
     const api = server();
     const bad = await api.rawRequest('POST', objectsPath('TrafficPolicy', 'default'), {
