@@ -105,7 +105,7 @@ kubeApiServerSuite('serve --policies-kubeconfig: policies as CRDs on a real API 
     await plane?.close();
   });
 
-  it('an applied TrafficPolicy reaches the sidecar over ADS within 1 s, and is Accepted at generation 1', async () => {
+  it('an applied TrafficPolicy reaches the sidecar over ADS within 1 s, and is Accepted at its latest generation', async () => {
     expect(crdHeaders(routeConfig(latest))).toEqual([]);
     const latencies: number[] = [];
     const writes: number[] = [];
@@ -184,7 +184,7 @@ kubeApiServerSuite('serve --policies-kubeconfig: policies as CRDs on a real API 
     expect(acceptedOf(fixed)!.lastTransitionTime >= condition.lastTransitionTime).toBe(true);
   });
 
-  it('a new object Envoy would refuse is rejected with validate\'s message and never served; deleting an object removes its routes', async () => {
+  it('a new object Envoy would refuse, or duplicating a file\'s policy, is rejected with validate\'s message and never served; deleting an object removes its routes', async () => {
     const refused = reviewsPolicy('crd-lookahead', { httpRequestMatchers: [{ regex: '/api/(?!internal)' }], headerManipulation: { appendRequestHeaders: { 'x-crd': 'lookahead' } } });
     await createPolicy(api, refused);
     const o = await waitFor('Accepted=False at generation 1', async () => {
@@ -194,6 +194,16 @@ kubeApiServerSuite('serve --policies-kubeconfig: policies as CRDs on a real API 
     expect(acceptedOf(o)!.message).toBe((await validateErrors(refused)).join('\n'));
     expect(acceptedOf(o)!.message).toContain('is not valid RE2 (Envoy refuses it)');
     expect(JSON.stringify(routeConfig(latest))).not.toContain('lookahead');
+
+    // An object with the kind, namespace and name of a policy in a file is the duplicate, and refused; the file's serves on.
+    const dup = { ...reviewsPolicy('simple', { headerManipulation: { appendRequestHeaders: { 'x-crd': 'duplicate' } } }), metadata: { name: 'simple', namespace: 'crossmesh-system' } };
+    await createPolicy(api, dup);
+    const d = await waitFor('duplicate rejected', async () => {
+      const x = await getPolicy(api, 'TrafficPolicy', 'crossmesh-system', 'simple');
+      return acceptedOf(x)?.status === 'False' ? x : undefined;
+    });
+    expect(acceptedOf(d)!.message).toMatch(new RegExp(`^TrafficPolicy simple: duplicate TrafficPolicy crossmesh-system/simple: also defined at ${defaultMeshDir()}/traffic-policies\\.yaml:\\d+$`));
+    expect(JSON.stringify(routeConfig(latest))).not.toContain('duplicate');
 
     await api.request('DELETE', `${objectsPath('TrafficPolicy', 'default')}/crd-headers`);
     await routesUntil('no x-crd header', (rc) => crdHeaders(rc).length === 0);
