@@ -238,7 +238,7 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
     .option('--admin-allowed-host <name>', 'a name the admin port may be reached by in the Host header, besides localhost, IP addresses and --host (repeatable; others get 421)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--insecure-xds', 'serve xDS without TLS and admit clients without credentials (they get no secrets); local development only')
     .option('--xds-host-name <name>', 'extra DNS name or IP in the xDS server certificate (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--namespace <ns>', 'namespace crossmesh runs in (server certificate name crossmesh.<ns>.svc)', 'crossmesh-system')
+    .option('--namespace <ns>', 'namespace crossmesh runs in (server certificate name crossmesh.<ns>.svc; with --policies-kubeconfig, where the status-writer Lease lives)', 'crossmesh-system')
     .option('--ca-dir <dir>', 'CA directory (default: the VirtualMesh ca.directory, else .crossmesh/ca)')
     .option('--proxyless-xds-port <port>', 'also serve plaintext xDS on this port for proxyless gRPC clients (grpc-js-xds cannot use TLS to its xDS server): only role=proxyless nodes without credentials, never secrets')
     .option('--allow-unauthenticated-proxyless', 'admit role=proxyless nodes without credentials (grpc-js-xds bootstraps carry none); they get no secrets')
