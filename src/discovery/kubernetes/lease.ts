@@ -74,14 +74,18 @@ export class LeaderElector {
     this.path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(options.namespace)}/leases`;
   }
 
-  /** Whether this replica holds the Lease now. */
+  /**
+   * Whether this replica holds the Lease now. False as soon as the last successful renewal is
+   * older than the renew deadline, even while a renewal request still hangs: a leader cut off
+   * from the API server stops acting before any other replica can take over.
+   */
   get leading(): boolean {
-    return this.leadingNow;
+    return this.leadingNow && Date.now() - this.lastRenewedAt <= this.renewDeadlineMs;
   }
 
   /** The current holder as last observed, and the last error, for status pages. */
   status(): { identity: string; leading: boolean; holder: string; lastError: string } {
-    return { identity: this.options.identity, leading: this.leadingNow, holder: this.observed?.holder ?? '', lastError: this.lastError };
+    return { identity: this.options.identity, leading: this.leading, holder: this.observed?.holder ?? '', lastError: this.lastError };
   }
 
   /** Starts trying to acquire (and then renew) the Lease in the background. */
@@ -114,10 +118,12 @@ export class LeaderElector {
 
   private async run(): Promise<void> {
     while (!this.stopped) {
+      // When the attempt started: what a successful renewal proves (the time written as renewTime).
+      const attemptAt = Date.now();
       try {
         const ok = await this.tryAcquireOrRenew();
         if (ok) {
-          this.lastRenewedAt = Date.now();
+          this.lastRenewedAt = attemptAt;
           this.lastError = '';
         }
         this.setLeading(ok);

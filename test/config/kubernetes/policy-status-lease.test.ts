@@ -5,7 +5,10 @@
  * releasing is taken over only after its lease duration has passed unrenewed. The replicas run
  * with exactly the RBAC docs/kubernetes.md gives them.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import { meshLoader } from '../../../src/cli/mesh-loader.js';
 import { startControlPlane, type ControlPlane } from '../../../src/cli/serve.js';
 import { defaultMeshDir } from '../../../src/config/default-mesh.js';
@@ -153,5 +156,67 @@ kubeApiServerSuite('policy status: one writer, elected by a Lease', () => {
     for (const e of electors) await e.stop();
     // Released on stop: an empty holder, so a successor need not wait.
     expect((await api.request('GET', `${LEASE}/${name}`)).body.spec.holderIdentity ?? '').toBe('');
+  });
+
+  it('a leader whose requests hang stops leading at its renew deadline, before the other may take over', async () => {
+    const name = 'partition-test';
+    // A TCP forwarder to the API server that can be frozen, standing for a network partition in
+    // which requests hang (no answer, no error), the hardest case for a leader to notice.
+    const upstreams = new Set<Socket>();
+    let frozen = false;
+    const forwarder: Server = createServer((client) => {
+      client.on('error', () => undefined);
+      if (frozen) return; // accepted, never answered
+      const upstream = connect(Number(new URL(api.url).port), '127.0.0.1');
+      upstream.on('error', () => undefined);
+      upstreams.add(upstream);
+      upstream.on('close', () => upstreams.delete(upstream));
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((r) => forwarder.listen(0, '127.0.0.1', r));
+    const port = (forwarder.address() as { port: number }).port;
+    const viaForwarder = `${api.adminKubeconfig}.forwarded`;
+    const kubeconfigDoc = parse(readFileSync(api.adminKubeconfig, 'utf8')) as { clusters: { cluster: { server: string } }[] };
+    for (const c of kubeconfigDoc.clusters) c.cluster.server = `https://127.0.0.1:${port}`;
+    writeFileSync(viaForwarder, stringify(kubeconfigDoc));
+    const kc = (file: string) => loadKubeConfig({ kubeconfig: file }, 'test', { kubeconfig: 'kubeconfig', context: 'context' }).kubeConfig;
+    const timing = { namespace: 'crossmesh-system', name, leaseDurationMs: 2000, renewDeadlineMs: 1000, retryPeriodMs: 100 };
+    const cut = new LeaderElector(kc(viaForwarder), { ...timing, identity: 'partitioned' });
+    cut.start();
+    await waitFor('the forwarded elector leads', () => cut.leading, 10_000);
+    const other = new LeaderElector(kc(api.adminKubeconfig), { ...timing, identity: 'connected' });
+    other.start();
+    let both = 0;
+    let stoppedAt = 0;
+    let tookOverAt = 0;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(other.leading).toBe(false);
+    const cutAt = performance.now();
+    frozen = true;
+    for (const u of upstreams) {
+      u.unpipe();
+      u.pause();
+    }
+    const sampler = setInterval(() => {
+      if (cut.leading && other.leading) both++;
+      if (!cut.leading && stoppedAt === 0) stoppedAt = performance.now() - cutAt;
+      if (other.leading && tookOverAt === 0) tookOverAt = performance.now() - cutAt;
+    }, 10);
+    try {
+      await waitFor('the connected elector takes over', () => other.leading, 10_000);
+    } finally {
+      clearInterval(sampler);
+    }
+    if (tookOverAt === 0) tookOverAt = performance.now() - cutAt; // seen by waitFor before the sampler's next tick
+    console.log(`partitioned leader stopped leading ${stoppedAt.toFixed(0)} ms after the cut (renew deadline 1000 ms); the other led after ${tookOverAt.toFixed(0)} ms (lease 2000 ms)`);
+    expect(both).toBe(0);
+    // Its last renewal started at most a retry period (plus a request) before the cut.
+    expect(stoppedAt).toBeLessThanOrEqual(1000 + 50);
+    expect(tookOverAt).toBeGreaterThan(stoppedAt);
+    expect(tookOverAt).toBeGreaterThanOrEqual(1500);
+    await other.stop();
+    await cut.stop();
+    forwarder.close();
+    for (const u of upstreams) u.destroy();
   });
 });
