@@ -100,7 +100,7 @@ interface Rejection {
   readonly messages: string[];
 }
 
-/** Bound on a condition message (metav1.Condition allows 32 KiB). */
+/** Problems kept per object (its condition message is bounded at 32 KiB besides). */
 const MAX_MESSAGES = 50;
 
 /** Lists and watches the four policy kinds of one API server and supplies them to the config watcher. */
@@ -125,8 +125,8 @@ export class KubernetesPolicySource implements DocumentSource {
     };
     const handlers: ReflectorHandlers<PolicyObject, PolicyKind> = {
       listStarted: () => undefined,
-      listed: (kind, items) => this.onListed(kind, items),
-      event: (kind, type, object) => this.onEvent(kind, type, object),
+      listed: (kind, items) => this.listed(kind, items),
+      event: (kind, type, object) => this.event(kind, type, object),
       failed: (kind, error) => {
         this.errors.set(kind, error.message);
       },
@@ -181,7 +181,8 @@ export class KubernetesPolicySource implements DocumentSource {
     };
   }
 
-  private onListed(kind: PolicyKind, items: PolicyObject[]): void {
+  /** A complete list of one kind (what its reflector delivers; public so tests can feed the source). */
+  listed(kind: PolicyKind, items: readonly PolicyObject[]): void {
     this.errors.delete(kind);
     let changed = false;
     const seen = new Set<string>();
@@ -201,7 +202,8 @@ export class KubernetesPolicySource implements DocumentSource {
     if (changed) this.schedule();
   }
 
-  private onEvent(kind: PolicyKind, type: 'ADDED' | 'MODIFIED' | 'DELETED', object: PolicyObject): void {
+  /** One watch event of one kind (what its reflector delivers; public so tests can feed the source). */
+  event(kind: PolicyKind, type: 'ADDED' | 'MODIFIED' | 'DELETED', object: PolicyObject): void {
     this.errors.delete(kind);
     log.debug({ kind, type, name: object.metadata?.name, generation: object.metadata?.generation }, 'policy object event');
     if (type === 'DELETED') {
