@@ -79,7 +79,14 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
       throw new Error(`configuration has errors:\n${errors.map((e) => `  ${e}`).join('\n')}`);
     }
     for (const w of watcher.status().lastGood?.warnings ?? []) log.warn({ warning: w }, 'configuration warning');
-    await discovery.apply(initial);
+    try {
+      await discovery.apply(initial);
+    } catch (err) {
+      // Nothing started here may outlive a failed start (watches on the management cluster, the Lease).
+      watcher.close();
+      await policies?.stop();
+      throw err;
+    }
 
     security?.setMesh(() => store.current);
     // Ingress gateways' serving certificates reach Envoy over SDS, and only the gateway's own identity.
