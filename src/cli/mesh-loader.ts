@@ -7,6 +7,8 @@ import { formatDiagnostic } from '../config/diagnostics.js';
 import { configPathsOrDefault } from '../config/default-mesh.js';
 import type { RefusedPolicy } from '../config/mesh-config.js';
 import { watchConfig } from '../config/watch.js';
+import { PolicyCluster } from '../config/kubernetes/policy-cluster.js';
+import { failoverConfigProblems } from '../translate/failover.js';
 import { DiscoveryManager, type DiscoveryManagerOptions } from '../discovery/manager.js';
 import { ModelStore } from '../model/store.js';
 import { IngressTlsSecrets } from '../xds/ingress-tls-secrets.js';
@@ -34,11 +36,23 @@ function refusedPolicies(refused: readonly RefusedPolicy[]) {
 
 /** Builds the loader `serve` uses; it refuses to start on an invalid initial config, naming every error. */
 export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
-  return async ({ cache, configPaths, security, admin, liveNodeIds, whenAnswered }) => {
+  return async ({ cache, configPaths, security, admin, liveNodeIds, whenAnswered, policyCluster }) => {
     const paths = configPathsOrDefault(configPaths);
     const store = new ModelStore();
     const discovery = new DiscoveryManager(store, options.discovery ?? {});
     let applying: Promise<unknown> = Promise.resolve();
+
+    // Policies from a management cluster join the files' documents; the FailoverServices the
+    // translator would refuse are judged there too, so their status says what `validate` says.
+    const policies = policyCluster
+      ? PolicyCluster.start(policyCluster, (config) => failoverConfigProblems(config.policies.failoverServices).map((p) => ({ kind: 'FailoverService', ...p })))
+      : undefined;
+    if (policies) {
+      const timeoutMs = policyCluster?.syncTimeoutMs ?? 30_000;
+      if (!(await policies.source.whenSynced(timeoutMs))) {
+        log.error({ server: policies.kube.server, status: policies.status() }, `policies from the management cluster not listed within ${timeoutMs / 1000} s; serving without them (not ready) until they are`);
+      }
+    }
 
     const watcher = await watchConfig(
       paths,
@@ -53,16 +67,26 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
         ...(options.reloadDebounceMs !== undefined ? { debounceMs: options.reloadDebounceMs } : {}),
         onInvalid: (result) =>
           log.error({ errors: result.errors.map(formatDiagnostic) }, 'configuration change rejected; the last good configuration keeps serving'),
+        ...(policies ? { documents: policies.source } : {}),
       },
     );
+    policies?.onReload(() => void watcher.reload());
     const initial = watcher.config;
     if (!initial) {
       watcher.close();
+      await policies?.stop();
       const errors = watcher.status().lastAttempt?.errors ?? [];
       throw new Error(`configuration has errors:\n${errors.map((e) => `  ${e}`).join('\n')}`);
     }
     for (const w of watcher.status().lastGood?.warnings ?? []) log.warn({ warning: w }, 'configuration warning');
-    await discovery.apply(initial);
+    try {
+      await discovery.apply(initial);
+    } catch (err) {
+      // Nothing started here may outlive a failed start (watches on the management cluster, the Lease).
+      watcher.close();
+      await policies?.stop();
+      throw err;
+    }
 
     security?.setMesh(() => store.current);
     // Ingress gateways' serving certificates reach Envoy over SDS, and only the gateway's own identity.
@@ -91,7 +115,7 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
     admin.addRoute('/debug/translation', json(() => publisher.status()));
     admin.addRoute('/debug/ingress-tls', json(() => ingressTls?.status() ?? []));
     // Policies the configuration in force left out (Envoy would refuse them), beside what the others do.
-    admin.addRoute('/debug/policies', json(() => ({ ...publisher.policies(), refused: refusedPolicies(watcher.config?.refused ?? []) })));
+    admin.addRoute('/debug/policies', json(() => ({ ...publisher.policies(), refused: refusedPolicies(watcher.config?.refused ?? []), ...(policies ? { kubernetes: policies.status() } : {}) })));
     admin.addRoute('/debug/explain', (_req, res, url) => {
       const node = url.searchParams.get('node');
       if (!node) {
@@ -114,8 +138,10 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
     log.info({ paths, version: store.current.version, clusters: store.current.clusters.size, services: store.current.services.size, workloads: store.current.workloads.size }, 'mesh loaded');
 
     return {
-      ready: () => true,
+      // With a management cluster: not ready until its policies were listed once.
+      ready: () => policies?.source.synced ?? true,
       async close() {
+        await policies?.stop();
         clearInterval(sweep);
         unsubscribeIngressTls?.();
         ingressTls?.close();

@@ -19,6 +19,7 @@ import { log } from '../log.js';
 import { startXdsSecurity, type XdsSecurity } from '../xds/auth/security.js';
 import { loadMeshConfig, openCliCa } from './token.js';
 import { meshLoader } from './mesh-loader.js';
+import type { PolicyClusterOptions } from '../config/kubernetes/policy-cluster.js';
 
 /** Something a mesh loader started (file watchers, informers) that must stop on shutdown. */
 export interface MeshLoaderHandle {
@@ -42,6 +43,8 @@ export type MeshLoader = (ctx: {
   readonly liveNodeIds: () => string[];
   /** `XdsServer.whenAnswered` over every xDS server on the cache (for pushing policy changes make-before-break). */
   readonly whenAnswered: (groups: ReadonlySet<string>, typeUrl: TypeUrl, timeoutMs: number) => Promise<boolean>;
+  /** Read policies from this management cluster too (`--policies-kubeconfig`). */
+  readonly policyCluster?: PolicyClusterOptions;
 }) => Promise<MeshLoaderHandle | void>;
 
 export interface ControlPlaneOptions {
@@ -69,6 +72,8 @@ export interface ControlPlaneOptions {
   /** Connections are ended at this age so proxies re-authenticate (default 30 min; 0 = never). */
   readonly maxConnectionAgeMs?: number;
   readonly configPaths?: readonly string[];
+  /** Policies from a management cluster's custom resources, beside the files (`--policies-kubeconfig`). */
+  readonly policyCluster?: PolicyClusterOptions;
   /** xDS security (TLS, authentication, SDS): supplies `authenticate` and `xdsCredentials` unless given, adds /debug/certs, closes with the plane. */
   readonly security?: XdsSecurity;
 }
@@ -125,7 +130,15 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     options.security?.attach({ xds, admin });
     const liveNodeIds = (): string[] => servers.flatMap((s) => s.activeStreams().map((st) => st.node?.id ?? '')).filter((id) => id !== '');
     const whenAnswered = async (groups: ReadonlySet<string>, typeUrl: TypeUrl, timeoutMs: number): Promise<boolean> => (await Promise.all(servers.map((s) => s.whenAnswered(groups, typeUrl, timeoutMs)))).every(Boolean);
-    if (options.loadMesh) loader = await options.loadMesh({ cache, admin, configPaths: options.configPaths ?? [], liveNodeIds, whenAnswered, ...(options.security ? { security: options.security } : {}) });
+    if (options.loadMesh) loader = await options.loadMesh({
+        cache,
+        admin,
+        configPaths: options.configPaths ?? [],
+        liveNodeIds,
+        whenAnswered,
+        ...(options.security ? { security: options.security } : {}),
+        ...(options.policyCluster ? { policyCluster: options.policyCluster } : {}),
+      });
     loaded = true;
     let closing: Promise<void> | undefined;
     const adminServer = admin;
@@ -208,6 +221,8 @@ interface ServeFlags {
   allowUnauthenticatedProxyless?: boolean;
   proxylessXdsPort?: string;
   maxConnectionAge: string;
+  policiesKubeconfig?: string;
+  policiesContext?: string;
 }
 
 /** Adds `crossmesh serve`; `loadMesh` fills the cache (config → model → translate → cache). */
@@ -223,12 +238,14 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
     .option('--admin-allowed-host <name>', 'a name the admin port may be reached by in the Host header, besides localhost, IP addresses and --host (repeatable; others get 421)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--insecure-xds', 'serve xDS without TLS and admit clients without credentials (they get no secrets); local development only')
     .option('--xds-host-name <name>', 'extra DNS name or IP in the xDS server certificate (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--namespace <ns>', 'namespace crossmesh runs in (server certificate name crossmesh.<ns>.svc)', 'crossmesh-system')
+    .option('--namespace <ns>', 'namespace crossmesh runs in (server certificate name crossmesh.<ns>.svc; with --policies-kubeconfig, where the status-writer Lease lives)', 'crossmesh-system')
     .option('--ca-dir <dir>', 'CA directory (default: the VirtualMesh ca.directory, else .crossmesh/ca)')
     .option('--proxyless-xds-port <port>', 'also serve plaintext xDS on this port for proxyless gRPC clients (grpc-js-xds cannot use TLS to its xDS server): only role=proxyless nodes without credentials, never secrets')
     .option('--allow-unauthenticated-proxyless', 'admit role=proxyless nodes without credentials (grpc-js-xds bootstraps carry none); they get no secrets')
     .option('--debounce-ms <ms>', 'window in which changes are batched into one push', '100')
     .option('--max-connection-age <seconds>', 'end xDS connections at this age so proxies reconnect and are authenticated again (0 = never)', '1800')
+    .option('--policies-kubeconfig <file>', 'also read VirtualMesh, TrafficPolicy, AccessPolicy and FailoverService objects from this management cluster (CRDs: crossmesh crds); status is written by the replica holding the Lease crossmesh-policy-status in --namespace')
+    .option('--policies-context <name>', 'context of --policies-kubeconfig to use (default: its current-context)')
     .action(async (flags: ServeFlags) => {
       // Every number is checked before anything is opened or issued.
       const xdsPort = port(flags.xdsPort, '--xds-port');
@@ -237,6 +254,7 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
       const proxylessXdsPort = flags.proxylessXdsPort !== undefined ? port(flags.proxylessXdsPort, '--proxyless-xds-port') : undefined;
       const maxConnectionAgeMs = seconds(flags.maxConnectionAge, '--max-connection-age') * 1000;
       const xdsSocket = flags.xdsSocket !== undefined ? socketPath(flags.xdsSocket, '--xds-socket') : undefined;
+      if (flags.policiesContext !== undefined && flags.policiesKubeconfig === undefined) throw new Error('--policies-context needs --policies-kubeconfig');
       const ca = await openCliCa(flags.caDir, await loadMeshConfig(flags.config));
       const cache = new SnapshotCache({ debounceMs });
       const security = await startXdsSecurity({
@@ -260,6 +278,9 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
         configPaths: flags.config,
         ...(proxylessXdsPort !== undefined ? { proxylessXdsPort } : {}),
         maxConnectionAgeMs,
+        ...(flags.policiesKubeconfig !== undefined
+          ? { policyCluster: { kubeconfig: flags.policiesKubeconfig, leaseNamespace: flags.namespace, ...(flags.policiesContext ? { context: flags.policiesContext } : {}) } }
+          : {}),
       });
       if (flags.insecureXds) log.warn({ xds: plane.xdsAddress }, 'xDS is served WITHOUT TLS and admits clients without credentials (--insecure-xds); development only');
       process.stderr.write(`crossmesh: xDS on ${plane.xdsAddress} (${flags.insecureXds ? 'insecure' : 'TLS, CA root in ' + ca.directory}), admin on ${plane.adminUrl} (dashboard at ${plane.adminUrl}/)\n`);

@@ -24,9 +24,14 @@ export type ConfigWarning = ConfigDiagnostic & { readonly severity: 'warning' };
 
 /** `file:line: Kind name: path: message`. */
 export function formatDiagnostic(d: ConfigDiagnostic): string {
+  return `${d.file}:${d.line}: ${formatProblem(d)}`;
+}
+
+/** `Kind name: path: message`: a diagnostic without its location (what a Kubernetes object's status carries). */
+export function formatProblem(d: Omit<ConfigDiagnostic, 'file' | 'line'>): string {
   const subject = d.kind ? (d.name ? `${d.kind} ${d.name}: ` : `${d.kind}: `) : '';
   const path = d.path ? `${d.path}: ` : '';
-  return `${d.file}:${d.line}: ${subject}${path}${d.message}`;
+  return `${subject}${path}${d.message}`;
 }
 
 /** Renders a path of keys and indexes as `a.b[1].c`. */

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { log } from '../log.js';
 import type { ConfigError } from './diagnostics.js';
+import type { InlineDocument } from './loader.js';
 import type { LoadResult } from './mesh-config.js';
 
 const WORKER_MARK = 'crossmesh-config-loader';
@@ -17,6 +18,7 @@ const WORKER_MARK = 'crossmesh-config-loader';
 interface LoadRequest {
   readonly id: number;
   readonly paths: readonly string[];
+  readonly documents: readonly InlineDocument[];
 }
 
 type LoadReply = { readonly id: number; readonly result: LoadResult } | { readonly id: number; readonly error: string };
@@ -54,8 +56,8 @@ export class ConfigLoadWorker {
     this.maxHeapMb = options.maxHeapMb ?? 2048;
   }
 
-  /** Loads `paths` off the main thread; never rejects: a worker failure is a LoadResult with an error. */
-  load(paths: readonly string[]): Promise<LoadResult> {
+  /** Loads `paths` (and inline `documents`) off the main thread; never rejects: a worker failure is a LoadResult with an error. */
+  load(paths: readonly string[], documents: readonly InlineDocument[] = []): Promise<LoadResult> {
     if (this.closed) return Promise.resolve(failure(paths, 'the configuration loader is closed'));
     const worker = this.ensureWorker();
     const id = ++this.nextId;
@@ -66,7 +68,7 @@ export class ConfigLoadWorker {
       }, this.timeoutMs);
       timer.unref();
       this.pending.set(id, { resolve, paths, timer });
-      worker.postMessage({ id, paths: [...paths] } satisfies LoadRequest);
+      worker.postMessage({ id, paths: [...paths], documents: [...documents] } satisfies LoadRequest);
     });
   }
 
@@ -133,7 +135,7 @@ async function serveRequests(): Promise<void> {
   const { loadConfig } = await import('./loader.js');
   const port = parentPort!;
   port.on('message', (req: LoadRequest) => {
-    loadConfig(req.paths).then(
+    loadConfig(req.paths, req.documents ?? []).then(
       (result) => port.postMessage({ id: req.id, result } satisfies LoadReply),
       (err: unknown) => port.postMessage({ id: req.id, error: err instanceof Error ? err.message : String(err) } satisfies LoadReply),
     );

@@ -58,8 +58,20 @@ interface Loaded<K extends Kind> {
 
 type AnyLoaded = { [K in Kind]: Loaded<K> }[Kind];
 
-/** Loads, validates and normalizes configuration from files and directories. */
-export async function loadConfig(paths: readonly string[]): Promise<LoadResult> {
+/**
+ * A configuration document that is not a file (a policy object read from a Kubernetes API
+ * server): `source` stands where a file name would (in errors, origins and the version hash).
+ */
+export interface InlineDocument {
+  readonly source: string;
+  readonly text: string;
+}
+
+/**
+ * Loads, validates and normalizes configuration from files and directories, plus `documents`
+ * given as text (checked exactly as file contents are, after the files).
+ */
+export async function loadConfig(paths: readonly string[], documents: readonly InlineDocument[] = []): Promise<LoadResult> {
   const expanded = await expandConfigPaths(paths);
   const errors: ConfigError[] = [...expanded.errors];
   const warnings: ConfigWarning[] = [...expanded.warnings];
@@ -76,7 +88,11 @@ export async function loadConfig(paths: readonly string[]): Promise<LoadResult> 
     hash.update(basename(file)).update('\u0000').update(text).update('\u0000');
     parseFile(file, text, loaded, errors);
   }
-  if (expanded.files.length > 0 && loaded.length === 0 && errors.length === 0) {
+  for (const d of documents) {
+    hash.update(d.source).update('\u0000').update(d.text).update('\u0000');
+    parseFile(d.source, d.text, loaded, errors);
+  }
+  if (expanded.files.length > 0 && documents.length === 0 && loaded.length === 0 && errors.length === 0) {
     warnings.push({ severity: 'warning', file: expanded.files[0]!, line: 1, message: 'no configuration documents found' });
   }
   const version = hash.digest('hex').slice(0, 16);

@@ -13,7 +13,7 @@ import { Counter, Gauge } from 'prom-client';
 import { log } from '../log.js';
 import { formatDiagnostic } from './diagnostics.js';
 import { ConfigLoadWorker } from './load-worker.js';
-import { expandConfigPaths } from './loader.js';
+import { expandConfigPaths, type InlineDocument } from './loader.js';
 import type { LoadResult, MeshConfig } from './mesh-config.js';
 
 const reloads = new Counter({
@@ -67,6 +67,17 @@ export interface WatchOptions {
   readonly loadTimeoutMs?: number;
   /** Called with the result of a load that found errors. */
   readonly onInvalid?: (result: LoadResult) => void;
+  /**
+   * Documents that are not files (policy objects from a Kubernetes API server), loaded with the
+   * files on every reload; the source calls `reload()` when they change.
+   */
+  readonly documents?: DocumentSource;
+}
+
+/** Supplies inline documents to every load, and may load more than once to leave out documents that fail. */
+export interface DocumentSource {
+  /** Loads the files plus this source's documents through `load`; resolves with the load to apply. */
+  resolve(load: (documents: readonly InlineDocument[]) => Promise<LoadResult>): Promise<LoadResult>;
 }
 
 export interface ConfigWatcher {
@@ -155,7 +166,7 @@ export async function watchConfig(
   const loadSettled = async (): Promise<LoadResult> => {
     for (;;) {
       const before = await settle();
-      const result = await loader.load(paths);
+      const result = options.documents ? await options.documents.resolve((documents) => loader.load(paths, documents)) : await loader.load(paths);
       const after = await fingerprint(paths);
       if (after.key === before.key || closed) {
         loadedKey = after.key;

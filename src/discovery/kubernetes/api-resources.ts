@@ -26,8 +26,8 @@ export interface ListRequest {
 }
 
 /** How one kind is listed (through the generated API clients) and watched (a raw streaming GET on its collection path). */
-export interface ResourceApi<T extends KubeObject> {
-  readonly kind: ResourceKind;
+export interface ResourceApi<T extends KubeObject, K extends string = ResourceKind> {
+  readonly kind: K;
   readonly watchPath: string;
   list(request: ListRequest): Promise<ListPage<T>>;
 }

@@ -29,8 +29,19 @@ export function expandKubeconfigPath(path: string): string {
  * Throws an Error naming the cluster, the file and the context when anything is missing.
  */
 export function loadClusterKubeConfig(cluster: Cluster): LoadedKubeConfig {
-  const spec = cluster.discovery?.kubernetes ?? {};
-  const where = `cluster ${cluster.name}`;
+  return loadKubeConfig(cluster.discovery?.kubernetes ?? {}, `cluster ${cluster.name}`, { kubeconfig: 'discovery.kubernetes.kubeconfig', context: 'discovery.kubernetes.context' });
+}
+
+/**
+ * Loads a kubeconfig (default: $KUBECONFIG, then the in-cluster service account, then
+ * ~/.kube/config) and selects its context; errors start with `where` and name `settings`, the
+ * settings the user would change (a Cluster's fields, or CLI flags).
+ */
+export function loadKubeConfig(
+  spec: { readonly kubeconfig?: string; readonly context?: string },
+  where: string,
+  settings: { readonly kubeconfig: string; readonly context: string },
+): LoadedKubeConfig {
   const kc = new k8s.KubeConfig();
   let source: string;
 
@@ -38,10 +49,10 @@ export function loadClusterKubeConfig(cluster: Cluster): LoadedKubeConfig {
     const file = expandKubeconfigPath(spec.kubeconfig);
     source = file;
     if (!existsSync(file)) {
-      throw new Error(`${where}: kubeconfig file ${file} does not exist (discovery.kubernetes.kubeconfig: ${spec.kubeconfig})`);
+      throw new Error(`${where}: kubeconfig file ${file} does not exist (${settings.kubeconfig}: ${spec.kubeconfig})`);
     }
     if (!statSync(file).isFile()) {
-      throw new Error(`${where}: kubeconfig ${file} is not a file (discovery.kubernetes.kubeconfig: ${spec.kubeconfig})`);
+      throw new Error(`${where}: kubeconfig ${file} is not a file (${settings.kubeconfig}: ${spec.kubeconfig})`);
     }
     try {
       kc.loadFromFile(file);
@@ -66,7 +77,7 @@ export function loadClusterKubeConfig(cluster: Cluster): LoadedKubeConfig {
     const file = join(homedir(), '.kube', 'config');
     source = file;
     if (!existsSync(file)) {
-      throw new Error(`${where}: discovery.kubernetes.kubeconfig is not set, $KUBECONFIG is empty and ${file} does not exist`);
+      throw new Error(`${where}: ${settings.kubeconfig} is not set, $KUBECONFIG is empty and ${file} does not exist`);
     }
     try {
       kc.loadFromFile(file);
@@ -89,7 +100,7 @@ export function loadClusterKubeConfig(cluster: Cluster): LoadedKubeConfig {
     context = kc.getCurrentContext();
     if (!context || !available.includes(context)) {
       throw new Error(
-        `${where}: kubeconfig ${source} has no usable current-context${context ? ` ("${context}" is not defined)` : ''}; set discovery.kubernetes.context (available: ${available.length ? available.join(', ') : 'none'})`,
+        `${where}: kubeconfig ${source} has no usable current-context${context ? ` ("${context}" is not defined)` : ''}; set ${settings.context} (available: ${available.length ? available.join(', ') : 'none'})`,
       );
     }
   }

@@ -17,12 +17,12 @@ import { KubeApiError, runWatch, type WatchEventType } from './watch-stream.js';
 export type ListReason = 'initial' | 'gone' | 'recovery';
 
 /** What the reflector tells its owner; every callback is synchronous and must not throw. */
-export interface ReflectorHandlers<T> {
-  listStarted(kind: ResourceKind, reason: ListReason): void;
+export interface ReflectorHandlers<T, K extends string = ResourceKind> {
+  listStarted(kind: K, reason: ListReason): void;
   /** A complete list: the kind's whole current set. */
-  listed(kind: ResourceKind, items: T[], reason: ListReason): void;
-  event(kind: ResourceKind, type: Exclude<WatchEventType, 'BOOKMARK'>, object: T): void;
-  failed(kind: ResourceKind, error: Error): void;
+  listed(kind: K, items: T[], reason: ListReason): void;
+  event(kind: K, type: Exclude<WatchEventType, 'BOOKMARK'>, object: T): void;
+  failed(kind: K, error: Error): void;
 }
 
 export interface ReflectorTimings {
@@ -68,7 +68,8 @@ function describe(err: unknown): string {
   return msg.split('\n')[0] ?? msg;
 }
 
-export class Reflector<T extends KubeObject> {
+/** List-then-watch of one kind; `K` names the kinds its owner watches (discovery's four by default). */
+export class Reflector<T extends KubeObject, K extends string = ResourceKind> {
   private resourceVersion = '';
   private stopped = false;
   private readonly stopController = new AbortController();
@@ -78,12 +79,12 @@ export class Reflector<T extends KubeObject> {
 
   constructor(
     private readonly kc: k8s.KubeConfig,
-    private readonly api: ResourceApi<T>,
-    private readonly handlers: ReflectorHandlers<T>,
+    private readonly api: ResourceApi<T, K>,
+    private readonly handlers: ReflectorHandlers<T, K>,
     private readonly timings: ReflectorTimings,
   ) {}
 
-  get kind(): ResourceKind {
+  get kind(): K {
     return this.api.kind;
   }
 
