@@ -12,10 +12,11 @@ import { register as registerDemo } from './demo.js';
 import { register as registerCapture } from './capture.js';
 import { register as registerSim } from './sim.js';
 import { register as registerExplain } from './explain.js';
+import { register as registerInject } from './inject.js';
 
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump, registerToken, registerBootstrap, registerAgent, registerDemoApp, registerDemo, registerCapture, registerSim, registerExplain];
+const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump, registerToken, registerBootstrap, registerAgent, registerDemoApp, registerDemo, registerCapture, registerSim, registerExplain, registerInject];
 
 /** Adds every subcommand to the program. */
 export function registerCommands(program: Command): void {
