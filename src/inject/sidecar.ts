@@ -51,6 +51,10 @@ const OWN_VOLUMES = [TOKEN_VOLUME, XDS_VOLUME];
 /** A JSON object as Kubernetes manifests hold them. */
 export type JsonObject = Record<string, unknown>;
 
+/** Reasons to leave a pod alone that the user chose or caused on purpose: not worth a warning. */
+export const SKIP_OPTED_OUT = `${INJECT_KEY}: "false"`;
+export const SKIP_ALREADY_INJECTED = 'already injected';
+
 /** The outcome for one pod: its (new or unchanged) metadata and spec, and why nothing was done when nothing was. */
 export interface PodInjection {
   readonly injected: boolean;
@@ -101,10 +105,10 @@ export function injectPodSpec(metadataIn: unknown, specIn: unknown, o: InjectOpt
   const volumes = listOf(spec, 'volumes', loc.where);
 
   const setting = injectSetting(metadata);
-  if (setting === 'false') return unchanged(`${INJECT_KEY}: "false"`);
+  if (setting === 'false') return unchanged(SKIP_OPTED_OUT);
   if (setting !== undefined && setting !== 'true') throw new Error(`${loc.where}: ${INJECT_KEY} must be "true" or "false", got "${setting}"`);
   // Idempotence: a pod that already has the proxy is left exactly as it is.
-  if (containers.some((c) => c.name === PROXY_CONTAINER)) return unchanged('already injected');
+  if (containers.some((c) => c.name === PROXY_CONTAINER)) return unchanged(SKIP_ALREADY_INJECTED);
   // The capture rules would rewrite the node's own iptables on a host-network pod.
   if (spec.hostNetwork === true) return unchanged('hostNetwork pods share the node\'s network namespace; capture there would redirect the node\'s traffic');
 
