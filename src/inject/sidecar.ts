@@ -205,7 +205,9 @@ function proxyContainer(o: InjectOptions): JsonObject {
     image: o.proxyImage,
     command: ['envoy'],
     // Short drain: listener changes (e.g. new RBAC) reach open connections within 5 s (docs/capture.md).
-    args: ['--config-yaml', injectedBootstrap(o), '--drain-time-s', '5', '--drain-strategy', 'immediate', '--log-level', 'warning'],
+    // No hot restart: a restarted container is a new process, nothing hands over through shared
+    // memory, so Envoy need not create the shared-memory region at all.
+    args: ['--config-yaml', injectedBootstrap(o), '--drain-time-s', '5', '--drain-strategy', 'immediate', '--disable-hot-restart', '--log-level', 'warning'],
     env: identityEnv(o),
     securityContext: locked({ runAsUser: PROXY_UID, runAsGroup: PROXY_UID, runAsNonRoot: true }),
     volumeMounts: [{ name: XDS_VOLUME, mountPath: XDS_DIR, readOnly: true }],
