@@ -7,8 +7,10 @@
  * container: real Envoy with the bootstrap from its arguments, the node id expanded from the
  * downward API. The pod joins the mesh: crossmesh's `/debug/proxies` shows the agent's stream as
  * `k8s:spiffe://cluster1/ns/shop/sa/web` (authenticated by the API server's TokenReview) and
- * Envoy's as `cert:spiffe://...` (mTLS with the certificate the agent fetched), with CDS, LDS and
- * the SDS secrets ACKed, and Envoy reports LIVE.
+ * Envoy's as `cert:spiffe://...` (mTLS with the certificate the agent fetched), with CDS and LDS
+ * ACKed, and Envoy reports LIVE. Then the pod backs a Service and a call to it from inside the
+ * pod goes through Envoy over mesh mTLS (a self-call through the inbound listener) and reaches the
+ * app with the pod's SPIFFE ID as the caller.
  *
  * What stands in for Kubernetes: volume mounts are host directories substituted for the mount
  * paths (test/support/kubelet-lite.ts), and the pod reaches crossmesh's xDS port through a TCP
@@ -26,6 +28,7 @@ import { startSimulation, type NsProcess, type Simulation } from '../../src/nets
 import { envoySuite } from '../envoy/support.js';
 import { findKubeBinaries, kubeApiServerSuite, useKubeApiServer, type KubeApiServer } from '../support/kube-apiserver.js';
 import { containerProcess, type PodContainer } from '../support/kubelet-lite.js';
+import { createEndpointSlice, createService } from '../discovery/kubernetes/real-kube-fixtures.js';
 
 const CLI = join(process.cwd(), 'dist/src/cli/main.js');
 const UID = 1337;
@@ -53,7 +56,7 @@ suite('an injected pod runs in a network namespace and joins the mesh', () => {
     rmSync(dir, { recursive: true, force: true });
   }, 30_000);
 
-  it('webhook-injected spec → capture, agent (k8s token), Envoy (mTLS): on /debug/proxies and LIVE', async () => {
+  it('webhook-injected spec → capture, agent (k8s token), Envoy (mTLS xDS): on /debug/proxies, LIVE, and a call over mesh mTLS reaches the app', async () => {
     const api = server();
     const ca = await CertificateAuthority.open({ directory: join(dir, 'ca') });
     const rootPem = ca.trustBundle().pem;
@@ -122,6 +125,27 @@ suite('an injected pod runs in a network namespace and joins the mesh', () => {
     const ready = await driver.request('http://127.0.0.1:15000/ready', { timeoutMs: 3000 });
     expect(ready.status).toBe(200);
     expect(ready.body?.trim()).toBe('LIVE');
+
+    // Traffic over mesh mTLS: the pod backs a Service; the app (standing in for the image) answers
+    // on 127.0.0.1:8080, and a call from inside the pod to the service is captured into Envoy,
+    // sent over mTLS to the pod's own inbound listener (a self-call) and reaches the app with the
+    // caller's SPIFFE ID in x-forwarded-client-cert, which the demo app echoes.
+    await createService(api, { name: 'web', namespace: POD.namespace, selector: { app: 'web' }, ports: [{ name: 'http', port: 8080 }] });
+    await createEndpointSlice(api, { name: 'web-1', namespace: POD.namespace, service: 'web', ports: [{ name: 'http', port: 8080 }], endpoints: [{ pod: POD.name, ip: POD_IP, ready: true }] });
+    const app = sim.run('web', process.execPath, [CLI, 'demo-app', '--name', 'web', '--version', 'v1', '--cluster', 'cluster1', '--pod', POD.name, '--namespace', POD.namespace, '--listen', '127.0.0.1', '--port', '8080'], { uid: 1000, gid: 1000 });
+    let answer: { status?: number; body?: string } = {};
+    await until('a call to web.shop through the sidecar is answered', 45_000, async () => {
+      if (app.exitStatus()) throw new Error(`app exited: ${app.describeExit()}\n${app.logTail()}`);
+      answer = await driver.request(`http://${POD_IP}:8080/`, { timeoutMs: 2000, headers: { host: 'web.shop.svc.cluster.local' } });
+      return answer.status === 200;
+    }, () => `${JSON.stringify(answer)}\n--- envoy ---\n${envoy.logTail()}\n--- app ---\n${app.logTail()}`);
+    const body = JSON.parse(answer.body!) as { pod: string; caller: string | null };
+    expect(body.pod).toBe(POD.name);
+    expect(body.caller).toBe('spiffe://cluster1/ns/shop/sa/web');
+    // The upstream side of that call was a TLS handshake (Envoy's own count, not only the header).
+    const stats = await driver.request('http://127.0.0.1:15000/stats?filter=ssl%5C.handshake%24', { timeoutMs: 3000 });
+    const handshakes = /^cluster\.outbound\|8080\|\|web\.shop\.svc\.cluster\.local\.ssl\.handshake: (\d+)$/m.exec(stats.body ?? '');
+    expect(Number(handshakes?.[1] ?? 0), stats.body).toBeGreaterThan(0);
   }, 150_000);
 });
 
