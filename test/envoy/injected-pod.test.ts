@@ -25,7 +25,7 @@ import { afterAll, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/ca/index.js';
 import { findEnvoy } from '../../src/envoy/binary.js';
 import { startSimulation, type NsProcess, type Simulation } from '../../src/netsim/index.js';
-import { envoySuite } from '../envoy/support.js';
+import { envoySuite } from './support.js';
 import { findKubeBinaries, kubeApiServerSuite, useKubeApiServer, type KubeApiServer } from '../support/kube-apiserver.js';
 import { containerProcess, type PodContainer } from '../support/kubelet-lite.js';
 import { createEndpointSlice, createService } from '../discovery/kubernetes/real-kube-fixtures.js';
