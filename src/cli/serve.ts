@@ -264,6 +264,17 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
       const injectPort = flags.injectPort !== undefined ? port(flags.injectPort, '--inject-port') : undefined;
       if (injectPort !== undefined && flags.insecureXds) throw new Error('--inject-port needs TLS (API servers call webhooks over HTTPS only, with the mesh root as caBundle); it cannot be combined with --insecure-xds');
       const ca = await openCliCa(flags.caDir, await loadMeshConfig(flags.config));
+      const injectBase = injectFlagsOf(flags);
+      const optionsFor = (cluster: string) => injectOptionsOf({ ...injectBase, cluster }, ca.trustBundle().pem, '--inject-');
+      // Every --inject-* flag is checked before anything listens, not at the first pod.
+      if (injectPort !== undefined) {
+        try {
+          optionsFor('check');
+        } catch (e) {
+          ca.close();
+          throw e;
+        }
+      }
       const cache = new SnapshotCache({ debounceMs });
       const security = await startXdsSecurity({
         ca,
@@ -289,10 +300,7 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
       });
       let webhook: InjectionWebhook | undefined;
       if (injectPort !== undefined) {
-        const base = injectFlagsOf(flags);
-        const optionsFor = (cluster: string) => injectOptionsOf({ ...base, cluster }, ca.trustBundle().pem, '--inject-');
         try {
-          optionsFor('check'); // every --inject-* flag is checked now, not at the first pod
           webhook = await startInjectionWebhook({
             host: flags.host,
             port: injectPort,

@@ -54,6 +54,16 @@ describe('crossmesh inject', () => {
     expect(again.stderr).toContain('skipped (already injected)');
   });
 
+  it('serve --inject-port refuses --insecure-xds (API servers call webhooks over HTTPS only) and bad --inject-* values', () => {
+    const serve = (args: string[]) => spawnSync(process.execPath, [CLI, 'serve', '--xds-port', '0', '--admin-port', '0', '--ca-dir', join(dir, 'ca'), ...args], { encoding: 'utf8', timeout: 30_000 });
+    const insecure = serve(['--inject-port', '0', '--insecure-xds']);
+    expect(insecure.status).toBe(1);
+    expect(insecure.stderr).toContain('--inject-port needs TLS');
+    const badImage = serve(['--inject-port', '0', '--inject-proxy-image', 'envoy:$(X)']);
+    expect(badImage.status).toBe(1);
+    expect(badImage.stderr).toContain('--inject-proxy-image: "envoy:$(X)" is not an image reference');
+  });
+
   it('exits 1 naming the missing file, the bad flag, or the bad document', () => {
     const missing = cli(['-f', join(dir, 'nope.yaml'), '--cluster', 'cluster1', '--ca-file', rootFile]);
     expect(missing.status).toBe(1);
