@@ -4,6 +4,7 @@
  * A pod that cannot be injected as asked (a port or name the sidecar needs is taken) is refused
  * with the reason and the opt-out, rather than started outside the mesh unnoticed.
  */
+import type { AdmissionResult } from './metrics.js';
 import type { InjectOptions } from './options.js';
 import { injectPodSpec, SKIP_ALREADY_INJECTED, SKIP_OPTED_OUT, type JsonObject } from './sidecar.js';
 
@@ -52,20 +53,35 @@ export function podPatch(before: JsonObject, metadata: JsonObject, spec: JsonObj
   return ops;
 }
 
-/** Answers one AdmissionReview for `cluster`'s pods; throws AdmissionError when the body is not an AdmissionReview. */
-export function reviewAdmission(body: unknown, options: InjectOptions): { apiVersion: string; kind: 'AdmissionReview'; response: AdmissionResponse } {
+/** An AdmissionReview answer. */
+export interface AdmissionReviewAnswer {
+  readonly apiVersion: string;
+  readonly kind: 'AdmissionReview';
+  readonly response: AdmissionResponse;
+}
+
+/** Answers one AdmissionReview for a cluster's pods; throws AdmissionError when the body is not an AdmissionReview. */
+export function reviewAdmission(body: unknown, options: InjectOptions): AdmissionReviewAnswer {
+  return decideAdmission(body, options).review;
+}
+
+/**
+ * The answer and what it amounts to (for metrics): `injected`, `skipped` (a pod left alone),
+ * `refused`, or `ignored` (not a pod CREATE).
+ */
+export function decideAdmission(body: unknown, options: InjectOptions): { review: AdmissionReviewAnswer; result: Exclude<AdmissionResult, 'bad_request'> } {
   if (!isObject(body) || body.kind !== 'AdmissionReview') throw new AdmissionError('expected an AdmissionReview', 400);
   if (body.apiVersion !== 'admission.k8s.io/v1') throw new AdmissionError(`AdmissionReview ${String(body.apiVersion)} is not supported; register the webhook with admissionReviewVersions: [v1]`, 400);
   const request = body.request;
   if (!isObject(request) || typeof request.uid !== 'string') throw new AdmissionError('AdmissionReview has no request.uid', 400);
-  const answer = (response: Omit<AdmissionResponse, 'uid'>): { apiVersion: string; kind: 'AdmissionReview'; response: AdmissionResponse } => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: request.uid as string, ...response } });
+  const review = (response: Omit<AdmissionResponse, 'uid'>): AdmissionReviewAnswer => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: request.uid as string, ...response } });
 
   const kind = isObject(request.kind) ? request.kind : {};
   // Anything but a Pod CREATE is let through untouched: the webhook must be registered for pods,
   // but a broader registration must not break other objects.
-  if (kind.kind !== 'Pod' || kind.group !== '' || request.operation !== 'CREATE') return answer({ allowed: true });
+  if (kind.kind !== 'Pod' || kind.group !== '' || request.operation !== 'CREATE') return { review: review({ allowed: true }), result: 'ignored' };
   const pod = request.object;
-  if (!isObject(pod)) return answer({ allowed: false, status: { code: 400, message: 'crossmesh injection: the request carries no pod object' } });
+  if (!isObject(pod)) return { review: review({ allowed: false, status: { code: 400, message: 'crossmesh injection: the request carries no pod object' } }), result: 'refused' };
   const meta = isObject(pod.metadata) ? pod.metadata : {};
   const name = typeof meta.name === 'string' && meta.name !== '' ? meta.name : `${typeof meta.generateName === 'string' ? meta.generateName : ''}*`;
   const namespace = typeof request.namespace === 'string' ? request.namespace : typeof meta.namespace === 'string' ? meta.namespace : 'default';
@@ -75,11 +91,11 @@ export function reviewAdmission(body: unknown, options: InjectOptions): { apiVer
     if (!r.injected) {
       // kubectl shows warnings to whoever created the pod: only for a skip they may not expect.
       const quiet = r.reason === SKIP_OPTED_OUT || r.reason === SKIP_ALREADY_INJECTED;
-      return answer({ allowed: true, ...(quiet ? {} : { warnings: [`crossmesh: sidecar not injected into ${where}: ${r.reason}`] }) });
+      return { review: review({ allowed: true, ...(quiet ? {} : { warnings: [`crossmesh: sidecar not injected into ${where}: ${r.reason}`] }) }), result: 'skipped' };
     }
     const patch = Buffer.from(JSON.stringify(podPatch(pod, r.metadata, r.spec))).toString('base64');
-    return answer({ allowed: true, patchType: 'JSONPatch', patch });
+    return { review: review({ allowed: true, patchType: 'JSONPatch', patch }), result: 'injected' };
   } catch (e) {
-    return answer({ allowed: false, status: { code: 400, message: `crossmesh sidecar injection: ${(e as Error).message} (set the label crossmesh.io/inject: "false" to create the pod without the sidecar)` } });
+    return { review: review({ allowed: false, status: { code: 400, message: `crossmesh sidecar injection: ${(e as Error).message} (set the label crossmesh.io/inject: "false" to create the pod without the sidecar)` } }), result: 'refused' };
   }
 }

@@ -9,7 +9,8 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
 import { log } from '../log.js';
-import { AdmissionError, reviewAdmission } from './admission.js';
+import { AdmissionError, decideAdmission } from './admission.js';
+import { injectAdmissions } from './metrics.js';
 import type { InjectOptions } from './options.js';
 
 /** Where the server certificate comes from: XdsServerTls provides exactly this. */
@@ -115,12 +116,16 @@ function handle(req: import('node:http').IncomingMessage, res: import('node:http
       return send(res, 400, 'body is not JSON (expected an AdmissionReview)');
     }
     try {
-      const answer = reviewAdmission(body, o.optionsFor(cluster));
+      const { review: answer, result } = decideAdmission(body, o.optionsFor(cluster));
       const r = answer.response;
-      log.info({ cluster, uid: r.uid, injected: r.patch !== undefined, allowed: r.allowed, ...(r.status ? { reason: r.status.message } : {}) }, 'sidecar injection webhook');
+      injectAdmissions.inc({ cluster, result });
+      log.info({ cluster, uid: r.uid, result, ...(r.status ? { reason: r.status.message } : {}) }, 'sidecar injection webhook');
       send(res, 200, answer);
     } catch (e) {
-      if (e instanceof AdmissionError) return send(res, e.httpStatus, e.message);
+      if (e instanceof AdmissionError) {
+        injectAdmissions.inc({ cluster, result: 'bad_request' });
+        return send(res, e.httpStatus, e.message);
+      }
       log.error({ cluster, err: (e as Error).message }, 'sidecar injection webhook failed');
       send(res, 500, `injection failed: ${(e as Error).message}`);
     }

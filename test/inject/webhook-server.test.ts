@@ -8,6 +8,7 @@ import * as tls from 'node:tls';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { register } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/ca/index.js';
 import { checkInjectOptions } from '../../src/inject/options.js';
@@ -70,6 +71,12 @@ describe('injection webhook listener', () => {
     expect(await call('POST', '/inject/cluster1', '{nope')).toMatchObject({ status: 400, text: 'body is not JSON (expected an AdmissionReview)\n' });
     expect((await call('POST', '/inject/cluster1', JSON.stringify({ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: { uid: 'x' } }))).status).toBe(400);
     expect((await call('POST', '/inject/cluster1', 'x'.repeat(5 * 1024 * 1024))).status).toBe(413);
+  });
+
+  it('counts what it answered in crossmesh_inject_admissions_total', async () => {
+    const metric = await register.getSingleMetricAsString('crossmesh_inject_admissions_total');
+    expect(metric).toContain('crossmesh_inject_admissions_total{cluster="cluster1",result="injected"} 1');
+    expect(metric).toContain('crossmesh_inject_admissions_total{cluster="cluster1",result="bad_request"} 1');
   });
 
   it('serves a renewed certificate without a restart', async () => {
