@@ -91,7 +91,8 @@ function listOf(spec: JsonObject, field: string, where: string): JsonObject[] {
 
 /**
  * Injects the sidecar into one pod `metadata` + `spec` pair (a Pod, or a template's
- * `template.metadata`/`template.spec`). Returns copies; the inputs are not modified.
+ * `template.metadata`/`template.spec`). Returns new objects that share the unchanged parts
+ * with the input; the input is never modified.
  */
 export function injectPodSpec(metadataIn: unknown, specIn: unknown, o: InjectOptions, loc: PodLocation): PodInjection {
   const metadata: JsonObject = metadataIn === undefined || metadataIn === null ? {} : (metadataIn as JsonObject);
@@ -112,8 +113,9 @@ export function injectPodSpec(metadataIn: unknown, specIn: unknown, o: InjectOpt
   // The capture rules would rewrite the node's own iptables on a host-network pod.
   if (spec.hostNetwork === true) return unchanged('hostNetwork pods share the node\'s network namespace; capture there would redirect the node\'s traffic');
 
-  for (const [i, c] of [...initContainers, ...containers].entries()) {
-    if (typeof c.name !== 'string' || c.name === '') throw new Error(`${loc.where}: container ${i + 1} has no name`);
+  const all = [...initContainers.map((c, i) => ({ c, path: `spec.initContainers[${i}]` })), ...containers.map((c, i) => ({ c, path: `spec.containers[${i}]` }))];
+  for (const { c, path } of all) {
+    if (typeof c.name !== 'string' || c.name === '') throw new Error(`${loc.where}: ${path} has no name`);
     if (OWN_CONTAINERS.includes(c.name)) throw new Error(`${loc.where}: container "${c.name}" already exists but ${PROXY_CONTAINER} does not; remove it or set ${INJECT_KEY}: "false"`);
     for (const p of Array.isArray(c.ports) ? c.ports : []) {
       const port = isObject(p) ? p.containerPort : undefined;
