@@ -22,6 +22,8 @@ export interface AgentFlags {
   /** Needed unless DIR already holds a certificate that can still authenticate. */
   token?: string;
   caFile?: string;
+  /** Environment variable holding the mesh root PEM (an injected pod's agent has it there, not in a file). */
+  caEnv?: string;
   out: string;
   once?: boolean;
   serverName?: string;
@@ -54,9 +56,14 @@ export async function runAgent(flags: AgentFlags, io: CliOutput = stdio, stop?: 
   } catch (e) {
     throw new Error(`--xds-address: ${(e as Error).message}`);
   }
-  if (!flags.caFile && !flags.insecureXds) throw new Error('--ca-file <mesh root PEM> is required to verify the xDS server (or --insecure-xds for a development server)');
+  if (flags.caFile && flags.caEnv) throw new Error('--ca-file and --ca-env are exclusive: give one');
+  if (!flags.caFile && !flags.caEnv && !flags.insecureXds) throw new Error('--ca-file <mesh root PEM> (or --ca-env <variable>) is required to verify the xDS server (or --insecure-xds for a development server)');
   let caPem: string | undefined;
-  if (flags.caFile) {
+  if (flags.caEnv) {
+    caPem = process.env[flags.caEnv];
+    if (caPem === undefined || caPem === '') throw new Error(`--ca-env ${flags.caEnv}: the environment variable is not set`);
+    if (!caPem.includes('BEGIN CERTIFICATE')) throw new Error(`--ca-env ${flags.caEnv}: no PEM certificate in it`);
+  } else if (flags.caFile) {
     try {
       caPem = await readFile(flags.caFile, 'utf8');
     } catch (e) {
@@ -119,6 +126,7 @@ export function register(program: Command): void {
     .requiredOption('--xds-address <host:port|unix:path>', 'crossmesh xDS server address')
     .option('--token <token|file>', 'bearer token to bootstrap with, or a file holding it (re-read when used; "@path" forces a file); once a certificate is written, connections authenticate with it instead')
     .option('--ca-file <path>', 'mesh root bundle (PEM) to verify the xDS server with')
+    .option('--ca-env <variable>', 'read the mesh root bundle (PEM) from this environment variable instead (injected pods: the webhook puts it there)')
     .requiredOption('--out <dir>', 'directory for cert.pem, key.pem (0600) and ca.pem')
     .option('--once', 'exit after the first complete write')
     .option('--server-name <name>', 'name to verify the server certificate against (default: the address host)')

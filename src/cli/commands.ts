@@ -13,10 +13,11 @@ import { register as registerCapture } from './capture.js';
 import { register as registerSim } from './sim.js';
 import { register as registerExplain } from './explain.js';
 import { register as registerCrds } from './crds.js';
+import { register as registerInject } from './inject.js';
 
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump, registerToken, registerBootstrap, registerAgent, registerDemoApp, registerDemo, registerCapture, registerSim, registerExplain, registerCrds];
+const registrations: Register[] = [registerValidate, registerServe, registerStatus, registerConfigDump, registerToken, registerBootstrap, registerAgent, registerDemoApp, registerDemo, registerCapture, registerSim, registerExplain, registerCrds, registerInject];
 
 /** Adds every subcommand to the program. */
 export function registerCommands(program: Command): void {

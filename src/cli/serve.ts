@@ -20,6 +20,8 @@ import { startXdsSecurity, type XdsSecurity } from '../xds/auth/security.js';
 import { loadMeshConfig, openCliCa } from './token.js';
 import { meshLoader } from './mesh-loader.js';
 import type { PolicyClusterOptions } from '../config/kubernetes/policy-cluster.js';
+import { startInjectionWebhook, type InjectionWebhook } from '../inject/webhook-server.js';
+import { injectFlagOptions, injectOptionsOf, type InjectFlagValues } from './inject.js';
 
 /** Something a mesh loader started (file watchers, informers) that must stop on shutdown. */
 export interface MeshLoaderHandle {
@@ -223,11 +225,31 @@ interface ServeFlags {
   maxConnectionAge: string;
   policiesKubeconfig?: string;
   policiesContext?: string;
+  injectPort?: string;
+  injectXdsAddress?: string;
+  injectServerName?: string;
+  injectProxyImage: string;
+  injectCrossmeshImage: string;
+  injectTokenExpiration: string;
+  injectAdsApi?: string;
+}
+
+/** The injection flag values of `serve` (all `--inject-*`), without the cluster, which each request's path names. */
+function injectFlagsOf(flags: ServeFlags): Omit<InjectFlagValues, 'cluster'> {
+  return {
+    ...(flags.injectXdsAddress !== undefined ? { xdsAddress: flags.injectXdsAddress } : {}),
+    ...(flags.injectServerName !== undefined ? { serverName: flags.injectServerName } : {}),
+    namespace: flags.namespace,
+    proxyImage: flags.injectProxyImage,
+    crossmeshImage: flags.injectCrossmeshImage,
+    tokenExpiration: flags.injectTokenExpiration,
+    ...(flags.injectAdsApi !== undefined ? { adsApi: flags.injectAdsApi } : {}),
+  };
 }
 
 /** Adds `crossmesh serve`; `loadMesh` fills the cache (config → model → translate → cache). */
 export function register(program: Command, loadMesh: MeshLoader = meshLoader()): void {
-  program
+  const cmd = program
     .command('serve')
     .description('serve xDS (ADS/CDS/EDS/LDS/RDS/SDS, SotW and delta) and the admin HTTP endpoints')
     .option('--config <path>', 'YAML file or directory of them (repeatable); default: the embedded mesh', (v: string, acc: string[]) => [...acc, v], [] as string[])
@@ -246,6 +268,8 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
     .option('--max-connection-age <seconds>', 'end xDS connections at this age so proxies reconnect and are authenticated again (0 = never)', '1800')
     .option('--policies-kubeconfig <file>', 'also read VirtualMesh, TrafficPolicy, AccessPolicy and FailoverService objects from this management cluster (CRDs: crossmesh crds); status is written by the replica holding the Lease crossmesh-policy-status in --namespace')
     .option('--policies-context <name>', 'context of --policies-kubeconfig to use (default: its current-context)')
+    .option('--inject-port <port>', 'serve the sidecar-injection admission webhook (HTTPS, certificate from the mesh CA) on this port, at /inject/<cluster>');
+  injectFlagOptions(cmd, 'inject-')
     .action(async (flags: ServeFlags) => {
       // Every number is checked before anything is opened or issued.
       const xdsPort = port(flags.xdsPort, '--xds-port');
@@ -255,7 +279,20 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
       const maxConnectionAgeMs = seconds(flags.maxConnectionAge, '--max-connection-age') * 1000;
       const xdsSocket = flags.xdsSocket !== undefined ? socketPath(flags.xdsSocket, '--xds-socket') : undefined;
       if (flags.policiesContext !== undefined && flags.policiesKubeconfig === undefined) throw new Error('--policies-context needs --policies-kubeconfig');
+      const injectPort = flags.injectPort !== undefined ? port(flags.injectPort, '--inject-port') : undefined;
+      if (injectPort !== undefined && flags.insecureXds) throw new Error('--inject-port needs TLS (API servers call webhooks over HTTPS only, with the mesh root as caBundle); it cannot be combined with --insecure-xds');
       const ca = await openCliCa(flags.caDir, await loadMeshConfig(flags.config));
+      const injectBase = injectFlagsOf(flags);
+      const optionsFor = (cluster: string) => injectOptionsOf({ ...injectBase, cluster }, ca.trustBundle().pem, '--inject-');
+      // Every --inject-* flag is checked before anything listens, not at the first pod.
+      if (injectPort !== undefined) {
+        try {
+          optionsFor('check');
+        } catch (e) {
+          ca.close();
+          throw e;
+        }
+      }
       const cache = new SnapshotCache({ debounceMs });
       const security = await startXdsSecurity({
         ca,
@@ -282,6 +319,22 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
           ? { policyCluster: { kubeconfig: flags.policiesKubeconfig, leaseNamespace: flags.namespace, ...(flags.policiesContext ? { context: flags.policiesContext } : {}) } }
           : {}),
       });
+      let webhook: InjectionWebhook | undefined;
+      if (injectPort !== undefined) {
+        try {
+          webhook = await startInjectionWebhook({
+            host: flags.host,
+            port: injectPort,
+            identity: security.serverTls!,
+            optionsFor,
+            knownCluster: (c) => security.currentMesh()?.clusters.has(c) ?? true,
+          });
+        } catch (e) {
+          await plane.close();
+          throw e;
+        }
+        process.stderr.write(`crossmesh: sidecar injection webhook on ${webhook.url}/inject/<cluster> (TLS certificate from the mesh CA; caBundle: the root in ${ca.directory})\n`);
+      }
       if (flags.insecureXds) log.warn({ xds: plane.xdsAddress }, 'xDS is served WITHOUT TLS and admits clients without credentials (--insecure-xds); development only');
       process.stderr.write(`crossmesh: xDS on ${plane.xdsAddress} (${flags.insecureXds ? 'insecure' : 'TLS, CA root in ' + ca.directory}), admin on ${plane.adminUrl} (dashboard at ${plane.adminUrl}/)\n`);
       if (plane.xdsSocketAddress) process.stderr.write(`crossmesh: xDS on ${plane.xdsSocketAddress} (${flags.insecureXds ? 'insecure' : 'TLS'}, same server as ${plane.xdsAddress})\n`);
@@ -294,7 +347,7 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
         }
         stopping = true;
         process.stderr.write(`crossmesh: ${signal} received, shutting down\n`);
-        plane.close().then(
+        Promise.all([webhook?.close(), plane.close()]).then(
           () => process.exit(0),
           (e: unknown) => {
             process.stderr.write(`crossmesh: shutdown failed: ${e instanceof Error ? e.message : String(e)}\n`);

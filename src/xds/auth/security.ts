@@ -49,6 +49,8 @@ export interface XdsSecurity {
   readonly serverTls: XdsServerTls | undefined;
   /** Supplies the mesh model (binding needs it); until then only credential-less development streams are admitted. */
   setMesh(mesh: () => MeshSnapshot | undefined): void;
+  /** The mesh model `setMesh` supplies, if any yet (the injection webhook checks cluster names against it). */
+  currentMesh(): MeshSnapshot | undefined;
   /** Decorates a mesh group resolver so SDS follows the authenticated identity. */
   withSecretGroups(base: GroupResolver): GroupResolver;
   /** The same decision as a hook: the SDS group for a node and its stream identity (MeshPublisher's `secretGroup` option). */
@@ -97,6 +99,7 @@ export async function startXdsSecurity(o: XdsSecurityOptions): Promise<XdsSecuri
     keyring,
     publisher,
     serverTls,
+    currentMesh: meshNow,
     setMesh(m) {
       mesh = m;
       o.cache.reresolve();
