@@ -17,7 +17,8 @@ import type { IssuingCa } from './issuing-ca.js';
 import { generateEcP256, generateRsa2048, type KeyAlgorithm } from './keys.js';
 import { certificatesIssued, issueFailures, trustBundleRoots, workloadCertificates } from './metrics.js';
 import { toPem } from './pem.js';
-import { generateRoot, loadGeneratedRoot, loadRootCertificate, loadSuppliedRoot, randomSerial, type RootSource } from './root.js';
+import { generateRoot, loadGeneratedRoot, loadPemRoot, loadRootCertificate, loadSuppliedRoot, randomSerial, type RootSource } from './root.js';
+import { ROOT_SECRET_CERT_KEY, ROOT_SECRET_KEY_KEY } from './root-secret-format.js';
 import { issueServerCertificate as signServerCertificate, type ServerCertificate } from './server-certificate.js';
 
 const HOUR = 60 * 60 * 1000;
@@ -183,8 +184,10 @@ export class CertificateAuthority {
         active = await generateRoot(s.directory, s.keyAlgorithm, s.rootLifetimeMs, now);
         log.info({ root: active.id, directory: s.directory, notAfter: active.notAfter.toISOString() }, 'generated a new root CA');
       }
-    } else {
+    } else if (source.kind === 'files') {
       active = await loadSuppliedRoot(s.directory, source.certFile, source.keyFile, now);
+    } else {
+      active = await loadPemRoot(s.directory, source.certPem, source.keyPem, `secret ${source.secret} key ${ROOT_SECRET_CERT_KEY}`, `secret ${source.secret} key ${ROOT_SECRET_KEY_KEY}`, now);
     }
     if (state && state.activeRoot !== active.id) {
       // The configured root changed (new supplied files, or supplied → generated): trust the previous
@@ -293,6 +296,10 @@ export class CertificateAuthority {
    */
   async rotateRoot(source: RootSource = { kind: 'generated' }): Promise<void> {
     this.assertOpen();
+    if (this.rootKind === 'secret' || source.kind === 'secret') {
+      // Every replica reads the Secret at start-up: rotating one process alone would split the mesh.
+      throw new Error('root rotation: this CA\'s root comes from a Kubernetes Secret shared by every replica; replace tls.crt and tls.key in that Secret and restart the replicas (docs/kubernetes.md, "Root CA in a Secret")');
+    }
     if (source.kind !== this.rootKind) {
       // Otherwise the next restart, still configured the old way, would quietly undo the rotation.
       throw new Error(
@@ -303,9 +310,9 @@ export class CertificateAuthority {
     }
     const now = this.s.clock.now();
     const next =
-      source.kind === 'generated'
-        ? await generateRoot(this.s.directory, this.s.keyAlgorithm, this.s.rootLifetimeMs, now)
-        : await loadSuppliedRoot(this.s.directory, source.certFile, source.keyFile, now);
+      source.kind === 'files'
+        ? await loadSuppliedRoot(this.s.directory, source.certFile, source.keyFile, now)
+        : await generateRoot(this.s.directory, this.s.keyAlgorithm, this.s.rootLifetimeMs, now);
     const old = this.active;
     if (next.id === old.id) throw new Error(`root rotation: root ${next.id} is already the active root`);
     // Leaves issued until now live at most this long; past it the old root cannot be needed.

@@ -18,6 +18,7 @@ import { proxylessPortAuthenticator } from '../xds/auth/proxyless-port.js';
 import { log } from '../log.js';
 import { startXdsSecurity, type XdsSecurity } from '../xds/auth/security.js';
 import { loadMeshConfig, openCliCa } from './token.js';
+import { loadManagementCluster } from '../ca/root-secret.js';
 import { meshLoader } from './mesh-loader.js';
 
 /** Something a mesh loader started (file watchers, informers) that must stop on shutdown. */
@@ -208,6 +209,8 @@ interface ServeFlags {
   allowUnauthenticatedProxyless?: boolean;
   proxylessXdsPort?: string;
   maxConnectionAge: string;
+  managementKubeconfig?: string;
+  managementContext?: string;
 }
 
 /** Adds `crossmesh serve`; `loadMesh` fills the cache (config → model → translate → cache). */
@@ -225,6 +228,8 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
     .option('--xds-host-name <name>', 'extra DNS name or IP in the xDS server certificate (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--namespace <ns>', 'namespace crossmesh runs in (server certificate name crossmesh.<ns>.svc)', 'crossmesh-system')
     .option('--ca-dir <dir>', 'CA directory (default: the VirtualMesh ca.directory, else .crossmesh/ca)')
+    .option('--management-kubeconfig <path|in-cluster>', 'the Kubernetes cluster crossmesh runs in (a kubeconfig file, or in-cluster for the pod\'s ServiceAccount): where a VirtualMesh rootCertificateAuthority.secret is read, and created once if missing')
+    .option('--management-context <name>', 'context of --management-kubeconfig (default: its current-context)')
     .option('--proxyless-xds-port <port>', 'also serve plaintext xDS on this port for proxyless gRPC clients (grpc-js-xds cannot use TLS to its xDS server): only role=proxyless nodes without credentials, never secrets')
     .option('--allow-unauthenticated-proxyless', 'admit role=proxyless nodes without credentials (grpc-js-xds bootstraps carry none); they get no secrets')
     .option('--debounce-ms <ms>', 'window in which changes are batched into one push', '100')
@@ -237,7 +242,9 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
       const proxylessXdsPort = flags.proxylessXdsPort !== undefined ? port(flags.proxylessXdsPort, '--proxyless-xds-port') : undefined;
       const maxConnectionAgeMs = seconds(flags.maxConnectionAge, '--max-connection-age') * 1000;
       const xdsSocket = flags.xdsSocket !== undefined ? socketPath(flags.xdsSocket, '--xds-socket') : undefined;
-      const ca = await openCliCa(flags.caDir, await loadMeshConfig(flags.config));
+      if (flags.managementContext !== undefined && flags.managementKubeconfig === undefined) throw new Error('--management-context needs --management-kubeconfig');
+      const management = flags.managementKubeconfig !== undefined ? loadManagementCluster(flags.managementKubeconfig, flags.managementContext) : undefined;
+      const ca = await openCliCa(flags.caDir, await loadMeshConfig(flags.config), management);
       const cache = new SnapshotCache({ debounceMs });
       const security = await startXdsSecurity({
         ca,

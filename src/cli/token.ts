@@ -11,7 +11,9 @@ import { TokenKeyring } from '../ca/token-key.js';
 import { configPathsOrDefault } from '../config/default-mesh.js';
 import { parseDuration } from '../config/duration.js';
 import { loadConfig } from '../config/loader.js';
-import type { MeshConfig } from '../config/mesh-config.js';
+import { originKey, type MeshConfig } from '../config/mesh-config.js';
+import { ensureRootSecret, ROOT_SECRET_LIFETIME_MS, secretLabel, type ManagementCluster } from '../ca/root-secret.js';
+import { log } from '../log.js';
 import { issueToken, type IssuedToken, type TokenSubject } from '../xds/auth/tokens.js';
 
 /** Output sinks, so tests can capture what a command prints. */
@@ -34,15 +36,34 @@ export async function loadMeshConfig(paths: readonly string[] | undefined): Prom
 
 /**
  * Opens the CA the way `serve` does: directory from `--ca-dir`, else the VirtualMesh's
- * `ca.directory`, else `.crossmesh/ca`; root from the VirtualMesh (generated or PEM files).
- * Creates the root on first use, issues nothing.
+ * `ca.directory`, else `.crossmesh/ca`; root from the VirtualMesh (generated, PEM files, or a
+ * Kubernetes Secret read from — and created once in — the management cluster, which must then be
+ * given). Creates a generated root on first use, issues nothing.
  */
-export async function openCliCa(caDir: string | undefined, config: MeshConfig | undefined): Promise<CertificateAuthority> {
+export async function openCliCa(caDir: string | undefined, config: MeshConfig | undefined, management?: ManagementCluster): Promise<CertificateAuthority> {
   const vm = config?.policies.virtualMeshes[0];
   const directory = caDir ?? vm?.ca.directory ?? DEFAULT_CA_DIRECTORY;
   const rca = vm?.mtls.rootCertificateAuthority;
-  const root: RootSource = rca?.kind === 'files' ? { kind: 'files', certFile: rca.certFile, keyFile: rca.keyFile } : { kind: 'generated' };
+  let root: RootSource = { kind: 'generated' };
+  if (rca?.kind === 'files') root = { kind: 'files', certFile: rca.certFile, keyFile: rca.keyFile };
+  else if (rca?.kind === 'secret' && vm) {
+    const ref = { namespace: rca.namespace, name: rca.name };
+    if (!management) throw new Error(secretWithoutManagementCluster(config!, vm.namespace, vm.name, secretLabel(ref)));
+    const keyAlgorithm = vm.ca.keyType;
+    const r = await ensureRootSecret(management, ref, { keyAlgorithm, lifetimeMs: ROOT_SECRET_LIFETIME_MS });
+    log.info({ secret: secretLabel(ref), root: r.rootId, created: r.created, server: management.server }, r.created ? 'created the root CA Secret with a new root' : 'read the root CA from its Secret');
+    root = r.root;
+  }
   return CertificateAuthority.open({ directory, root, ...(vm ? { keyAlgorithm: vm.ca.keyType, leafLifetimeMs: vm.ca.leafTtlMs } : {}) });
+}
+
+/** The error for a VirtualMesh whose root is a Secret when no management cluster was given: names the file, the VirtualMesh and the field. */
+export function secretWithoutManagementCluster(config: MeshConfig, namespace: string, name: string, secret: string): string {
+  const at = config.origins.get(originKey('VirtualMesh', `${namespace}/${name}`));
+  return (
+    `${at ? `${at.file}:${at.line}: ` : ''}VirtualMesh ${namespace}/${name}: spec.mtlsConfig.shared.rootCertificateAuthority.secret (${secret}) ` +
+    'is read from a Kubernetes management cluster, and none was given: add --management-kubeconfig <kubeconfig file|in-cluster>'
+  );
 }
 
 /** Parses a `--ttl`-style duration, naming the flag in errors. */
