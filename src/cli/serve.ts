@@ -17,8 +17,7 @@ import { startAdminServer, type AdminServer, type XdsIntrospection } from '../ad
 import { proxylessPortAuthenticator } from '../xds/auth/proxyless-port.js';
 import { log } from '../log.js';
 import { startXdsSecurity, type XdsSecurity } from '../xds/auth/security.js';
-import { loadMeshConfig, openCliCa } from './token.js';
-import { loadManagementCluster } from '../ca/root-secret.js';
+import { loadMeshConfig, managementClusterOf, managementOptions, openCliCa } from './token.js';
 import { meshLoader } from './mesh-loader.js';
 
 /** Something a mesh loader started (file watchers, informers) that must stop on shutdown. */
@@ -215,7 +214,7 @@ interface ServeFlags {
 
 /** Adds `crossmesh serve`; `loadMesh` fills the cache (config → model → translate → cache). */
 export function register(program: Command, loadMesh: MeshLoader = meshLoader()): void {
-  program
+  const command = program
     .command('serve')
     .description('serve xDS (ADS/CDS/EDS/LDS/RDS/SDS, SotW and delta) and the admin HTTP endpoints')
     .option('--config <path>', 'YAML file or directory of them (repeatable); default: the embedded mesh', (v: string, acc: string[]) => [...acc, v], [] as string[])
@@ -228,12 +227,11 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
     .option('--xds-host-name <name>', 'extra DNS name or IP in the xDS server certificate (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--namespace <ns>', 'namespace crossmesh runs in (server certificate name crossmesh.<ns>.svc)', 'crossmesh-system')
     .option('--ca-dir <dir>', 'CA directory (default: the VirtualMesh ca.directory, else .crossmesh/ca)')
-    .option('--management-kubeconfig <path|in-cluster>', 'the Kubernetes cluster crossmesh runs in (a kubeconfig file, or in-cluster for the pod\'s ServiceAccount): where a VirtualMesh rootCertificateAuthority.secret is read, and created once if missing')
-    .option('--management-context <name>', 'context of --management-kubeconfig (default: its current-context)')
     .option('--proxyless-xds-port <port>', 'also serve plaintext xDS on this port for proxyless gRPC clients (grpc-js-xds cannot use TLS to its xDS server): only role=proxyless nodes without credentials, never secrets')
     .option('--allow-unauthenticated-proxyless', 'admit role=proxyless nodes without credentials (grpc-js-xds bootstraps carry none); they get no secrets')
     .option('--debounce-ms <ms>', 'window in which changes are batched into one push', '100')
-    .option('--max-connection-age <seconds>', 'end xDS connections at this age so proxies reconnect and are authenticated again (0 = never)', '1800')
+    .option('--max-connection-age <seconds>', 'end xDS connections at this age so proxies reconnect and are authenticated again (0 = never)', '1800');
+  managementOptions(command, 'where a VirtualMesh rootCertificateAuthority.secret is read, and created once if missing')
     .action(async (flags: ServeFlags) => {
       // Every number is checked before anything is opened or issued.
       const xdsPort = port(flags.xdsPort, '--xds-port');
@@ -242,9 +240,7 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
       const proxylessXdsPort = flags.proxylessXdsPort !== undefined ? port(flags.proxylessXdsPort, '--proxyless-xds-port') : undefined;
       const maxConnectionAgeMs = seconds(flags.maxConnectionAge, '--max-connection-age') * 1000;
       const xdsSocket = flags.xdsSocket !== undefined ? socketPath(flags.xdsSocket, '--xds-socket') : undefined;
-      if (flags.managementContext !== undefined && flags.managementKubeconfig === undefined) throw new Error('--management-context needs --management-kubeconfig');
-      const management = flags.managementKubeconfig !== undefined ? loadManagementCluster(flags.managementKubeconfig, flags.managementContext) : undefined;
-      const ca = await openCliCa(flags.caDir, await loadMeshConfig(flags.config), management);
+      const ca = await openCliCa(flags.caDir, await loadMeshConfig(flags.config), managementClusterOf(flags));
       const cache = new SnapshotCache({ debounceMs });
       const security = await startXdsSecurity({
         ca,

@@ -8,8 +8,8 @@ import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadConfig } from '../config/loader.js';
 import { originKey } from '../config/mesh-config.js';
 import { failoverConfigProblems } from '../translate/failover.js';
-import { checkRootSecret, loadManagementCluster, secretLabel, type ManagementCluster } from '../ca/root-secret.js';
-import { secretWithoutManagementCluster } from './token.js';
+import { checkRootSecret, secretLabel, type ManagementCluster } from '../ca/root-secret.js';
+import { managementClusterOf, managementOptions, secretWithoutManagementCluster, type ManagementFlags } from './token.js';
 
 export interface ValidateOutput {
   out(line: string): void;
@@ -93,15 +93,13 @@ function collect(value: string, previous: string[]): string[] {
 
 /** Adds `validate` to the program. */
 export function register(program: Command): void {
-  program
+  const command = program
     .command('validate')
     .description('check configuration files: print every error and warning as file:line: message, exit 1 on errors')
-    .option('-c, --config <path>', 'a YAML file or a directory of them (repeatable; default: the embedded default mesh)', collect, [] as string[])
-    .option('--management-kubeconfig <path|in-cluster>', 'the Kubernetes cluster crossmesh runs in: a VirtualMesh rootCertificateAuthority.secret is looked up there and its content checked')
-    .option('--management-context <name>', 'context of --management-kubeconfig (default: its current-context)')
-    .action(async (opts: { config: string[]; managementKubeconfig?: string; managementContext?: string }) => {
-      if (opts.managementContext !== undefined && opts.managementKubeconfig === undefined) throw new Error('--management-context needs --management-kubeconfig');
-      const management = opts.managementKubeconfig !== undefined ? loadManagementCluster(opts.managementKubeconfig, opts.managementContext) : undefined;
+    .option('-c, --config <path>', 'a YAML file or a directory of them (repeatable; default: the embedded default mesh)', collect, [] as string[]);
+  managementOptions(command, 'a VirtualMesh rootCertificateAuthority.secret is looked up there and its content checked (never created)')
+    .action(async (opts: { config: string[] } & ManagementFlags) => {
+      const management = managementClusterOf(opts);
       process.exitCode = await runValidate(opts.config, stdio, management ? { management } : {});
     });
 }

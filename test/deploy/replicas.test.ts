@@ -13,7 +13,7 @@
  *   A's leaf is not replaced on A and stays trusted: it verifies against B's ROOTCA (and B's against
  *   A's), shown by a real mutual TLS handshake between the two.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -255,5 +255,21 @@ kubeApiServerSuite('two crossmesh replicas sharing the root CA Secret', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('serve refuses to start without a management cluster, naming the file, the VirtualMesh and the field', () => {
+    const config = join(dir, 'mesh.yaml');
+    const run = (extra: string[]) => spawnSync(process.execPath, [CLI, 'serve', '--xds-port', '0', '--admin-port', '0', '--config', config, '--ca-dir', join(dir, 'ca-c'), ...extra], { encoding: 'utf8', timeout: 60_000 });
+    const without = run([]);
+    expect(without.status).toBe(1);
+    expect(without.stderr).toContain(
+      `crossmesh: ${config}:9: VirtualMesh crossmesh-system/virtual-mesh: spec.mtlsConfig.shared.rootCertificateAuthority.secret (crossmesh-system/crossmesh-root-ca) is read from a Kubernetes management cluster, and none was given: add --management-kubeconfig <kubeconfig file|in-cluster>`,
+    );
+    const missing = run(['--management-kubeconfig', join(dir, 'nope.kubeconfig')]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain(`crossmesh: --management-kubeconfig: kubeconfig file ${join(dir, 'nope.kubeconfig')} does not exist`);
+    const notInPod = run(['--management-kubeconfig', 'in-cluster']);
+    expect(notInPod.status).toBe(1);
+    expect(notInPod.stderr).toContain('crossmesh: --management-kubeconfig in-cluster: not running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is not set)');
   });
 });
