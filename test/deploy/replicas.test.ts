@@ -1,5 +1,5 @@
 /**
- * Two `crossmesh serve` processes (the built CLI, as the Deployment runs it) against one real
+ * Two `crossmesh serve` processes (the built CLI with the Deployment's own arguments) against one real
  * kube-apiserver, each with its own CA directory, both given the install base's ServiceAccount as
  * the management cluster and a VirtualMesh whose root CA is the Secret crossmesh-system/crossmesh-root-ca:
  *
@@ -52,7 +52,9 @@ function startReplica(name: string, args: string[]): Promise<Replica> {
       const m = /xDS on (\S+) \(TLS, [^)]*\), admin on (\S+)/.exec(stderr);
       if (m) {
         clearTimeout(timer);
-        resolve({ name, proc, xds: m[1]!, admin: m[2]!, logs: () => stderr });
+        // Bound to 0.0.0.0 as in the pod; reached on 127.0.0.1 (in the server certificate).
+        const local = (a: string): string => a.replace('0.0.0.0', '127.0.0.1');
+        resolve({ name, proc, xds: local(m[1]!), admin: local(m[2]!), logs: () => stderr });
       }
     });
     proc.on('exit', (code) => {
@@ -127,7 +129,19 @@ kubeApiServerSuite('two crossmesh replicas sharing the root CA Secret', () => {
     const mesh = (one(objects, 'ConfigMap', 'crossmesh-config').data['mesh.yaml'] as string).replace('discovery: {kubernetes: {}}', `discovery: {kubernetes: {kubeconfig: ${JSON.stringify(saKubeconfig)}}}`);
     const config = join(dir, 'mesh.yaml');
     writeFileSync(config, mesh);
-    const args = (ca: string): string[] => ['--xds-port', '0', '--admin-port', '0', '--config', config, '--ca-dir', join(dir, ca), '--management-kubeconfig', saKubeconfig];
+    // The Deployment's own arguments, with what the pod would provide (its namespace, the in-cluster
+    // ServiceAccount, the mounted config, the emptyDir) pointed at this test's files, on free ports.
+    const args = (ca: string): string[] => [
+      ...(container.args as string[]).slice(1).map((a) =>
+        a
+          .replaceAll('$(POD_NAMESPACE)', NS)
+          .replace(/^--config=.*/, `--config=${config}`)
+          .replace(/^--ca-dir=.*/, `--ca-dir=${join(dir, ca)}`)
+          .replace(/^--management-kubeconfig=in-cluster$/, `--management-kubeconfig=${saKubeconfig}`),
+      ),
+      '--xds-port=0',
+      '--admin-port=0',
+    ];
     [a, b] = await Promise.all([startReplica('A', args('ca-a')), startReplica('B', args('ca-b'))]);
   }, 150_000);
 
@@ -148,6 +162,7 @@ kubeApiServerSuite('two crossmesh replicas sharing the root CA Secret', () => {
       const c = await certs(r);
       expect(c.trustBundle.map((x: { id: string }) => x.id), r.name).toEqual([id]);
       expect(c.xdsServer.rootId, r.name).toBe(id);
+      expect(c.xdsServer.dnsNames, r.name).toContain('crossmesh.crossmesh-system.svc');
     }
     for (const probe of [container.livenessProbe, container.readinessProbe, container.startupProbe]) {
       for (const r of [a, b]) {
