@@ -12,7 +12,8 @@ import { ensurePrivateDir } from './atomic-file.js';
 import { DEFAULT_CA_DIRECTORY, readState, writeState, type RetiringRoot } from './ca-store.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { spiffeIdOf, type WorkloadIdentity } from './identity.js';
-import { loadOrCreateIntermediate, type Intermediate } from './intermediate.js';
+import { deriveIntermediate, loadOrCreateIntermediate, type Intermediate } from './intermediate.js';
+import { deriveP256, deriveSerial, issuanceSecret } from './deterministic.js';
 import type { IssuingCa } from './issuing-ca.js';
 import { generateEcP256, generateRsa2048, type KeyAlgorithm } from './keys.js';
 import { certificatesIssued, issueFailures, trustBundleRoots, workloadCertificates } from './metrics.js';
@@ -45,6 +46,14 @@ export interface CertificateAuthorityOptions {
    * reissued under the new root, and again before the old root is dropped. Default 60 s.
    */
   readonly rootRotationGraceMs?: number;
+  /**
+   * Shared issuance (replicas that share a root, e.g. from a Kubernetes Secret): intermediates and
+   * leaves are derived from the root key and aligned time windows, so every replica issues
+   * byte-identical certificates for the same identity in the same window (see deterministic.ts).
+   * Leaves then rotate at fixed window ends (every 2/3 of their lifetime) rather than 2/3 after
+   * their own issuance. ECDSA P-256 only; with RSA_2048 it is off (with a warning).
+   */
+  readonly sharedIssuance?: boolean;
   readonly clock?: Clock;
 }
 
@@ -117,6 +126,7 @@ interface Settings {
   readonly intermediateLifetimeMs: number;
   readonly rootLifetimeMs: number;
   readonly graceMs: number;
+  readonly sharedIssuance: boolean;
   readonly clock: Clock;
 }
 
@@ -142,6 +152,7 @@ function settingsOf(o: CertificateAuthorityOptions): Settings {
     intermediateLifetimeMs,
     rootLifetimeMs: positive(o.rootLifetimeMs, 3650 * DAY, 'rootLifetimeMs'),
     graceMs: positive(o.rootRotationGraceMs, 60 * 1000, 'rootRotationGraceMs', 0),
+    sharedIssuance: o.sharedIssuance === true && keyAlgorithm === 'ECDSA_P256',
     clock: o.clock ?? systemClock(),
   };
 }
@@ -156,6 +167,8 @@ export class CertificateAuthority {
   /** Current leaves per root id, so root retirement checks are O(1) per issuance. */
   private readonly leavesByRoot = new Map<string, number>();
   private currentCount = 0;
+  /** Shared issuance: the derivation secret of each root (by id). */
+  private readonly issuanceSecrets = new Map<string, Buffer>();
   private stateWrites: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -171,6 +184,7 @@ export class CertificateAuthority {
    */
   static async open(options: CertificateAuthorityOptions = {}): Promise<CertificateAuthority> {
     const s = settingsOf(options);
+    if (options.sharedIssuance && !s.sharedIssuance) log.warn({ keyAlgorithm: s.keyAlgorithm }, 'shared issuance needs ECDSA_P256 keys; each replica issues its own certificates');
     const source = options.root ?? { kind: 'generated' };
     const now = s.clock.now();
     await ensurePrivateDir(s.directory);
@@ -391,6 +405,7 @@ export class CertificateAuthority {
     for (let attempt = 0; ; attempt++) {
       const root = this.active;
       const inter = await this.intermediateFor(root, identity);
+      if (inter.leafSecret) return this.deriveLeaf(entry, root, inter, inter.leafSecret);
       const key = this.s.keyAlgorithm === 'ECDSA_P256' ? generateEcP256() : await generateRsa2048();
       // A root rotation while we waited: issue under the new root so the sweep misses nobody.
       if (root !== this.active && attempt < 3) continue;
@@ -416,12 +431,52 @@ export class CertificateAuthority {
     }
   }
 
+  /**
+   * Shared issuance: the leaf of `entry` for the current window, as every replica computes it.
+   * Windows last 2/3 of the leaf lifetime; a leaf is valid from its window's start (less the
+   * backdating) for one lifetime and is replaced when the next window starts, so it always has at
+   * least a third of its lifetime left, as with random issuance.
+   */
+  private deriveLeaf(entry: Entry, root: IssuingCa, inter: Intermediate, secret: Buffer): WorkloadCertificate {
+    const windowMs = Math.floor((this.s.leafLifetimeMs * 2) / 3);
+    // A timer firing a little early must not reissue the window that is ending.
+    const t = Math.max(this.s.clock.now(), entry.current?.rootId === root.id ? entry.current.rotateAt.getTime() : 0);
+    const start = Math.floor(t / windowMs) * windowMs;
+    const label = `leaf\u0000${entry.identity.cluster}\u0000${entry.spiffeId}\u0000${start}`;
+    const key = deriveP256(secret, label);
+    const serial = deriveSerial(secret, label);
+    const notBefore = new Date(Math.floor((start - this.s.backdateMs) / 1000) * 1000);
+    const notAfter = new Date(Math.min(Math.floor((start + this.s.leafLifetimeMs) / 1000) * 1000, inter.notAfter.getTime()));
+    const der = inter.template.build({ serial, notBefore, notAfter, uri: entry.spiffeId, key });
+    return workloadCertificate(
+      {
+        spiffeId: entry.spiffeId,
+        cluster: entry.identity.cluster,
+        serial: serial.toString('hex').toUpperCase(),
+        notBefore,
+        notAfter,
+        rotateAt: new Date(start + windowMs),
+        keyAlgorithm: key.algorithm,
+        rootId: root.id,
+        certificateChainPem: toPem(der) + inter.certPem,
+      },
+      key.privateKeyPem,
+    );
+  }
+
   private async intermediateFor(root: IssuingCa, identity: WorkloadIdentity): Promise<Intermediate> {
     const key = `${root.id}/${identity.cluster}`;
     const now = this.s.clock.now();
     const minRemainingMs = this.s.leafLifetimeMs * 2;
     const have = this.intermediates.get(key);
     if (have && have.trustDomain === identity.trustDomain && have.notAfter.getTime() - now >= minRemainingMs) return have;
+    if (this.s.sharedIssuance) {
+      let secret = this.issuanceSecrets.get(root.id);
+      if (!secret) this.issuanceSecrets.set(root.id, (secret = issuanceSecret(root.signer.key)));
+      const derived = deriveIntermediate(root, secret, identity.cluster, identity.trustDomain, { algorithm: this.s.keyAlgorithm, lifetimeMs: this.s.intermediateLifetimeMs, minRemainingMs }, now);
+      this.intermediates.set(key, derived);
+      return derived;
+    }
     let inflight = this.intermediateInflight.get(key);
     if (!inflight) {
       inflight = loadOrCreateIntermediate(

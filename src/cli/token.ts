@@ -54,7 +54,8 @@ export async function openCliCa(caDir: string | undefined, config: MeshConfig | 
     log.info({ secret: secretLabel(ref), root: r.rootId, created: r.created, server: management.server }, r.created ? 'created the root CA Secret with a new root' : 'read the root CA from its Secret');
     root = r.root;
   }
-  return CertificateAuthority.open({ directory, root, ...(vm ? { keyAlgorithm: vm.ca.keyType, leafLifetimeMs: vm.ca.leafTtlMs } : {}) });
+  // Replicas sharing a Secret root also issue the same certificates (src/ca/deterministic.ts).
+  return CertificateAuthority.open({ directory, root, sharedIssuance: root.kind === 'secret', ...(vm ? { keyAlgorithm: vm.ca.keyType, leafLifetimeMs: vm.ca.leafTtlMs } : {}) });
 }
 
 /** Flags naming the management cluster (serve, validate, token, bootstrap). */
