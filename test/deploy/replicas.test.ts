@@ -6,12 +6,14 @@
  * - they start together: exactly one creates the Secret, the other reads the winner's root, and
  *   both serve that root (probes on the Deployment's paths answer);
  * - a proxy (ServiceAccount token, TokenReview against the real server) takes its configuration
- *   from replica A, then reconnects to replica B with the version_info A gave it: B sends nothing
- *   for CDS, EDS, LDS, RDS, nor for an SDS subscription to ROOTCA (same content-hash versions);
- * - what B does send is the proxy's own `default` secret, once the proxy asks for it there: leaves
- *   live in the memory of the replica that issued them, so B issues its own for that identity.
- *   A's leaf is not replaced on A and stays trusted: it verifies against B's ROOTCA (and B's against
- *   A's), shown by a real mutual TLS handshake between the two.
+ *   and its certificate from replica A, then reconnects to replica B with the version_info A gave
+ *   it: B sends nothing at all, for CDS, EDS, LDS, RDS or SDS (`default` + `ROOTCA`), and holds the
+ *   proxy as up to date at A's versions;
+ * - no certificate is reissued: with shared issuance (src/ca/deterministic.ts) B computes the very
+ *   leaf A issued (same bytes, serial and window; same intermediate), so its `/debug/certs` equals
+ *   A's, and a proxy that never saw A is served that same certificate by B; it passes a mutual TLS
+ *   handshake against either replica's ROOTCA;
+ * - serve refuses a Secret root without a management cluster, naming file, VirtualMesh and field.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -174,7 +176,7 @@ kubeApiServerSuite('two crossmesh replicas sharing the root CA Secret', () => {
     }
   });
 
-  it('sends a proxy that moves from A to B with its versions nothing new but its own default secret, and both leaves are trusted by both roots', async () => {
+  it('sends a proxy that moves from A to B with its versions nothing new, its certificate included, and reissues nothing', async () => {
     const rootPem = Buffer.from((await api().request('GET', `/api/v1/namespaces/${NS}/secrets/crossmesh-root-ca`)).body.data['tls.crt'], 'base64').toString();
     const token = await api().serviceAccountToken('bookinfo', 'reviews', { audiences: ['crossmesh'] });
     // Wait until both replicas have discovered the workload (the proxy's node id names it).
@@ -199,15 +201,15 @@ kubeApiServerSuite('two crossmesh replicas sharing the root CA Secret', () => {
     const rdsNames = routeConfigNames(lds);
     expect(rdsNames.length).toBeGreaterThan(0);
     const rds = await fetchAndAck(sa, ROUTE_TYPE, rdsNames);
-    const rootOnlyA = await fetchAndAck(sa, SECRET_TYPE, ['ROOTCA']);
-    const withDefaultA = await fetchAndAck(sa, SECRET_TYPE, ['default', 'ROOTCA'], { previous: rootOnlyA });
+    const withDefaultA = await fetchAndAck(sa, SECRET_TYPE, ['default', 'ROOTCA']);
     const leafA = inline(secretOf(withDefaultA, 'default').tls_certificate.certificate_chain.inline_bytes);
     const keyA = inline(secretOf(withDefaultA, 'default').tls_certificate.private_key.inline_bytes);
     const issuedOnA = (await certs(a)).issued;
     expect(issuedOnA.map((c: { identity: string }) => c.identity)).toEqual([SPIFFE]);
     clientA.close();
 
-    // On B: the same subscriptions, each first request carrying the version A gave.
+    // On B: the same subscriptions, each first request carrying the version A gave, as Envoy sends
+    // them after a reconnect (SDS: one subscription to default + ROOTCA).
     const clientB = new Client(b.xds, { rootPem });
     const sb = clientB.open(ADS, token);
     const seen: Response[] = [];
@@ -227,27 +229,32 @@ kubeApiServerSuite('two crossmesh replicas sharing the root CA Secret', () => {
     sb.send({ typeUrl: ENDPOINT_TYPE, names: edsNames, version: eds.version });
     sb.send({ typeUrl: LISTENER_TYPE, names: [], version: lds.version });
     sb.send({ typeUrl: ROUTE_TYPE, names: rdsNames, version: rds.version });
-    sb.send({ typeUrl: SECRET_TYPE, names: ['ROOTCA'], version: rootOnlyA.version });
+    sb.send({ typeUrl: SECRET_TYPE, names: ['default', 'ROOTCA'], version: withDefaultA.version });
     await collect(4000);
     expect(seen.map((r) => r.typeUrl), 'B re-sent what the proxy already had').toEqual([]);
-
-    // The proxy now asks B for its own certificate too: B holds no leaf A issued, so it issues one.
-    sb.send({ typeUrl: SECRET_TYPE, names: ['default', 'ROOTCA'], version: rootOnlyA.version });
-    const withDefaultB = await sb.nextOf(SECRET_TYPE, 20_000).catch((e: Error) => {
-      throw new Error(`B, default + ROOTCA after the ROOTCA hint: ${e.message}`);
-    });
-    expect(inline(secretOf(withDefaultB, 'ROOTCA').validation_context.trusted_ca.inline_bytes)).toBe(inline(secretOf(withDefaultA, 'ROOTCA').validation_context.trusted_ca.inline_bytes));
-    expect(inline(secretOf(withDefaultB, 'ROOTCA').validation_context.trusted_ca.inline_bytes)).toBe(rootPem);
-    const leafB = inline(secretOf(withDefaultB, 'default').tls_certificate.certificate_chain.inline_bytes);
-    const keyB = inline(secretOf(withDefaultB, 'default').tls_certificate.private_key.inline_bytes);
-    expect(leafB).not.toBe(leafA);
+    // B holds the proxy as up to date on every type, at A's versions.
+    const { proxies } = (await (await fetch(`${b.admin}/debug/proxies`)).json()) as { proxies: { nodeId: string; types: Record<string, { ackedVersion: string }> }[] };
+    const onB = proxies.find((p) => p.nodeId === NODE);
+    expect(onB, JSON.stringify(proxies)).toBeDefined();
+    expect(Object.fromEntries(Object.entries(onB!.types).map(([t, v]) => [t, v.ackedVersion]))).toMatchObject({ cds: cds.version, eds: eds.version, lds: lds.version, rds: rds.version, sds: withDefaultA.version });
+    // No certificate was reissued: B computed the very leaf A issued (same serial, same window).
     const issuedOnB = (await certs(b)).issued;
-    expect(issuedOnB.map((c: { identity: string }) => c.identity)).toEqual([SPIFFE]);
-    // A replaced nothing: the leaf it issued is still its current one.
+    expect(issuedOnB).toEqual(issuedOnA);
     expect((await certs(a)).issued).toEqual(issuedOnA);
+    expect((await certs(b)).intermediates).toEqual((await certs(a)).intermediates);
     clientB.close();
 
-    // Each replica's leaf is trusted with the other replica's ROOTCA: a real mutual TLS handshake.
+    // A proxy that never talked to A gets from B the same certificate A gave (by bytes).
+    const clientB2 = new Client(b.xds, { rootPem });
+    const sb2 = clientB2.open(ADS, token);
+    const withDefaultB = await fetchAndAck(sb2, SECRET_TYPE, ['default', 'ROOTCA'], { withNode: true });
+    expect(withDefaultB.version).toBe(withDefaultA.version);
+    const leafB = inline(secretOf(withDefaultB, 'default').tls_certificate.certificate_chain.inline_bytes);
+    const keyB = inline(secretOf(withDefaultB, 'default').tls_certificate.private_key.inline_bytes);
+    expect(leafB).toBe(leafA);
+    clientB2.close();
+
+    // The certificate is trusted with either replica's ROOTCA: a real mutual TLS handshake.
     const rootFromB = inline(secretOf(withDefaultB, 'ROOTCA').validation_context.trusted_ca.inline_bytes);
     const rootFromA = inline(secretOf(withDefaultA, 'ROOTCA').validation_context.trusted_ca.inline_bytes);
     const server = tls.createServer({ cert: leafA, key: keyA, ca: rootFromA, requestCert: true, rejectUnauthorized: true }, (socket) => {
