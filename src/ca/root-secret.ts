@@ -177,8 +177,19 @@ function describeFailure(r: KubeAnswer): string {
 
 const MAX_BODY = 1024 * 1024;
 
-/** One JSON request with the kubeconfig's credentials and TLS settings, bounded in time. */
+/** One JSON request; a transport failure (unreachable, TLS, timeout) is an error naming the Secret. */
 async function kubeRequest(cluster: ManagementCluster, method: string, path: string, body: unknown, timeoutMs = 10_000): Promise<KubeAnswer> {
+  try {
+    return await rawKubeRequest(cluster, method, path, body, timeoutMs);
+  } catch (e) {
+    const name = /\/namespaces\/([^/]+)\/secrets(?:\/([^/?]+))?/.exec(path);
+    const label = name ? `${decodeURIComponent(name[1]!)}/${name[2] ? decodeURIComponent(name[2]) : (body as { metadata?: { name?: string } }).metadata?.name ?? ''}` : path;
+    throw new Error(`secret ${label}: cannot reach the management cluster (${cluster.source}): ${(e as Error).message}`);
+  }
+}
+
+/** One JSON request with the kubeconfig's credentials and TLS settings, bounded in time. */
+async function rawKubeRequest(cluster: ManagementCluster, method: string, path: string, body: unknown, timeoutMs: number): Promise<KubeAnswer> {
   const url = new URL(`${cluster.server.replace(/\/+$/, '')}${path}`);
   const opts: https.RequestOptions = {};
   await cluster.kubeConfig.applyToHTTPSOptions(opts);

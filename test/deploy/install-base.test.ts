@@ -10,6 +10,7 @@
  * `crossmesh validate` fails clearly without a management cluster.
  */
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { registerCommands } from '../../src/cli/commands.js';
@@ -242,6 +243,13 @@ kubeApiServerSuite('deploy/base on a real API server', () => {
       await expect(ensureRootSecret(admin, { namespace: NS, name: c.name }, { keyAlgorithm: 'ECDSA_P256', lifetimeMs: 86_400_000 }), c.name).rejects.toThrow(c.error);
       expect((await api().request('GET', `/api/v1/namespaces/${NS}/secrets/${c.name}`)).body.metadata.resourceVersion, `${c.name} untouched`).toBe(before);
     }
+    // An unreachable management cluster is named with the Secret (nothing listens on port 1).
+    const dir = tempDir('crossmesh-deploy-');
+    dirs.push(dir);
+    const unreachable = dir.write('unreachable.kubeconfig', readFileSync(api().adminKubeconfig, 'utf8').replace(api().url, 'https://127.0.0.1:1'));
+    await expect(ensureRootSecret(loadManagementCluster(unreachable), { namespace: NS, name: ROOT_SECRET }, { keyAlgorithm: 'ECDSA_P256', lifetimeMs: 86_400_000 })).rejects.toThrow(
+      `secret ${NS}/${ROOT_SECRET}: cannot reach the management cluster (${unreachable}): GET https://127.0.0.1:1/api/v1/namespaces/${NS}/secrets/${ROOT_SECRET}: connect ECONNREFUSED`,
+    );
     // Missing read permission is named too (the ServiceAccount may get only crossmesh-root-ca).
     const sa = loadManagementCluster(await serviceAccountKubeconfig());
     await expect(readRootSecret(sa, { namespace: NS, name: 'no-key' })).rejects.toThrow(`secret ${NS}/no-key: cannot read it from ${api().url}: HTTP 403`);
