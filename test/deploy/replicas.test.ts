@@ -230,13 +230,21 @@ kubeApiServerSuite('two crossmesh replicas sharing the root CA Secret', () => {
     sb.send({ typeUrl: LISTENER_TYPE, names: [], version: lds.version });
     sb.send({ typeUrl: ROUTE_TYPE, names: rdsNames, version: rds.version });
     sb.send({ typeUrl: SECRET_TYPE, names: ['default', 'ROOTCA'], version: withDefaultA.version });
-    await collect(4000);
+    // B holds the proxy as up to date on every type, at A's versions (once it has authenticated the
+    // stream and taken each hint: polled, the machine may be loaded), and sent it nothing.
+    const want = { cds: cds.version, eds: eds.version, lds: lds.version, rds: rds.version, sds: withDefaultA.version };
+    let acked: Record<string, string> = {};
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const { proxies } = (await (await fetch(`${b.admin}/debug/proxies`)).json()) as { proxies: { nodeId: string; types: Record<string, { ackedVersion: string }> }[] };
+      acked = Object.fromEntries(Object.entries(proxies.find((p) => p.nodeId === NODE)?.types ?? {}).map(([t, v]) => [t, v.ackedVersion]));
+      if (Object.entries(want).every(([t, v]) => acked[t] === v)) break;
+      if (Date.now() > deadline) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(acked).toMatchObject(want);
+    await collect(2000);
     expect(seen.map((r) => r.typeUrl), 'B re-sent what the proxy already had').toEqual([]);
-    // B holds the proxy as up to date on every type, at A's versions.
-    const { proxies } = (await (await fetch(`${b.admin}/debug/proxies`)).json()) as { proxies: { nodeId: string; types: Record<string, { ackedVersion: string }> }[] };
-    const onB = proxies.find((p) => p.nodeId === NODE);
-    expect(onB, JSON.stringify(proxies)).toBeDefined();
-    expect(Object.fromEntries(Object.entries(onB!.types).map(([t, v]) => [t, v.ackedVersion]))).toMatchObject({ cds: cds.version, eds: eds.version, lds: lds.version, rds: rds.version, sds: withDefaultA.version });
     // No certificate was reissued: B computed the very leaf A issued (same serial, same window).
     const issuedOnB = (await certs(b)).issued;
     expect(issuedOnB).toEqual(issuedOnA);
