@@ -13,7 +13,8 @@
  *   leaf A issued (same bytes, serial and window; same intermediate), so its `/debug/certs` equals
  *   A's, and a proxy that never saw A is served that same certificate by B; it passes a mutual TLS
  *   handshake against either replica's ROOTCA;
- * - serve refuses a Secret root without a management cluster, naming file, VirtualMesh and field.
+ * - serve and validate (built CLI) refuse a Secret root without a management cluster, naming file,
+ *   VirtualMesh and field; validate with one finds and checks the Secret.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -117,11 +118,12 @@ kubeApiServerSuite('two crossmesh replicas sharing the root CA Secret', () => {
   let dir: string;
   let a: Replica;
   let b: Replica;
+  let saKubeconfig = '';
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'crossmesh-replicas-'));
     for (const o of objects) await api().request('POST', collectionPath(o), o);
-    const saKubeconfig = api().tokenKubeconfig(await api().serviceAccountToken(NS, 'crossmesh', { expirationSeconds: 3600 }), 'crossmesh-sa');
+    saKubeconfig = api().tokenKubeconfig(await api().serviceAccountToken(NS, 'crossmesh', { expirationSeconds: 3600 }), 'crossmesh-sa');
     // One workload for the proxy to be: a pod of bookinfo/reviews, listed by its service's slice.
     await createNode(api(), 'node-a', { 'topology.kubernetes.io/region': 'region1', 'topology.kubernetes.io/zone': 'zone-a' });
     await createPod(api(), { name: 'reviews-v1-0', namespace: 'bookinfo', ip: '10.1.0.5', node: 'node-a', labels: { app: 'reviews', version: 'v1' }, serviceAccount: 'reviews', ready: true });
@@ -287,7 +289,7 @@ kubeApiServerSuite('two crossmesh replicas sharing the root CA Secret', () => {
     }
   });
 
-  it('serve refuses to start without a management cluster, naming the file, the VirtualMesh and the field', () => {
+  it('serve and validate refuse a Secret root without a management cluster, naming the file, the VirtualMesh and the field', () => {
     const config = join(dir, 'mesh.yaml');
     const run = (extra: string[]) => spawnSync(process.execPath, [CLI, 'serve', '--xds-port', '0', '--admin-port', '0', '--config', config, '--ca-dir', join(dir, 'ca-c'), ...extra], { encoding: 'utf8', timeout: 60_000 });
     const without = run([]);
@@ -298,6 +300,14 @@ kubeApiServerSuite('two crossmesh replicas sharing the root CA Secret', () => {
     const missing = run(['--management-kubeconfig', join(dir, 'nope.kubeconfig')]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain(`crossmesh: --management-kubeconfig: kubeconfig file ${join(dir, 'nope.kubeconfig')} does not exist`);
+    // validate, built CLI: the same message without the flag; with it, the Secret is found and checked.
+    const validate = (extra: string[]) => spawnSync(process.execPath, [CLI, 'validate', '--config', config, ...extra], { encoding: 'utf8', timeout: 60_000 });
+    const invalid = validate([]);
+    expect(invalid.status).toBe(1);
+    expect(invalid.stderr).toContain(`${config}:9: VirtualMesh crossmesh-system/virtual-mesh: spec.mtlsConfig.shared.rootCertificateAuthority.secret (crossmesh-system/crossmesh-root-ca) is read from a Kubernetes management cluster`);
+    const valid = validate(['--management-kubeconfig', saKubeconfig]);
+    expect(valid.status, valid.stderr).toBe(0);
+    expect(valid.stdout).toMatch(/root CA: secret crossmesh-system\/crossmesh-root-ca holds root [0-9a-f]{16}/);
     const notInPod = run(['--management-kubeconfig', 'in-cluster']);
     expect(notInPod.status).toBe(1);
     expect(notInPod.stderr).toContain('crossmesh: --management-kubeconfig in-cluster: not running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is not set)');
