@@ -18,8 +18,9 @@ import type { IssuingCa } from './issuing-ca.js';
 import { generateEcP256, generateRsa2048, type KeyAlgorithm } from './keys.js';
 import { certificatesIssued, issueFailures, trustBundleRoots, workloadCertificates } from './metrics.js';
 import { toPem } from './pem.js';
-import { generateRoot, loadGeneratedRoot, loadPemRoot, loadRootCertificate, loadSuppliedRoot, randomSerial, type RootSource } from './root.js';
-import { ROOT_SECRET_CERT_KEY, ROOT_SECRET_KEY_KEY } from './root-secret-format.js';
+import { generateRoot, loadGeneratedRoot, loadPemRoot, loadRootCertificate, loadSuppliedRoot, parseTrustAnchors, randomSerial, type RootSource } from './root.js';
+import { ROOT_SECRET_CERT_KEY, ROOT_SECRET_KEY_KEY, ROOT_SECRET_TRUST_KEY } from './root-secret-format.js';
+import { certificateId } from './issuing-ca.js';
 import { issueServerCertificate as signServerCertificate, type ServerCertificate } from './server-certificate.js';
 
 const HOUR = 60 * 60 * 1000;
@@ -84,7 +85,8 @@ export interface TrustBundleRoot {
   readonly id: string;
   readonly subject: string;
   readonly notAfter: Date;
-  readonly status: 'active' | 'retiring';
+  /** `trusted`: an additional trust anchor the root's Secret lists in `ca.crt` (a root rotation in progress). */
+  readonly status: 'active' | 'retiring' | 'trusted';
 }
 
 /** The roots every workload must trust: PEM list, active root first. */
@@ -167,6 +169,8 @@ export class CertificateAuthority {
   /** Current leaves per root id, so root retirement checks are O(1) per issuance. */
   private readonly leavesByRoot = new Map<string, number>();
   private currentCount = 0;
+  /** Additional trust anchors (a Secret root's `ca.crt`), by id; fixed for the life of the process. */
+  private readonly anchors = new Map<string, { readonly cert: X509Certificate; readonly certPem: string }>();
   /** Shared issuance: the derivation secret of each root (by id). */
   private readonly issuanceSecrets = new Map<string, Buffer>();
   private stateWrites: Promise<void> = Promise.resolve();
@@ -219,11 +223,18 @@ export class CertificateAuthority {
       }
       ca.addRetiring(r.id, cert, r.keepUntil);
     }
+    if (source.kind === 'secret' && source.trustPem !== undefined) {
+      for (const cert of parseTrustAnchors(source.trustPem, `secret ${source.secret} key ${ROOT_SECRET_TRUST_KEY}`, now)) {
+        const id = certificateId(cert);
+        if (id !== active.id && !ca.anchors.has(id)) ca.anchors.set(id, { cert, certPem: toPem(cert.raw) });
+      }
+      if (ca.anchors.size) log.info({ roots: [...ca.anchors.keys()] }, `trusting the additional roots of secret ${source.secret} key ${ROOT_SECRET_TRUST_KEY}`);
+    }
     await ca.persistState();
     if (Date.parse(active.cert.validTo) - now < s.leafLifetimeMs * 3) {
       log.warn({ root: active.id, notAfter: active.cert.validTo }, 'root CA expires soon; rotate it or supply a new root (see docs/identity.md)');
     }
-    trustBundleRoots.set(1 + ca.retiring.size);
+    trustBundleRoots.set(1 + ca.retiring.size + ca.anchors.size);
     return ca;
   }
 
@@ -275,6 +286,11 @@ export class CertificateAuthority {
     for (const r of [...this.retiring.values()].sort((a, b) => a.keepUntil - b.keepUntil)) {
       roots.push({ id: r.id, subject: oneLine(r.cert.subject), notAfter: new Date(r.cert.validTo), status: 'retiring' });
       pem += r.certPem;
+    }
+    for (const [id, a] of this.anchors) {
+      if (this.retiring.has(id) || id === this.active.id) continue;
+      roots.push({ id, subject: oneLine(a.cert.subject), notAfter: new Date(a.cert.validTo), status: 'trusted' });
+      pem += a.certPem;
     }
     return { pem, roots };
   }
@@ -500,7 +516,7 @@ export class CertificateAuthority {
     const r: Retiring = { id, cert, certPem: toPem(cert.raw), keepUntil, swept: false, timers: [], dropScheduled: false };
     this.retiring.set(id, r);
     r.timers.push(this.s.clock.setTimer(() => void this.dropRetiring(r, 'its last leaf has expired'), keepUntil - this.s.clock.now()));
-    trustBundleRoots.set(1 + this.retiring.size);
+    trustBundleRoots.set(this.trustBundle().roots.length);
     return r;
   }
 
@@ -545,7 +561,7 @@ export class CertificateAuthority {
   private async dropRetiring(r: Retiring, why: string): Promise<void> {
     if (this.closed || this.retiring.get(r.id) !== r) return;
     this.forgetRetiring(r);
-    trustBundleRoots.set(1 + this.retiring.size);
+    trustBundleRoots.set(this.trustBundle().roots.length);
     log.info({ root: r.id, reason: why }, 'dropped retired root from the trust bundle');
     this.emit({ kind: 'trustBundle', bundle: this.trustBundle() });
     try {

@@ -13,8 +13,8 @@ import * as https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 import { expandKubeconfigPath } from '../discovery/kubernetes/kubeconfig.js';
 import type { KeyAlgorithm } from './keys.js';
-import { createRoot, parseSuppliedRoot, type RootSource } from './root.js';
-import { ROOT_SECRET_CERT_KEY, ROOT_SECRET_KEY_KEY, ROOT_SECRET_TYPE } from './root-secret-format.js';
+import { createRoot, parseSuppliedRoot, parseTrustAnchors, type RootSource } from './root.js';
+import { ROOT_SECRET_CERT_KEY, ROOT_SECRET_KEY_KEY, ROOT_SECRET_TRUST_KEY, ROOT_SECRET_TYPE } from './root-secret-format.js';
 
 /** The Secret a VirtualMesh names. */
 export interface RootSecretRef {
@@ -133,7 +133,7 @@ export async function ensureRootSecret(cluster: ManagementCluster, ref: RootSecr
  * Reads the Secret's `tls.crt` and `tls.key` (decoded), or undefined when it does not exist.
  * A Secret without them is an error naming the missing key.
  */
-export async function readRootSecret(cluster: ManagementCluster, ref: RootSecretRef, timeoutMs?: number): Promise<{ certPem: string; keyPem: string } | undefined> {
+export async function readRootSecret(cluster: ManagementCluster, ref: RootSecretRef, timeoutMs?: number): Promise<RootSecretPems | undefined> {
   const r = await kubeRequest(cluster, 'GET', `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/secrets/${encodeURIComponent(ref.name)}`, undefined, timeoutMs);
   if (r.status === 404) return undefined;
   if (r.status !== 200) {
@@ -146,14 +146,24 @@ export async function readRootSecret(cluster: ManagementCluster, ref: RootSecret
     if (v === undefined || v === '') throw new Error(`secret ${secretLabel(ref)}: no key ${key} (it has: ${keys.join(', ') || 'no keys'}); a root CA Secret holds ${ROOT_SECRET_CERT_KEY} and ${ROOT_SECRET_KEY_KEY} (type ${ROOT_SECRET_TYPE})`);
     return Buffer.from(v, 'base64').toString('utf8');
   };
-  return { certPem: pem(ROOT_SECRET_CERT_KEY), keyPem: pem(ROOT_SECRET_KEY_KEY) };
+  const trust = data[ROOT_SECRET_TRUST_KEY];
+  return { certPem: pem(ROOT_SECRET_CERT_KEY), keyPem: pem(ROOT_SECRET_KEY_KEY), ...(trust ? { trustPem: Buffer.from(trust, 'base64').toString('utf8') } : {}) };
+}
+
+/** The decoded keys of a root CA Secret. */
+export interface RootSecretPems {
+  readonly certPem: string;
+  readonly keyPem: string;
+  /** `ca.crt`, when present: more roots to trust. */
+  readonly trustPem?: string;
 }
 
 /** Validates the Secret's root (errors name the Secret and key) and returns it as a root source. */
-function checked(ref: RootSecretRef, pems: { certPem: string; keyPem: string }, now: number): Omit<RootSecretResult, 'created'> {
+function checked(ref: RootSecretRef, pems: RootSecretPems, now: number): Omit<RootSecretResult, 'created'> {
   const label = secretLabel(ref);
   const root = parseSuppliedRoot(pems.certPem, pems.keyPem, `secret ${label} key ${ROOT_SECRET_CERT_KEY}`, `secret ${label} key ${ROOT_SECRET_KEY_KEY}`, now);
-  return { root: { kind: 'secret', secret: label, certPem: pems.certPem, keyPem: pems.keyPem }, rootId: root.id };
+  if (pems.trustPem !== undefined) parseTrustAnchors(pems.trustPem, `secret ${label} key ${ROOT_SECRET_TRUST_KEY}`, now);
+  return { root: { kind: 'secret', secret: label, certPem: pems.certPem, keyPem: pems.keyPem, ...(pems.trustPem !== undefined ? { trustPem: pems.trustPem } : {}) }, rootId: root.id };
 }
 
 /** Checks an existing Secret's content without creating anything (for `crossmesh validate`): undefined when it does not exist. */

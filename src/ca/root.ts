@@ -19,7 +19,7 @@ export type RootSource =
    * A Kubernetes Secret, already read (src/ca/root-secret.ts): `secret` is `<namespace>/<name>`,
    * `certPem`/`keyPem` its `tls.crt`/`tls.key`. Validated like supplied files; the key is never copied.
    */
-  | { readonly kind: 'secret'; readonly secret: string; readonly certPem: string; readonly keyPem: string };
+  | { readonly kind: 'secret'; readonly secret: string; readonly certPem: string; readonly keyPem: string; readonly trustPem?: string };
 
 /** Positive random serial with 126 bits of entropy and a fixed length (no DER sign padding needed). */
 export function randomSerial(): Buffer {
@@ -137,4 +137,20 @@ export function parseCaCertificate(pem: string, where: string): X509Certificate 
   }
   if (!cert.ca) throw new Error(`${where}: certificate "${(cert.subject ?? '').replace(/\n/g, ', ')}" is not a CA (basicConstraints CA:TRUE is required)`);
   return cert;
+}
+
+/**
+ * Additional trust anchors (a Secret's `ca.crt`): one or more self-signed CA certificates, each
+ * currently valid; `where` names the source in errors, with the certificate's position.
+ */
+export function parseTrustAnchors(pem: string, where: string, now: number): X509Certificate[] {
+  const blocks = splitCertificates(pem);
+  if (blocks.length === 0) throw new Error(`${where}: no PEM CERTIFICATE block found`);
+  return blocks.map((block, i) => {
+    const at = blocks.length > 1 ? `${where} (certificate ${i + 1} of ${blocks.length})` : where;
+    const cert = parseCaCertificate(block, at);
+    if (!cert.checkIssued(cert) || !cert.verify(cert.publicKey)) throw new Error(`${at}: certificate "${(cert.subject ?? '').replace(/\n/g, ', ')}" is not self-signed; only roots can be trust anchors`);
+    if (Date.parse(cert.validTo) <= now) throw new Error(`${at}: certificate expired on ${cert.validTo}`);
+    return cert;
+  });
 }

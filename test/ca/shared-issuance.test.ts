@@ -3,6 +3,7 @@
  * byte-identical intermediates and leaves for the same identity in the same window, rotate them at
  * the same window ends to the same new leaves, and chain them to the root with the name constraint
  * of the cluster's trust domain. Without shared issuance the same setup gives different leaves.
+ * Also: a Secret root's `ca.crt` (additional roots to trust, for rotations) in the trust bundle.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/ca/authority.js';
@@ -76,5 +77,35 @@ describe('shared issuance', () => {
     const clock = new FakeClock(Date.UTC(2030, 0, 1, 5, 17));
     const [a, b] = await twoReplicas(false, clock);
     expect((await a.getWorkloadCertificate(identity)).certificateChainPem).not.toBe((await b.getWorkloadCertificate(identity)).certificateChainPem);
+  });
+});
+
+describe('additional trust anchors (a Secret root\'s ca.crt)', () => {
+  it('puts them in the trust bundle after the active root, and refuses what is not a root, naming the key', async () => {
+    const { root, keyPem } = await createRoot('ECDSA_P256', 3650 * 24 * HOUR, Date.now());
+    const next = await createRoot('ECDSA_P256', 3650 * 24 * HOUR, Date.now());
+    const d = await tempDir();
+    cleanups.push(d.cleanup);
+    const secret = 'crossmesh-system/crossmesh-root-ca';
+    const ca = await CertificateAuthority.open({ directory: d.dir, root: { kind: 'secret', secret, certPem: root.certPem, keyPem, trustPem: next.root.certPem + root.certPem } });
+    cleanups.push(() => ca.close());
+    const bundle = ca.trustBundle();
+    expect(bundle.roots.map((r) => [r.id, r.status])).toEqual([
+      [root.id, 'active'],
+      [next.root.id, 'trusted'],
+    ]);
+    expect(bundle.pem).toBe(root.certPem + next.root.certPem);
+    const leaf = await ca.getWorkloadCertificate(identity);
+    expect(leaf.rootId).toBe(root.id);
+
+    const d2 = await tempDir();
+    cleanups.push(d2.cleanup);
+    const inter = certs((await ca.getWorkloadCertificate(identity)).certificateChainPem)[1]!;
+    await expect(
+      CertificateAuthority.open({ directory: d2.dir, root: { kind: 'secret', secret, certPem: root.certPem, keyPem, trustPem: next.root.certPem + inter.toString() } }),
+    ).rejects.toThrow(`secret ${secret} key ca.crt (certificate 2 of 2): certificate "O=crossmesh, OU=cluster1, CN=crossmesh intermediate CA cluster1" is not self-signed; only roots can be trust anchors`);
+    await expect(CertificateAuthority.open({ directory: d2.dir, root: { kind: 'secret', secret, certPem: root.certPem, keyPem, trustPem: 'nothing' } })).rejects.toThrow(
+      `secret ${secret} key ca.crt: no PEM CERTIFICATE block found`,
+    );
   });
 });

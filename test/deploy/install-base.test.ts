@@ -234,6 +234,8 @@ kubeApiServerSuite('deploy/base on a real API server', () => {
       { name: 'mismatch', data: { 'tls.crt': b64(root.certPem), 'tls.key': b64(other.keyPem) }, error: `secret ${NS}/mismatch key tls.key (for secret ${NS}/mismatch key tls.crt): the private key does not match` },
       { name: 'bad-key', data: { 'tls.crt': b64(root.certPem), 'tls.key': b64('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n') }, error: `secret ${NS}/bad-key key tls.key: not a readable unencrypted PEM private key` },
     ];
+    // ca.crt, the optional additional trust anchors, is checked too.
+    cases.push({ name: 'bad-trust', data: { 'tls.crt': b64(root.certPem), 'tls.key': b64(keyPem), 'ca.crt': b64('not a certificate') }, error: `secret ${NS}/bad-trust key ca.crt: no PEM CERTIFICATE block found` });
     // Not a CA: the xDS server certificate crossmesh issues is a leaf.
     const leaf = await issueServerCertificate(root, { dnsNames: ['x.example'], ipAddresses: [], lifetimeMs: 3_600_000, keyAlgorithm: 'ECDSA_P256', backdateMs: 0 }, Date.now());
     cases.push({ name: 'not-ca', data: { 'tls.crt': b64(leaf.certificatePem), 'tls.key': b64(leaf.privateKey) }, error: `secret ${NS}/not-ca key tls.crt: certificate "O=crossmesh, CN=x.example" is not a CA (basicConstraints CA:TRUE is required)` });
