@@ -12,12 +12,15 @@ import { ensurePrivateDir } from './atomic-file.js';
 import { DEFAULT_CA_DIRECTORY, readState, writeState, type RetiringRoot } from './ca-store.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { spiffeIdOf, type WorkloadIdentity } from './identity.js';
-import { loadOrCreateIntermediate, type Intermediate } from './intermediate.js';
+import { deriveIntermediate, loadOrCreateIntermediate, type Intermediate } from './intermediate.js';
+import { deriveP256, deriveSerial, issuanceSecret } from './deterministic.js';
 import type { IssuingCa } from './issuing-ca.js';
 import { generateEcP256, generateRsa2048, type KeyAlgorithm } from './keys.js';
 import { certificatesIssued, issueFailures, trustBundleRoots, workloadCertificates } from './metrics.js';
 import { toPem } from './pem.js';
-import { generateRoot, loadGeneratedRoot, loadRootCertificate, loadSuppliedRoot, randomSerial, type RootSource } from './root.js';
+import { generateRoot, loadGeneratedRoot, loadPemRoot, loadRootCertificate, loadSuppliedRoot, parseTrustAnchors, randomSerial, type RootSource } from './root.js';
+import { ROOT_SECRET_CERT_KEY, ROOT_SECRET_KEY_KEY, ROOT_SECRET_TRUST_KEY } from './root-secret-format.js';
+import { certificateId } from './issuing-ca.js';
 import { issueServerCertificate as signServerCertificate, type ServerCertificate } from './server-certificate.js';
 
 const HOUR = 60 * 60 * 1000;
@@ -44,6 +47,14 @@ export interface CertificateAuthorityOptions {
    * reissued under the new root, and again before the old root is dropped. Default 60 s.
    */
   readonly rootRotationGraceMs?: number;
+  /**
+   * Shared issuance (replicas that share a root, e.g. from a Kubernetes Secret): intermediates and
+   * leaves are derived from the root key and aligned time windows, so every replica issues
+   * byte-identical certificates for the same identity in the same window (see deterministic.ts).
+   * Leaves then rotate at fixed window ends (every 2/3 of their lifetime) rather than 2/3 after
+   * their own issuance. ECDSA P-256 only; with RSA_2048 it is off (with a warning).
+   */
+  readonly sharedIssuance?: boolean;
   readonly clock?: Clock;
 }
 
@@ -74,7 +85,8 @@ export interface TrustBundleRoot {
   readonly id: string;
   readonly subject: string;
   readonly notAfter: Date;
-  readonly status: 'active' | 'retiring';
+  /** `trusted`: an additional trust anchor the root's Secret lists in `ca.crt` (a root rotation in progress). */
+  readonly status: 'active' | 'retiring' | 'trusted';
 }
 
 /** The roots every workload must trust: PEM list, active root first. */
@@ -116,6 +128,7 @@ interface Settings {
   readonly intermediateLifetimeMs: number;
   readonly rootLifetimeMs: number;
   readonly graceMs: number;
+  readonly sharedIssuance: boolean;
   readonly clock: Clock;
 }
 
@@ -141,6 +154,7 @@ function settingsOf(o: CertificateAuthorityOptions): Settings {
     intermediateLifetimeMs,
     rootLifetimeMs: positive(o.rootLifetimeMs, 3650 * DAY, 'rootLifetimeMs'),
     graceMs: positive(o.rootRotationGraceMs, 60 * 1000, 'rootRotationGraceMs', 0),
+    sharedIssuance: o.sharedIssuance === true && keyAlgorithm === 'ECDSA_P256',
     clock: o.clock ?? systemClock(),
   };
 }
@@ -155,6 +169,10 @@ export class CertificateAuthority {
   /** Current leaves per root id, so root retirement checks are O(1) per issuance. */
   private readonly leavesByRoot = new Map<string, number>();
   private currentCount = 0;
+  /** Additional trust anchors (a Secret root's `ca.crt`), by id; fixed for the life of the process. */
+  private readonly anchors = new Map<string, { readonly cert: X509Certificate; readonly certPem: string }>();
+  /** Shared issuance: the derivation secret of each root (by id). */
+  private readonly issuanceSecrets = new Map<string, Buffer>();
   private stateWrites: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -170,6 +188,7 @@ export class CertificateAuthority {
    */
   static async open(options: CertificateAuthorityOptions = {}): Promise<CertificateAuthority> {
     const s = settingsOf(options);
+    if (options.sharedIssuance && !s.sharedIssuance) log.warn({ keyAlgorithm: s.keyAlgorithm }, 'shared issuance needs ECDSA_P256 keys; each replica issues its own certificates');
     const source = options.root ?? { kind: 'generated' };
     const now = s.clock.now();
     await ensurePrivateDir(s.directory);
@@ -183,8 +202,10 @@ export class CertificateAuthority {
         active = await generateRoot(s.directory, s.keyAlgorithm, s.rootLifetimeMs, now);
         log.info({ root: active.id, directory: s.directory, notAfter: active.notAfter.toISOString() }, 'generated a new root CA');
       }
-    } else {
+    } else if (source.kind === 'files') {
       active = await loadSuppliedRoot(s.directory, source.certFile, source.keyFile, now);
+    } else {
+      active = await loadPemRoot(s.directory, source.certPem, source.keyPem, `secret ${source.secret} key ${ROOT_SECRET_CERT_KEY}`, `secret ${source.secret} key ${ROOT_SECRET_KEY_KEY}`, now);
     }
     if (state && state.activeRoot !== active.id) {
       // The configured root changed (new supplied files, or supplied → generated): trust the previous
@@ -202,11 +223,18 @@ export class CertificateAuthority {
       }
       ca.addRetiring(r.id, cert, r.keepUntil);
     }
+    if (source.kind === 'secret' && source.trustPem !== undefined) {
+      for (const cert of parseTrustAnchors(source.trustPem, `secret ${source.secret} key ${ROOT_SECRET_TRUST_KEY}`, now)) {
+        const id = certificateId(cert);
+        if (id !== active.id && !ca.anchors.has(id)) ca.anchors.set(id, { cert, certPem: toPem(cert.raw) });
+      }
+      if (ca.anchors.size) log.info({ roots: [...ca.anchors.keys()] }, `trusting the additional roots of secret ${source.secret} key ${ROOT_SECRET_TRUST_KEY}`);
+    }
     await ca.persistState();
     if (Date.parse(active.cert.validTo) - now < s.leafLifetimeMs * 3) {
       log.warn({ root: active.id, notAfter: active.cert.validTo }, 'root CA expires soon; rotate it or supply a new root (see docs/identity.md)');
     }
-    trustBundleRoots.set(1 + ca.retiring.size);
+    trustBundleRoots.set(1 + ca.retiring.size + ca.anchors.size);
     return ca;
   }
 
@@ -259,6 +287,11 @@ export class CertificateAuthority {
       roots.push({ id: r.id, subject: oneLine(r.cert.subject), notAfter: new Date(r.cert.validTo), status: 'retiring' });
       pem += r.certPem;
     }
+    for (const [id, a] of this.anchors) {
+      if (this.retiring.has(id) || id === this.active.id) continue;
+      roots.push({ id, subject: oneLine(a.cert.subject), notAfter: new Date(a.cert.validTo), status: 'trusted' });
+      pem += a.certPem;
+    }
     return { pem, roots };
   }
 
@@ -293,6 +326,10 @@ export class CertificateAuthority {
    */
   async rotateRoot(source: RootSource = { kind: 'generated' }): Promise<void> {
     this.assertOpen();
+    if (this.rootKind === 'secret' || source.kind === 'secret') {
+      // Every replica reads the Secret at start-up: rotating one process alone would split the mesh.
+      throw new Error('root rotation: this CA\'s root comes from a Kubernetes Secret shared by every replica; replace tls.crt and tls.key in that Secret and restart the replicas (docs/kubernetes.md, "Root CA in a Secret")');
+    }
     if (source.kind !== this.rootKind) {
       // Otherwise the next restart, still configured the old way, would quietly undo the rotation.
       throw new Error(
@@ -303,9 +340,9 @@ export class CertificateAuthority {
     }
     const now = this.s.clock.now();
     const next =
-      source.kind === 'generated'
-        ? await generateRoot(this.s.directory, this.s.keyAlgorithm, this.s.rootLifetimeMs, now)
-        : await loadSuppliedRoot(this.s.directory, source.certFile, source.keyFile, now);
+      source.kind === 'files'
+        ? await loadSuppliedRoot(this.s.directory, source.certFile, source.keyFile, now)
+        : await generateRoot(this.s.directory, this.s.keyAlgorithm, this.s.rootLifetimeMs, now);
     const old = this.active;
     if (next.id === old.id) throw new Error(`root rotation: root ${next.id} is already the active root`);
     // Leaves issued until now live at most this long; past it the old root cannot be needed.
@@ -384,6 +421,7 @@ export class CertificateAuthority {
     for (let attempt = 0; ; attempt++) {
       const root = this.active;
       const inter = await this.intermediateFor(root, identity);
+      if (inter.leafSecret) return this.deriveLeaf(entry, root, inter, inter.leafSecret);
       const key = this.s.keyAlgorithm === 'ECDSA_P256' ? generateEcP256() : await generateRsa2048();
       // A root rotation while we waited: issue under the new root so the sweep misses nobody.
       if (root !== this.active && attempt < 3) continue;
@@ -409,12 +447,52 @@ export class CertificateAuthority {
     }
   }
 
+  /**
+   * Shared issuance: the leaf of `entry` for the current window, as every replica computes it.
+   * Windows last 2/3 of the leaf lifetime; a leaf is valid from its window's start (less the
+   * backdating) for one lifetime and is replaced when the next window starts, so it always has at
+   * least a third of its lifetime left, as with random issuance.
+   */
+  private deriveLeaf(entry: Entry, root: IssuingCa, inter: Intermediate, secret: Buffer): WorkloadCertificate {
+    const windowMs = Math.floor((this.s.leafLifetimeMs * 2) / 3);
+    // A timer firing a little early must not reissue the window that is ending.
+    const t = Math.max(this.s.clock.now(), entry.current?.rootId === root.id ? entry.current.rotateAt.getTime() : 0);
+    const start = Math.floor(t / windowMs) * windowMs;
+    const label = `leaf\u0000${entry.identity.cluster}\u0000${entry.spiffeId}\u0000${start}`;
+    const key = deriveP256(secret, label);
+    const serial = deriveSerial(secret, label);
+    const notBefore = new Date(Math.floor((start - this.s.backdateMs) / 1000) * 1000);
+    const notAfter = new Date(Math.min(Math.floor((start + this.s.leafLifetimeMs) / 1000) * 1000, inter.notAfter.getTime()));
+    const der = inter.template.build({ serial, notBefore, notAfter, uri: entry.spiffeId, key });
+    return workloadCertificate(
+      {
+        spiffeId: entry.spiffeId,
+        cluster: entry.identity.cluster,
+        serial: serial.toString('hex').toUpperCase(),
+        notBefore,
+        notAfter,
+        rotateAt: new Date(start + windowMs),
+        keyAlgorithm: key.algorithm,
+        rootId: root.id,
+        certificateChainPem: toPem(der) + inter.certPem,
+      },
+      key.privateKeyPem,
+    );
+  }
+
   private async intermediateFor(root: IssuingCa, identity: WorkloadIdentity): Promise<Intermediate> {
     const key = `${root.id}/${identity.cluster}`;
     const now = this.s.clock.now();
     const minRemainingMs = this.s.leafLifetimeMs * 2;
     const have = this.intermediates.get(key);
     if (have && have.trustDomain === identity.trustDomain && have.notAfter.getTime() - now >= minRemainingMs) return have;
+    if (this.s.sharedIssuance) {
+      let secret = this.issuanceSecrets.get(root.id);
+      if (!secret) this.issuanceSecrets.set(root.id, (secret = issuanceSecret(root.signer.key)));
+      const derived = deriveIntermediate(root, secret, identity.cluster, identity.trustDomain, { algorithm: this.s.keyAlgorithm, lifetimeMs: this.s.intermediateLifetimeMs, minRemainingMs }, now);
+      this.intermediates.set(key, derived);
+      return derived;
+    }
     let inflight = this.intermediateInflight.get(key);
     if (!inflight) {
       inflight = loadOrCreateIntermediate(
@@ -438,7 +516,7 @@ export class CertificateAuthority {
     const r: Retiring = { id, cert, certPem: toPem(cert.raw), keepUntil, swept: false, timers: [], dropScheduled: false };
     this.retiring.set(id, r);
     r.timers.push(this.s.clock.setTimer(() => void this.dropRetiring(r, 'its last leaf has expired'), keepUntil - this.s.clock.now()));
-    trustBundleRoots.set(1 + this.retiring.size);
+    trustBundleRoots.set(this.trustBundle().roots.length);
     return r;
   }
 
@@ -483,7 +561,7 @@ export class CertificateAuthority {
   private async dropRetiring(r: Retiring, why: string): Promise<void> {
     if (this.closed || this.retiring.get(r.id) !== r) return;
     this.forgetRetiring(r);
-    trustBundleRoots.set(1 + this.retiring.size);
+    trustBundleRoots.set(this.trustBundle().roots.length);
     log.info({ root: r.id, reason: why }, 'dropped retired root from the trust bundle');
     this.emit({ kind: 'trustBundle', bundle: this.trustBundle() });
     try {

@@ -3,6 +3,7 @@
  * so clarity beats speed here), and the issuer facts later certificates need from a CA cert.
  */
 import { createHash, sign, type KeyObject } from 'node:crypto';
+import { signDeterministic } from './deterministic.js';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import * as x509 from '@peculiar/asn1-x509';
 import { children } from './der.js';
@@ -21,6 +22,8 @@ export interface Signer {
   readonly keyId: Buffer;
   readonly key: KeyObject;
   readonly algorithm: SigningAlgorithm;
+  /** Sign deterministically (RFC 6979 for ECDSA): shared issuance, where replicas must produce the same bytes. */
+  readonly deterministic?: boolean;
 }
 
 /** A CA certificate to create. Without `signer` it is self-signed by `selfKey`. */
@@ -105,7 +108,7 @@ export function buildCaCertificate(req: CaCertificateRequest): Buffer {
     extensions: new x509.Extensions(extensions),
   });
   const tbsDer = Buffer.from(AsnConvert.serialize(tbs));
-  const signature = sign(signing.algorithm.hash, tbsDer, signing.key);
+  const signature = 'deterministic' in signing && signing.deterministic ? signDeterministic(signing.algorithm.hash, tbsDer, signing.key) : sign(signing.algorithm.hash, tbsDer, signing.key);
   return Buffer.from(AsnConvert.serialize(new x509.Certificate({ tbsCertificate: tbs, signatureAlgorithm: sigAlg, signatureValue: exactArrayBuffer(signature) })));
 }
 

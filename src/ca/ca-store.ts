@@ -28,7 +28,7 @@ export interface CaState {
   readonly version: 1;
   readonly activeRoot: string;
   /** How the active root came to be: switching from supplied to generated makes a new root. */
-  readonly activeRootKind: 'generated' | 'files';
+  readonly activeRootKind: 'generated' | 'files' | 'secret';
   readonly retiring: readonly RetiringRoot[];
 }
 
@@ -51,8 +51,8 @@ export async function readState(dir: string): Promise<CaState | undefined> {
     throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
   }
   const s = raw as Partial<CaState>;
-  if (s.version !== 1 || typeof s.activeRoot !== 'string' || !ID.test(s.activeRoot) || !Array.isArray(s.retiring) || (s.activeRootKind !== 'generated' && s.activeRootKind !== 'files')) {
-    throw new Error(`${path}: expected {"version":1,"activeRoot":"<16 hex>","activeRootKind":"generated"|"files","retiring":[...]}`);
+  if (s.version !== 1 || typeof s.activeRoot !== 'string' || !ID.test(s.activeRoot) || !Array.isArray(s.retiring) || (s.activeRootKind !== 'generated' && s.activeRootKind !== 'files' && s.activeRootKind !== 'secret')) {
+    throw new Error(`${path}: expected {"version":1,"activeRoot":"<16 hex>","activeRootKind":"generated"|"files"|"secret","retiring":[...]}`);
   }
   for (const r of s.retiring) {
     if (typeof r?.id !== 'string' || !ID.test(r.id) || typeof r.keepUntil !== 'number') throw new Error(`${path}: malformed retiring root entry`);

@@ -14,6 +14,7 @@ import { issuingCa, type IssuingCa } from './issuing-ca.js';
 import { generateKey, parsePrivateKey, privateKeyToPem, type KeyAlgorithm } from './keys.js';
 import { LeafTemplate } from './leaf-template.js';
 import { randomSerial } from './root.js';
+import { deriveP256, deriveSecret, deriveSerial } from './deterministic.js';
 
 /** A cluster's intermediate CA with its pre-encoded leaf template. */
 export interface Intermediate extends IssuingCa {
@@ -21,6 +22,8 @@ export interface Intermediate extends IssuingCa {
   readonly trustDomain: string;
   readonly rootId: string;
   readonly template: LeafTemplate;
+  /** Shared issuance: the secret this intermediate's leaves are derived from (undefined: random leaves). */
+  readonly leafSecret?: Buffer;
 }
 
 /** How intermediates are made and when a persisted one is still good enough. */
@@ -93,4 +96,34 @@ export async function loadOrCreateIntermediate(
   await writeCaFiles(paths, ca.certPem, privateKeyToPem(key));
   log.info({ cluster, trustDomain, root: root.id, id: ca.id, notAfter: ca.notAfter.toISOString() }, 'created intermediate CA');
   return withTemplate(ca, cluster, trustDomain, root.id);
+}
+
+/**
+ * Shared issuance: the intermediate of `cluster` under `root` as every replica holding the root
+ * computes it: key, serial and validity derived from `secret` (see deterministic.ts) and the
+ * window `now` falls in, signed deterministically. Windows last `lifetimeMs - minRemainingMs`, so
+ * an intermediate is replaced exactly when a persisted one would be (less than `minRemainingMs`
+ * left), at the same moment on every replica. ECDSA P-256 only (RSA keys cannot be derived).
+ */
+export function deriveIntermediate(root: IssuingCa, secret: Buffer, cluster: string, trustDomain: string, policy: IntermediatePolicy, now: number): Intermediate {
+  if (policy.algorithm !== 'ECDSA_P256') throw new Error(`shared issuance derives ECDSA P-256 keys only, not ${policy.algorithm}`);
+  const windowMs = policy.lifetimeMs - policy.minRemainingMs;
+  if (windowMs <= 0) throw new Error('shared issuance: the intermediate lifetime must exceed the time it must have left');
+  const start = Math.floor(now / windowMs) * windowMs;
+  const label = `intermediate\u0000${root.id}\u0000${cluster}\u0000${trustDomain}\u0000${start}`;
+  const key = deriveP256(secret, label);
+  const seconds = (ms: number): Date => new Date(Math.floor(ms / 1000) * 1000);
+  const der = buildCaCertificate({
+    subject: { organization: 'crossmesh', organizationalUnit: trustDomain, commonName: `crossmesh intermediate CA ${cluster}` },
+    spki: key.spki,
+    serial: deriveSerial(secret, label),
+    notBefore: seconds(Math.max(start - 60 * 60 * 1000, Date.parse(root.cert.validFrom))),
+    notAfter: seconds(Math.min(start + policy.lifetimeMs, root.notAfter.getTime())),
+    pathLen: 0,
+    permittedUriHost: trustDomain,
+    signer: { ...root.signer, deterministic: true },
+  });
+  const ca = issuingCa(new X509Certificate(der), parsePrivateKey(key.privateKeyPem, 'derived intermediate key'), `intermediate for ${cluster}`);
+  const signer = { ...ca.signer, deterministic: true };
+  return { ...ca, signer, cluster, trustDomain, rootId: root.id, template: new LeafTemplate(signer), leafSecret: deriveSecret(secret, `leaves\u0000${ca.id}`) };
 }

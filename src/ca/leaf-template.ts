@@ -8,6 +8,7 @@
  * byte-identical to the library encoding the same certificate.
  */
 import { createHash, sign } from 'node:crypto';
+import { signDeterministic } from './deterministic.js';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import * as x509 from '@peculiar/asn1-x509';
 import { algorithmIdentifier, type Signer } from './ca-certificate.js';
@@ -82,7 +83,7 @@ export class LeafTemplate {
   build(f: LeafFields): Buffer {
     if (!/^[\x21-\x7e]+$/.test(f.uri)) throw new Error(`URI SAN must be printable ASCII: ${JSON.stringify(f.uri)}`);
     const tbs = this.tbs(f);
-    const signature = sign(this.signer.algorithm.hash, tbs, this.signer.key);
+    const signature = this.signer.deterministic ? signDeterministic(this.signer.algorithm.hash, tbs, this.signer.key) : sign(this.signer.algorithm.hash, tbs, this.signer.key);
     return tlv(TAG.SEQUENCE, tbs, this.sigAlg, bitString(signature));
   }
 }

@@ -15,12 +15,12 @@ import type { MeshConfig } from '../config/mesh-config.js';
 import { objectKey, type Locality } from '../model/types.js';
 import { buildEnvoyBootstrap, parseAddress, parseHostPort, type AdsApi, type Address, type ProxyRole } from '../translate/bootstrap.js';
 import { buildProxylessBootstrap, type ProxylessBootstrap } from '../translate/proxyless-bootstrap.js';
-import { durationFlag, loadMeshConfig, mintToken, openCliCa, type CliOutput } from './token.js';
+import { durationFlag, loadMeshConfig, managementClusterOf, managementOptions, mintToken, openCliCa, type CliOutput, type ManagementFlags } from './token.js';
 
 const ROLES = ['sidecar', 'gateway', 'ingress'] as const;
 const ADS_APIS = ['sotw', 'delta'] as const;
 
-interface BootstrapFlags {
+interface BootstrapFlags extends ManagementFlags {
   node: string;
   role: string;
   xdsAddress: string;
@@ -62,7 +62,7 @@ export async function buildBootstrapForNode(flags: BootstrapFlags): Promise<{ bo
   }
   const config = await loadMeshConfig(flags.config);
   const locality = localityOfNode(config, flags.node);
-  const ca = await openCliCa(flags.caDir, config);
+  const ca = await openCliCa(flags.caDir, config, managementClusterOf(flags));
   try {
     // Durable mode carries no token: the certificate the agent renews is the only credential.
     const token = certDir === undefined ? await mintToken(ca, { kind: 'node', nodeId: flags.node }, ttlMs) : undefined;
@@ -158,7 +158,7 @@ export async function runBootstrap(flags: BootstrapFlags, io: CliOutput = stdio)
 
 /** Adds `crossmesh bootstrap`. */
 export function register(program: Command): void {
-  program
+  const command = program
     .command('bootstrap')
     .description('print an Envoy bootstrap (YAML) for a node: ADS to crossmesh over TLS, with a token bound to the node')
     .requiredOption('--node <id>', 'node id <cluster>/<namespace>/<name> (a Workload in the configuration)')
@@ -175,7 +175,8 @@ export function register(program: Command): void {
     .option('--admin-port <port>', 'Envoy admin port on 127.0.0.1 (shorthand for --admin-address 127.0.0.1:<port>)')
     .option('--insecure-xds', 'plaintext xDS, for a server started with --insecure-xds (development only)')
     .option('--xds-client-cert-dir <dir>', 'durable credentials: no token; the xDS connection presents the workload certificate that crossmesh agent --envoy-sds --out <dir> keeps fresh (absolute path, readable by Envoy)')
-    .option('--cert-dir <dir>', 'proxyless: directory of cert.pem, key.pem, ca.pem written by crossmesh agent --out', '/run/crossmesh/certs')
+    .option('--cert-dir <dir>', 'proxyless: directory of cert.pem, key.pem, ca.pem written by crossmesh agent --out', '/run/crossmesh/certs');
+  managementOptions(command, 'where a VirtualMesh rootCertificateAuthority.secret is read')
     .action(async (flags: BootstrapFlags) => {
       process.exitCode = await runBootstrap(flags);
     });

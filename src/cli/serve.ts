@@ -17,7 +17,7 @@ import { startAdminServer, type AdminServer, type XdsIntrospection } from '../ad
 import { proxylessPortAuthenticator } from '../xds/auth/proxyless-port.js';
 import { log } from '../log.js';
 import { startXdsSecurity, type XdsSecurity } from '../xds/auth/security.js';
-import { loadMeshConfig, openCliCa } from './token.js';
+import { loadMeshConfig, managementClusterOf, managementOptions, openCliCa } from './token.js';
 import { meshLoader } from './mesh-loader.js';
 import type { PolicyClusterOptions } from '../config/kubernetes/policy-cluster.js';
 import { startInjectionWebhook, type InjectionWebhook } from '../inject/webhook-server.js';
@@ -224,6 +224,8 @@ interface ServeFlags {
   proxylessXdsPort?: string;
   maxConnectionAge: string;
   policiesKubeconfig?: string;
+  managementKubeconfig?: string;
+  managementContext?: string;
   policiesContext?: string;
   injectPort?: string;
   injectXdsAddress?: string;
@@ -269,7 +271,8 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
     .option('--policies-kubeconfig <file>', 'also read VirtualMesh, TrafficPolicy, AccessPolicy and FailoverService objects from this management cluster (CRDs: crossmesh crds); status is written by the replica holding the Lease crossmesh-policy-status in --namespace')
     .option('--policies-context <name>', 'context of --policies-kubeconfig to use (default: its current-context)')
     .option('--inject-port <port>', 'serve the sidecar-injection admission webhook (HTTPS, certificate from the mesh CA) on this port, at /inject/<cluster>');
-  injectFlagOptions(cmd, 'inject-')
+  injectFlagOptions(cmd, 'inject-');
+  managementOptions(cmd, 'where a VirtualMesh rootCertificateAuthority.secret is read, and created once if missing')
     .action(async (flags: ServeFlags) => {
       // Every number is checked before anything is opened or issued.
       const xdsPort = port(flags.xdsPort, '--xds-port');
@@ -281,7 +284,7 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
       if (flags.policiesContext !== undefined && flags.policiesKubeconfig === undefined) throw new Error('--policies-context needs --policies-kubeconfig');
       const injectPort = flags.injectPort !== undefined ? port(flags.injectPort, '--inject-port') : undefined;
       if (injectPort !== undefined && flags.insecureXds) throw new Error('--inject-port needs TLS (API servers call webhooks over HTTPS only, with the mesh root as caBundle); it cannot be combined with --insecure-xds');
-      const ca = await openCliCa(flags.caDir, await loadMeshConfig(flags.config));
+      const ca = await openCliCa(flags.caDir, await loadMeshConfig(flags.config), managementClusterOf(flags));
       const injectBase = injectFlagsOf(flags);
       const optionsFor = (cluster: string) => injectOptionsOf({ ...injectBase, cluster }, ca.trustBundle().pem, '--inject-');
       // Every --inject-* flag is checked before anything listens, not at the first pod.

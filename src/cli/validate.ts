@@ -8,6 +8,8 @@ import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadConfig } from '../config/loader.js';
 import { originKey } from '../config/mesh-config.js';
 import { failoverConfigProblems } from '../translate/failover.js';
+import { checkRootSecret, secretLabel, type ManagementCluster } from '../ca/root-secret.js';
+import { managementClusterOf, managementOptions, secretWithoutManagementCluster, type ManagementFlags } from './token.js';
 
 export interface ValidateOutput {
   out(line: string): void;
@@ -23,8 +25,13 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
+export interface ValidateOptions {
+  /** `--management-kubeconfig`: where a VirtualMesh's root CA Secret is looked up (and its content checked). */
+  readonly management?: ManagementCluster;
+}
+
 /** Validates the given paths (or the embedded default mesh); returns the exit code. */
-export async function runValidate(paths: readonly string[] | undefined, io: ValidateOutput = stdio): Promise<number> {
+export async function runValidate(paths: readonly string[] | undefined, io: ValidateOutput = stdio, options: ValidateOptions = {}): Promise<number> {
   const result = await loadConfig(configPathsOrDefault(paths));
   for (const e of result.errors) io.err(formatDiagnostic(e));
   for (const w of result.warnings) {
@@ -46,8 +53,29 @@ export async function runValidate(paths: readonly string[] | undefined, io: Vali
     const at = c.origins.get(originKey('FailoverService', `${p.namespace}/${p.name}`));
     io.err(`${at ? `${at.file}:${at.line}` : '(unknown file)'}: FailoverService ${p.name}: ${p.message}`);
   }
-  if (failover.length || c.refused.length) {
-    io.out(`invalid: ${plural(failover.length + c.refused.length, 'error')}, ${plural(result.warnings.length, 'warning')}`);
+  // A root CA kept in a Kubernetes Secret: without a management cluster serve cannot start; with
+  // one, an existing Secret's content is checked (a missing one is created by the first replica).
+  const rootProblems: string[] = [];
+  for (const vm of c.policies.virtualMeshes) {
+    const rca = vm.mtls.rootCertificateAuthority;
+    if (rca.kind !== 'secret') continue;
+    const ref = { namespace: rca.namespace, name: rca.name };
+    if (!options.management) {
+      rootProblems.push(secretWithoutManagementCluster(c, vm.namespace, vm.name, secretLabel(ref)));
+      continue;
+    }
+    const at = c.origins.get(originKey('VirtualMesh', `${vm.namespace}/${vm.name}`));
+    const where = `${at ? `${at.file}:${at.line}: ` : ''}VirtualMesh ${vm.namespace}/${vm.name}: spec.mtlsConfig.shared.rootCertificateAuthority.secret`;
+    try {
+      const found = await checkRootSecret(options.management, ref);
+      io.out(found ? `root CA: secret ${secretLabel(ref)} holds root ${found.rootId}` : `root CA: secret ${secretLabel(ref)} does not exist yet; the first crossmesh serve creates it with a generated root`);
+    } catch (e) {
+      rootProblems.push(`${where}: ${(e as Error).message}`);
+    }
+  }
+  for (const p of rootProblems) io.err(p);
+  if (failover.length || c.refused.length || rootProblems.length) {
+    io.out(`invalid: ${plural(failover.length + c.refused.length + rootProblems.length, 'error')}, ${plural(result.warnings.length, 'warning')}`);
     return 1;
   }
   const policies = c.policies.virtualMeshes.length + c.policies.trafficPolicies.length + c.policies.accessPolicies.length + c.policies.failoverServices.length;
@@ -65,11 +93,13 @@ function collect(value: string, previous: string[]): string[] {
 
 /** Adds `validate` to the program. */
 export function register(program: Command): void {
-  program
+  const command = program
     .command('validate')
     .description('check configuration files: print every error and warning as file:line: message, exit 1 on errors')
-    .option('-c, --config <path>', 'a YAML file or a directory of them (repeatable; default: the embedded default mesh)', collect, [] as string[])
-    .action(async (opts: { config: string[] }) => {
-      process.exitCode = await runValidate(opts.config);
+    .option('-c, --config <path>', 'a YAML file or a directory of them (repeatable; default: the embedded default mesh)', collect, [] as string[]);
+  managementOptions(command, 'a VirtualMesh rootCertificateAuthority.secret is looked up there and its content checked (never created)')
+    .action(async (opts: { config: string[] } & ManagementFlags) => {
+      const management = managementClusterOf(opts);
+      process.exitCode = await runValidate(opts.config, stdio, management ? { management } : {});
     });
 }

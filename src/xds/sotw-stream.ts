@@ -91,7 +91,10 @@ export class SotwStream extends XdsStream {
       }
     }
     const version = setVersion(desired);
-    if (st.lastSentNonce === '' && st.clientVersionHint !== undefined) {
+    // The hint is compared once there is something to compare: a named set not filled yet (an SDS
+    // group whose certificate is still being issued, say) would be sent nothing anyway, and
+    // dropping the hint then would re-send the proxy what it holds the moment the set fills.
+    if (st.lastSentNonce === '' && st.clientVersionHint !== undefined && (full || desired.length > 0)) {
       const hint = st.clientVersionHint;
       st.clientVersionHint = undefined;
       if (hint === version && desired.length > 0) {

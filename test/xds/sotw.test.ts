@@ -185,6 +185,25 @@ describe('SotW ADS', () => {
     expect((await s2.next()).names).toEqual(['a', 'b']);
   });
 
+  it('keeps a reconnect hint for named resources until their set is filled, then sends nothing if it matches', async () => {
+    h.cache.setResources('default', SECRET_TYPE, { ROOTCA: tlsSecret('ROOTCA') });
+    const s1 = open();
+    s1.send({ typeUrl: SECRET_TYPE, names: ['ROOTCA'], node: testNode('n1') });
+    const r = await s1.next();
+    s1.close();
+    // Another replica, whose group is not filled yet when the proxy reconnects.
+    h.cache.deleteGroup('default');
+    const s2 = open();
+    s2.send({ typeUrl: SECRET_TYPE, names: ['ROOTCA'], node: testNode('n1'), version: r.version_info });
+    await s2.none(150);
+    h.cache.setResources('default', SECRET_TYPE, { ROOTCA: tlsSecret('ROOTCA') });
+    await s2.none(300);
+    await until(() => h.server.proxies()[0]?.types.sds?.ackedVersion === r.version_info);
+    // A real change is still sent.
+    h.cache.setResources('default', SECRET_TYPE, { ROOTCA: tlsSecret('ROOTCA', 'other') });
+    expect((await s2.next()).names).toEqual(['ROOTCA']);
+  });
+
   it('pushes one change batch in ADS order: SDS, CDS, EDS, LDS, RDS', async () => {
     h.cache.setSnapshot('default', {
       [SECRET_TYPE]: { default: tlsSecret('default') },
