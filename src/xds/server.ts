@@ -27,6 +27,8 @@ const MAX_REFUSALS = 100;
  * Between slices the loop gets a turn.
  */
 const FLUSH_SLICE = 256;
+/** A drain slice also ends after this much work, so the event loop answers I/O at least this often. */
+const FLUSH_SLICE_MS = 10;
 
 export interface XdsServerOptions {
   readonly cache: SnapshotCache;
@@ -202,6 +204,7 @@ export class XdsServer implements StreamHost {
   detach(stream: XdsStream): void {
     this.unindex(stream);
     this.streams.delete(stream);
+    this.toFlush.delete(stream);
   }
 
   private unindex(stream: XdsStream): void {
@@ -229,11 +232,21 @@ export class XdsServer implements StreamHost {
     if (!this.draining) this.drain();
   }
 
-  /** Flushes up to FLUSH_SLICE queued streams, and the rest in later turns of the event loop. */
+  /** Queues a stream for the next drain slice (ACKs and requests answered without blocking the loop). */
+  scheduleFlush(stream: XdsStream): void {
+    this.toFlush.add(stream);
+    if (!this.draining) {
+      this.draining = true;
+      setImmediate(() => this.drain());
+    }
+  }
+
+  /** Flushes queued streams for up to FLUSH_SLICE streams or FLUSH_SLICE_MS, and the rest in later turns of the event loop. */
   private drain(): void {
     let n = 0;
+    const started = performance.now();
     for (const s of this.toFlush) {
-      if (n++ === FLUSH_SLICE) break;
+      if (n++ === FLUSH_SLICE || performance.now() - started >= FLUSH_SLICE_MS) break;
       this.toFlush.delete(s);
       s.flush();
     }

@@ -61,6 +61,8 @@ export interface StreamHost {
   /** (Re)indexes the stream under its current groups. */
   attach(stream: XdsStream): void;
   detach(stream: XdsStream): void;
+  /** Flushes the stream soon, in the host's time-sliced drain (responses are never built in bulk inside one I/O callback). */
+  scheduleFlush(stream: XdsStream): void;
 }
 
 /** A stream the server refused at authentication, as /debug/proxies shows it. */
@@ -388,7 +390,9 @@ export abstract class XdsStream {
       return;
     }
     this.process(typeUrl, req);
-    if (!this.closed) this.flush();
+    // One socket read can carry hundreds of ACKs (100 streams share a connection); building each
+    // answer inline would block the event loop for all of them at once.
+    if (!this.closed && this.dirty.size) this.host.scheduleFlush(this);
   }
 
   /** Takes the node from the first request, authenticates and resolves the group; false if the stream was refused. */
