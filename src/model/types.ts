@@ -73,6 +73,11 @@ export interface Workload {
   readonly namespace: string;
   readonly cluster: string;
   readonly address: string;
+  /**
+   * The workload's other addresses, in order of preference after `address` (Kubernetes dual-stack:
+   * `status.podIPs` beyond the first, so the other IP family). Envoy may connect to any of them.
+   */
+  readonly addresses?: readonly string[];
   readonly labels: Readonly<Record<string, string>>;
   readonly serviceAccount: string;
   readonly locality: Locality;

@@ -296,6 +296,7 @@ export class MeshView {
     d.prepared ??= prepareEndpoints(
       d.endpoints.map((ep) => ({
         address: ep.address,
+        ...(ep.additionalAddresses ? { additionalAddresses: ep.additionalAddresses } : {}),
         // Peers connect to the app's port; the pod's capture rules hand the connection to its sidecar.
         port: endpointPort(ep, t.port)!,
         health: ep.health,

@@ -10,6 +10,8 @@ export interface PodSpec {
   name: string;
   namespace?: string;
   ip?: string;
+  /** Dual-stack: every pod IP, `podIP` being the first (overrides `ip`). */
+  ips?: string[];
   labels?: Record<string, string>;
   node?: string;
   serviceAccount?: string;
@@ -39,7 +41,11 @@ export function pod(p: PodSpec): KubeJson {
       hostNetwork: p.hostNetwork ?? false,
       containers: [{ name: 'app', image: 'example', ports: p.containerPorts ?? [] }],
     },
-    status: { phase: p.phase ?? 'Running', ...(p.ip ? { podIP: p.ip, podIPs: [{ ip: p.ip }] } : {}), conditions },
+    status: {
+      phase: p.phase ?? 'Running',
+      ...(p.ips?.length ? { podIP: p.ips[0], podIPs: p.ips.map((ip) => ({ ip })) } : p.ip ? { podIP: p.ip, podIPs: [{ ip: p.ip }] } : {}),
+      conditions,
+    },
   };
 }
 
