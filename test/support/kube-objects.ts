@@ -57,14 +57,15 @@ export interface ServicePortSpec {
   protocol?: string;
 }
 
-/** A ClusterIP Service. */
-export function service(s: { name: string; namespace?: string; selector?: Record<string, string>; ports: ServicePortSpec[]; labels?: Record<string, string>; type?: string }): KubeJson {
+/** A ClusterIP Service (`clusterIP: 'None'` for a headless one). */
+export function service(s: { name: string; namespace?: string; selector?: Record<string, string>; ports: ServicePortSpec[]; labels?: Record<string, string>; type?: string; clusterIP?: string }): KubeJson {
   return {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: s.name, namespace: s.namespace ?? 'default', labels: s.labels ?? {} },
     spec: {
       type: s.type ?? 'ClusterIP',
+      ...(s.clusterIP ? { clusterIP: s.clusterIP } : {}),
       ...(s.selector ? { selector: s.selector } : {}),
       ports: s.ports.map((p) => ({ protocol: p.protocol ?? 'TCP', ...p })),
     },

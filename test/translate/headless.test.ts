@@ -12,6 +12,9 @@ import { ModelStore } from '../../src/model/store.js';
 import { MeshView, resolveProxy, translateProxy, type ProxyResources } from '../../src/translate/index.js';
 import { guardResources } from '../../src/translate/semantics.js';
 import { clusterServiceAddresses, hostsEntries } from '../../src/translate/service-addresses.js';
+import { SnapshotCache } from '../../src/xds/cache.js';
+import { MeshPublisher } from '../../src/xds/mesh-publisher.js';
+import { ENDPOINT_TYPE, LISTENER_TYPE, type NodeInfo } from '../../src/xds/types.js';
 import { tempDir } from '../config/helpers.js';
 
 type Obj = Record<string, any>;
@@ -178,6 +181,31 @@ describe('headless services', () => {
       expect(result.errors).toMatchObject([{ kind: 'Service', name: 'web', path: 'spec.clusterIP', message: 'expected an IPv4 address, or None for a headless service' }]);
     } finally {
       dir.remove();
+    }
+  });
+
+  it('a new workload of a headless TCP service gets its listener on every sidecar (the change is not EDS-only)', async () => {
+    const s = await store(MESH);
+    const cache = new SnapshotCache({ debounceMs: 1 });
+    const publisher = MeshPublisher.attach(s, cache);
+    try {
+      const n: NodeInfo = { id: 'c1/shop/api-0', cluster: '', metadata: {}, locality: { region: '', zone: '', sub_zone: '' }, userAgentName: 't', userAgentVersion: '' };
+      const groups = cache.resolve(n, undefined);
+      if (groups instanceof Error) throw groups;
+      const lds = () => [...cache.get(groups.get(LISTENER_TYPE)!, LISTENER_TYPE).resources.keys()].filter((k) => k.startsWith('10.1.0.')).sort();
+      expect(lds()).toEqual(['10.1.0.10_5432', '10.1.0.11_5432']);
+      const db0 = s.current.workloads.get('c1/shop/db-0')!;
+      s.applyEvents([{ kind: 'upsertWorkload', workload: { ...db0, name: 'db-3', address: '10.1.0.13' } }]);
+      cache.flush();
+      expect(lds()).toEqual(['10.1.0.10_5432', '10.1.0.11_5432', '10.1.0.13_5432']);
+      s.applyEvents([{ kind: 'deleteWorkload', key: 'c1/shop/db-0' }]);
+      cache.flush();
+      expect(lds()).toEqual(['10.1.0.11_5432', '10.1.0.13_5432']);
+      expect([...cache.get(groups.get(ENDPOINT_TYPE)!, ENDPOINT_TYPE).resources.keys()].filter((k) => k.endsWith('db.shop.svc.cluster.local'))).toEqual([]);
+      expect(publisher.status().groups.flatMap((g) => g.rejected ?? [])).toEqual([]);
+    } finally {
+      publisher.close();
+      cache.close();
     }
   });
 });

@@ -137,3 +137,20 @@ it('a dual-stack pod is one workload with both podIPs; EDS sends the second as a
   await rec.waitFor('single stack again', () => store.current.endpoints.get('east/default/web')?.[0]?.additionalAddresses === undefined);
   expect(rec.workloads.get('east/default/web-0')?.addresses).toBeUndefined();
 });
+
+it('a headless service (clusterIP None) is mapped as headless, its pods as its endpoints; a sidecar reaches each pod by its own address', async () => {
+  const { MeshView } = await import('../../../src/translate/mesh-view.js');
+  const { hostsEntries } = await import('../../../src/translate/service-addresses.js');
+  server.apply('services', service({ name: 'db', clusterIP: 'None', selector: { app: 'db' }, ports: [{ name: 'tcp-pg', port: 5432 }] }));
+  server.apply('services', service({ name: 'api', selector: { app: 'api' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] }));
+  for (const [i, ip] of ['10.0.0.10', '10.0.0.11'].entries()) server.apply('pods', pod({ name: `db-${i}`, ip, labels: { app: 'db' }, ready: true }));
+  server.apply('endpointslices', endpointSlice({ name: 'db-a', service: 'db', ports: [{ name: 'tcp-pg', port: 5432 }], endpoints: [{ pod: 'db-0', ip: '10.0.0.10', ready: true }, { pod: 'db-1', ip: '10.0.0.11', ready: true }] }));
+  await start();
+  expect(rec.services.get('east/default/db')).toMatchObject({ headless: true });
+  expect(rec.services.get('east/default/db')?.address).toBeUndefined();
+  expect(rec.services.get('east/default/api')?.headless).toBeUndefined();
+  const view = new MeshView(store.current);
+  const names = new Map(hostsEntries(view, 'east', 'default').flatMap((e) => e.names.map((n) => [n, e.address] as const)));
+  expect(names.get('db-0.db.default.svc.cluster.local')).toBe('10.0.0.10');
+  expect(names.get('db-1.db.default.svc.cluster.local')).toBe('10.0.0.11');
+});
