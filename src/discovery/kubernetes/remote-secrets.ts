@@ -130,8 +130,9 @@ export class RemoteSecretWatcher {
         this.schedule();
       },
       failed: (_kind, error) => {
+        // Once per outage (the reflector logs each retry itself): the clusters already registered keep running.
+        if (this.lastError === undefined) log.error({ namespace: options.namespace, err: error.message }, 'remote-cluster Secrets cannot be read; the clusters they registered keep running');
         this.lastError = error.message;
-        log.error({ namespace: options.namespace, err: error.message }, 'remote-cluster Secrets cannot be read; the clusters they registered keep running');
         // Unblock whoever waits for the first list: the failure is the answer for now.
         this.releaseWaiters();
       },
