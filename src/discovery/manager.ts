@@ -163,8 +163,10 @@ export class DiscoveryManager {
     const merged = withRemoteClusters(loaded, this.registrations);
     const config = merged.config;
     this.remote = merged.remote;
+    // Each conflict is logged when it appears, not on every reload while it lasts.
+    const known = new Set(this.remoteConflicts.map((c) => c.error));
+    for (const c of merged.conflicts) if (!known.has(c.error)) log.error({ cluster: c.cluster, secret: c.secret, key: c.key }, c.error);
     this.remoteConflicts = merged.conflicts;
-    for (const c of merged.conflicts) log.error({ cluster: c.cluster, secret: c.secret, key: c.key }, c.error);
     const changes = applyConfig(this.store, this.staticSource, config);
     this.staticNames = config.clusters.filter((c) => !c.discovery?.kubernetes).map((c) => c.name).sort();
     if (this.closed) return changes;
