@@ -6,7 +6,8 @@
  * control plane (policies and Secrets from the management cluster) shows the remote cluster's
  * service on a real ADS stream once the Secret is created, keeps it while the Secret's kubeconfig
  * changes to an allow-listed exec plugin, refuses a Secret whose exec plugin is not allow-listed
- * (naming the Secret and key, never running it), and drops the service when the Secret is deleted.
+ * (naming the Secret and key, never running it), reports a second Secret naming the same cluster
+ * as a duplicate, and drops the service when the Secret is deleted.
  * The tests share the servers and run in order.
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -196,6 +197,26 @@ kubeApiServerSuite('remote clusters registered by Secrets on a real management A
     expect(existsSync(forbiddenMarker)).toBe(false);
     expect(clusterNames(latest)).toContain(RATINGS);
     await mgmt.request('DELETE', `/api/v1/namespaces/${NAMESPACE}/secrets/remote-cluster2`);
+  });
+
+  it('a second Secret naming the same cluster is reported as a duplicate; the first registration keeps serving', async () => {
+    await mgmt.request('POST', `/api/v1/namespaces/${NAMESPACE}/secrets`, secret('remote-cluster3', { remote1: remoteKubeconfig }));
+    const deadline = Date.now() + BOUND_MS;
+    let duplicate: DiscoveryDebug['remoteSecrets']['keys'][number] | undefined;
+    while (!duplicate) {
+      if (Date.now() > deadline) throw new Error('the duplicate Secret was not reported within the bound');
+      duplicate = (await debug()).remoteSecrets.keys.find((k) => k.secret === `${NAMESPACE}/remote-cluster3`);
+      if (!duplicate) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(duplicate).toEqual({
+      secret: `${NAMESPACE}/remote-cluster3`,
+      key: 'remote1',
+      cluster: 'remote1',
+      state: 'duplicate',
+      error: `Secret ${NAMESPACE}/remote-cluster3, key remote1: cluster remote1 is already registered by Secret ${NAMESPACE}/remote-cluster1, key remote1; this key is ignored`,
+    });
+    expect((await debug()).kubernetes).toMatchObject([{ cluster: 'remote1', connected: true, registeredBy: `Secret ${NAMESPACE}/remote-cluster1, key remote1` }]);
+    await mgmt.request('DELETE', `/api/v1/namespaces/${NAMESPACE}/secrets/remote-cluster3`);
   });
 
   it('changing the Secret to an allow-listed exec plugin restarts the cluster\'s discovery with it; the service stays', async () => {
