@@ -7,7 +7,8 @@ import { formatDiagnostic } from '../config/diagnostics.js';
 import { configPathsOrDefault } from '../config/default-mesh.js';
 import type { RefusedPolicy } from '../config/mesh-config.js';
 import { watchConfig } from '../config/watch.js';
-import { PolicyCluster } from '../config/kubernetes/policy-cluster.js';
+import { PolicyCluster, type PolicyClusterOptions } from '../config/kubernetes/policy-cluster.js';
+import { RemoteSecretWatcher } from '../discovery/kubernetes/remote-secrets.js';
 import { failoverConfigProblems } from '../translate/failover.js';
 import { DiscoveryManager, type DiscoveryManagerOptions } from '../discovery/manager.js';
 import { ModelStore } from '../model/store.js';
@@ -34,6 +35,23 @@ function refusedPolicies(refused: readonly RefusedPolicy[]) {
   return refused.map((r) => ({ kind: r.kind, policy: r.policy, file: r.file, line: r.line, path: r.path ?? '', message: r.message, error: formatDiagnostic(r) }));
 }
 
+/** Watches the management cluster's remote-cluster Secrets in `--namespace` and hands their clusters to discovery. */
+function startRemoteSecrets(policies: PolicyCluster, options: PolicyClusterOptions, discovery: DiscoveryManager): RemoteSecretWatcher {
+  const watcher = new RemoteSecretWatcher(policies.kube.kubeConfig, {
+    namespace: options.leaseNamespace ?? 'crossmesh-system',
+    allow: options.remoteSecrets?.allow ?? {},
+    ...options.remoteSecrets?.watch,
+    onChange: (registrations) => {
+      discovery.setRemoteClusters(registrations).catch((err: unknown) =>
+        log.error({ err: err instanceof Error ? err.message : String(err) }, 'applying remote-cluster Secrets to discovery failed'),
+      );
+    },
+  });
+  watcher.start();
+  log.info({ server: policies.kube.server, namespace: options.leaseNamespace ?? 'crossmesh-system' }, 'registering remote clusters from labelled Secrets');
+  return watcher;
+}
+
 /** Builds the loader `serve` uses; it refuses to start on an invalid initial config, naming every error. */
 export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
   return async ({ cache, configPaths, security, admin, liveNodeIds, whenAnswered, policyCluster }) => {
@@ -51,6 +69,16 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
       const timeoutMs = policyCluster?.syncTimeoutMs ?? 30_000;
       if (!(await policies.source.whenSynced(timeoutMs))) {
         log.error({ server: policies.kube.server, status: policies.status() }, `policies from the management cluster not listed within ${timeoutMs / 1000} s; serving without them (not ready) until they are`);
+      }
+    }
+
+    // Remote clusters from Secrets on the same management cluster: listed before the first apply,
+    // so the first snapshot already has them; every later change reconciles discovery.
+    const remoteSecrets = policies && policyCluster?.remoteSecrets ? startRemoteSecrets(policies, policyCluster, discovery) : undefined;
+    if (remoteSecrets) {
+      const timeoutMs = policyCluster?.syncTimeoutMs ?? 30_000;
+      if (!(await remoteSecrets.whenSynced(timeoutMs))) {
+        log.error({ status: remoteSecrets.status() }, `remote-cluster Secrets not listed within ${timeoutMs / 1000} s; starting without them (they join when listed)`);
       }
     }
 
@@ -74,6 +102,7 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
     const initial = watcher.config;
     if (!initial) {
       watcher.close();
+      await remoteSecrets?.stop();
       await policies?.stop();
       const errors = watcher.status().lastAttempt?.errors ?? [];
       throw new Error(`configuration has errors:\n${errors.map((e) => `  ${e}`).join('\n')}`);
@@ -84,6 +113,7 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
     } catch (err) {
       // Nothing started here may outlive a failed start (watches on the management cluster, the Lease).
       watcher.close();
+      await remoteSecrets?.stop();
       await policies?.stop();
       throw err;
     }
@@ -111,7 +141,7 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
 
     const json = (body: () => unknown) => (_req: unknown, res: ServerResponse) => sendJson(res, 200, body());
     admin.addRoute('/debug/config', json(() => watcher.status()));
-    admin.addRoute('/debug/discovery', json(() => discovery.status()));
+    admin.addRoute('/debug/discovery', json(() => ({ ...discovery.status(), ...(remoteSecrets ? { remoteSecrets: remoteSecrets.status() } : {}) })));
     admin.addRoute('/debug/translation', json(() => publisher.status()));
     admin.addRoute('/debug/ingress-tls', json(() => ingressTls?.status() ?? []));
     // Policies the configuration in force left out (Envoy would refuse them), beside what the others do.
@@ -141,6 +171,7 @@ export function meshLoader(options: MeshLoaderOptions = {}): MeshLoader {
       // With a management cluster: not ready until its policies were listed once.
       ready: () => policies?.source.synced ?? true,
       async close() {
+        await remoteSecrets?.stop();
         await policies?.stop();
         clearInterval(sweep);
         unsubscribeIngressTls?.();

@@ -20,6 +20,7 @@ import { startXdsSecurity, type XdsSecurity } from '../xds/auth/security.js';
 import { loadMeshConfig, managementClusterOf, managementOptions, openCliCa } from './token.js';
 import { meshLoader } from './mesh-loader.js';
 import type { PolicyClusterOptions } from '../config/kubernetes/policy-cluster.js';
+import { expandKubeconfigPath } from '../discovery/kubernetes/kubeconfig.js';
 import { startInjectionWebhook, type InjectionWebhook } from '../inject/webhook-server.js';
 import { injectFlagOptions, injectOptionsOf, type InjectFlagValues } from './inject.js';
 
@@ -227,6 +228,10 @@ interface ServeFlags {
   managementKubeconfig?: string;
   managementContext?: string;
   policiesContext?: string;
+  remoteSecrets?: boolean;
+  remoteSecretAllowExec: string[];
+  remoteSecretAllowPath: string[];
+  remoteSecretAllowAuthProvider: string[];
   injectPort?: string;
   injectXdsAddress?: string;
   injectServerName?: string;
@@ -246,6 +251,26 @@ function injectFlagsOf(flags: ServeFlags): Omit<InjectFlagValues, 'cluster'> {
     crossmeshImage: flags.injectCrossmeshImage,
     tokenExpiration: flags.injectTokenExpiration,
     ...(flags.injectAdsApi !== undefined ? { adsApi: flags.injectAdsApi } : {}),
+  };
+}
+
+/** The `--remote-secret*` flags as PolicyClusterOptions.remoteSecrets; throws naming the flag that is out of place. */
+function remoteSecretsOf(flags: ServeFlags): PolicyClusterOptions['remoteSecrets'] {
+  const allowFlags = flags.remoteSecretAllowExec.length + flags.remoteSecretAllowPath.length + flags.remoteSecretAllowAuthProvider.length;
+  if (!flags.remoteSecrets) {
+    if (allowFlags > 0) throw new Error('--remote-secret-allow-* needs --remote-secrets');
+    return undefined;
+  }
+  if (flags.policiesKubeconfig === undefined) throw new Error('--remote-secrets needs --policies-kubeconfig (the management cluster whose --namespace holds the Secrets)');
+  for (const c of flags.remoteSecretAllowExec) if (c.trim() === '') throw new Error('--remote-secret-allow-exec: empty command');
+  for (const d of flags.remoteSecretAllowPath) if (d.trim() === '') throw new Error('--remote-secret-allow-path: empty directory');
+  return {
+    allow: {
+      execCommands: flags.remoteSecretAllowExec,
+      // Absolute now, so a later change of working directory cannot widen what is allowed.
+      pathPrefixes: flags.remoteSecretAllowPath.map((d) => expandKubeconfigPath(d)),
+      authProviders: flags.remoteSecretAllowAuthProvider,
+    },
   };
 }
 
@@ -270,6 +295,10 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
     .option('--max-connection-age <seconds>', 'end xDS connections at this age so proxies reconnect and are authenticated again (0 = never)', '1800')
     .option('--policies-kubeconfig <file>', 'also read VirtualMesh, TrafficPolicy, AccessPolicy and FailoverService objects from this management cluster (CRDs: crossmesh crds); status is written by the replica holding the Lease crossmesh-policy-status in --namespace')
     .option('--policies-context <name>', 'context of --policies-kubeconfig to use (default: its current-context)')
+    .option('--remote-secrets', 'also register remote clusters from Secrets labelled crossmesh.io/remote-cluster=true in --namespace of the --policies-kubeconfig cluster (each data key a cluster name, its value that cluster\'s kubeconfig)')
+    .option('--remote-secret-allow-exec <command>', 'let remote-cluster Secrets\' kubeconfigs run this exec-plugin command, as written in exec.command (repeatable; default: none)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--remote-secret-allow-path <dir>', 'let remote-cluster Secrets\' kubeconfigs read files under this directory (tokenFile, client-certificate, client-key, certificate-authority; repeatable; default: none)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--remote-secret-allow-auth-provider <name>', 'let remote-cluster Secrets\' kubeconfigs use this auth-provider (repeatable; default: none)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--inject-port <port>', 'serve the sidecar-injection admission webhook (HTTPS, certificate from the mesh CA) on this port, at /inject/<cluster>');
   injectFlagOptions(cmd, 'inject-');
   managementOptions(cmd, 'where a VirtualMesh rootCertificateAuthority.secret is read, and created once if missing')
@@ -282,6 +311,7 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
       const maxConnectionAgeMs = seconds(flags.maxConnectionAge, '--max-connection-age') * 1000;
       const xdsSocket = flags.xdsSocket !== undefined ? socketPath(flags.xdsSocket, '--xds-socket') : undefined;
       if (flags.policiesContext !== undefined && flags.policiesKubeconfig === undefined) throw new Error('--policies-context needs --policies-kubeconfig');
+      const remoteSecrets = remoteSecretsOf(flags);
       const injectPort = flags.injectPort !== undefined ? port(flags.injectPort, '--inject-port') : undefined;
       if (injectPort !== undefined && flags.insecureXds) throw new Error('--inject-port needs TLS (API servers call webhooks over HTTPS only, with the mesh root as caBundle); it cannot be combined with --insecure-xds');
       const ca = await openCliCa(flags.caDir, await loadMeshConfig(flags.config), managementClusterOf(flags));
@@ -319,7 +349,14 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
         ...(proxylessXdsPort !== undefined ? { proxylessXdsPort } : {}),
         maxConnectionAgeMs,
         ...(flags.policiesKubeconfig !== undefined
-          ? { policyCluster: { kubeconfig: flags.policiesKubeconfig, leaseNamespace: flags.namespace, ...(flags.policiesContext ? { context: flags.policiesContext } : {}) } }
+          ? {
+              policyCluster: {
+                kubeconfig: flags.policiesKubeconfig,
+                leaseNamespace: flags.namespace,
+                ...(flags.policiesContext ? { context: flags.policiesContext } : {}),
+                ...(remoteSecrets ? { remoteSecrets } : {}),
+              },
+            }
           : {}),
       });
       let webhook: InjectionWebhook | undefined;

@@ -78,7 +78,7 @@ export function toService(d: ParsedDoc<'Service'>): Service {
     })),
     selector: d.spec.selector ?? {},
     labels: d.metadata.labels ?? {},
-    ...(d.spec.clusterIP ? { address: d.spec.clusterIP } : {}),
+    ...(d.spec.clusterIP === 'None' ? { headless: true } : d.spec.clusterIP ? { address: d.spec.clusterIP } : {}),
   };
 }
 

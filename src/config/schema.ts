@@ -165,7 +165,7 @@ const servicePort = z.strictObject({
 export const serviceSchema = doc(
   topologyMetadata,
   z
-    .strictObject({ selector: labels.optional(), clusterIP: ipv4Address.optional(), ports: z.array(servicePort).min(1, { error: 'a service needs at least one port' }) })
+    .strictObject({ selector: labels.optional(), clusterIP: z.string().refine((s) => s === 'None' || isIP(s) === 4, { error: 'expected an IPv4 address, or None for a headless service' }).optional(), ports: z.array(servicePort).min(1, { error: 'a service needs at least one port' }) })
     .superRefine((spec, ctx) => {
       const seenPorts = new Map<number, number>();
       const seenNames = new Map<string, number>();

@@ -3,7 +3,8 @@
  * applied to the model together with its static topology, and one Kubernetes source runs per
  * cluster that declares `discovery.kubernetes` (started, restarted or stopped as the config changes,
  * and restarted when the contents of its kubeconfig change: a rotated token or certificate is used
- * within seconds, without a restart of crossmesh).
+ * within seconds, without a restart of crossmesh) or that a remote-cluster Secret registers
+ * (started, restarted or stopped as the Secrets change).
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -16,11 +17,15 @@ import { applyConfig, StaticDiscovery } from './static/static-discovery.js';
 import { expandKubeconfigPath } from './kubernetes/kubeconfig.js';
 import { kubernetesSource, type KubernetesSource } from './kubernetes/kubernetes-source.js';
 import type { KubernetesDiscoveryOptions, KubernetesDiscoveryStatus } from './kubernetes/discovery.js';
+import type { RemoteClusterRegistration } from './kubernetes/remote-secrets.js';
+import { withRemoteClusters, type RemoteClusterConflict } from './remote-clusters.js';
 
 /** Per-source state for `/debug/discovery`. */
 export interface DiscoveryStatus {
   readonly staticClusters: readonly string[];
-  readonly kubernetes: readonly (KubernetesDiscoveryStatus | { readonly cluster: string; readonly error: string })[];
+  readonly kubernetes: readonly ((KubernetesDiscoveryStatus | { readonly cluster: string; readonly error: string }) & { readonly registeredBy?: string })[];
+  /** Remote-cluster Secret keys not used because the configuration discovers that cluster itself. */
+  readonly remoteConflicts: readonly RemoteClusterConflict[];
 }
 
 export interface DiscoveryManagerOptions {
@@ -69,6 +74,11 @@ export class DiscoveryManager {
   /** Serialises reconciliations so two quick reloads never start a source twice. */
   private queue: Promise<unknown> = Promise.resolve();
   private lastConfig: MeshConfig | undefined;
+  /** Clusters registered by remote-cluster Secrets (setRemoteClusters). */
+  private registrations: readonly RemoteClusterRegistration[] = [];
+  /** Of those, the ones in use after the last reconcile, by cluster name. */
+  private remote: ReadonlyMap<string, RemoteClusterRegistration> = new Map();
+  private remoteConflicts: readonly RemoteClusterConflict[] = [];
   private readonly kubeconfigTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -93,13 +103,29 @@ export class DiscoveryManager {
     return step;
   }
 
+  /**
+   * Replaces the set of clusters registered by remote-cluster Secrets and reconciles the last
+   * configuration with it (before the first apply, it is only remembered for that apply).
+   */
+  setRemoteClusters(registrations: readonly RemoteClusterRegistration[]): Promise<ChangeSet | undefined> {
+    this.registrations = registrations;
+    const config = this.lastConfig;
+    if (!config || this.closed) return Promise.resolve(undefined);
+    return this.apply(config);
+  }
+
   /** Status of every source. */
   status(): DiscoveryStatus {
     return {
       staticClusters: this.staticNames,
       kubernetes: [...this.running.entries()]
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([cluster, r]) => r.source.status() ?? { cluster, error: r.error ?? 'starting' }),
+        .map(([cluster, r]) => {
+          const s = r.source.status() ?? { cluster, error: r.error ?? 'starting' };
+          const reg = this.remote.get(cluster);
+          return reg ? { ...s, registeredBy: `Secret ${reg.secret}, key ${reg.key}` } : s;
+        }),
+      remoteConflicts: this.remoteConflicts,
     };
   }
 
@@ -118,29 +144,45 @@ export class DiscoveryManager {
     if (!config || this.closed) return;
     const changed = config.clusters.filter((c) => {
       const r = this.running.get(c.name);
-      return r !== undefined && settingsOf(c) !== r.settings;
+      return r !== undefined && !this.remote.has(c.name) && settingsOf(c) !== r.settings;
     });
     if (changed.length === 0) return;
     log.info({ clusters: changed.map((c) => c.name) }, 'kubeconfig changed; restarting discovery of those clusters');
     this.apply(config).catch((err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'restarting discovery after a kubeconfig change failed'));
   }
 
-  private async reconcile(config: MeshConfig): Promise<ChangeSet> {
-    this.lastConfig = config;
+  /** What a cluster's discovery runs from: its Secret registration if it has one, else its settings and files. */
+  private settingsFor(c: Cluster): string | undefined {
+    const reg = this.remote.get(c.name);
+    if (reg) return `secret:${reg.secret}\u0000${reg.key}\u0000${reg.fingerprint}`;
+    return settingsOf(c);
+  }
+
+  private async reconcile(loaded: MeshConfig): Promise<ChangeSet> {
+    this.lastConfig = loaded;
+    const merged = withRemoteClusters(loaded, this.registrations);
+    const config = merged.config;
+    this.remote = merged.remote;
+    // Each conflict is logged when it appears, not on every reload while it lasts.
+    const known = new Set(this.remoteConflicts.map((c) => c.error));
+    for (const c of merged.conflicts) if (!known.has(c.error)) log.error({ cluster: c.cluster, secret: c.secret, key: c.key }, c.error);
+    this.remoteConflicts = merged.conflicts;
     const changes = applyConfig(this.store, this.staticSource, config);
     this.staticNames = config.clusters.filter((c) => !c.discovery?.kubernetes).map((c) => c.name).sort();
     if (this.closed) return changes;
 
-    const wanted = new Map(config.clusters.flatMap((c) => (settingsOf(c) ? [[c.name, c] as const] : [])));
+    const wanted = new Map(config.clusters.flatMap((c) => (this.settingsFor(c) ? [[c.name, c] as const] : [])));
+    const staticNow = new Set(this.staticNames);
     const stopping: Promise<void>[] = [];
     for (const [name, r] of this.running) {
       const next = wanted.get(name);
-      if (next && settingsOf(next) === r.settings) continue;
+      if (next && this.settingsFor(next) === r.settings) continue;
       this.running.delete(name);
       stopping.push(
         r.source.stop().then(() => {
-          // A cluster no longer discovered through Kubernetes loses what its source reported.
-          if (!next) this.sink([{ kind: 'replaceCluster', cluster: name, services: [], workloads: [] }]);
+          // A cluster no longer discovered through Kubernetes loses what its source reported
+          // (unless it is back to static, whose topology the step above already put in place).
+          if (!next && !staticNow.has(name)) this.sink([{ kind: 'replaceCluster', cluster: name, services: [], workloads: [] }]);
         }),
       );
     }
@@ -150,8 +192,9 @@ export class DiscoveryManager {
     for (const [name, cluster] of wanted) {
       if (this.running.has(name)) continue;
       const create = this.options.createKubernetesSource ?? kubernetesSource;
-      const source = create(cluster, this.options.kubernetes ?? {});
-      const entry: Running = { source, settings: settingsOf(cluster)! };
+      const reg = this.remote.get(name);
+      const source = create(cluster, reg ? { ...this.options.kubernetes, kubeConfig: reg.kube } : (this.options.kubernetes ?? {}));
+      const entry: Running = { source, settings: this.settingsFor(cluster)! };
       this.running.set(name, entry);
       starting.push(
         source.start((events) => this.sink(events)).catch((err: unknown) => {

@@ -15,6 +15,8 @@ export interface Endpoint {
   /** Network of the workload's cluster ('' when the cluster is unknown). */
   readonly network: string;
   readonly address: string;
+  /** The workload's other addresses (dual-stack), after `address` in order of preference. */
+  readonly additionalAddresses?: readonly string[];
   /** Service port number (as a string key) → port the workload listens on. */
   readonly targetPorts: Readonly<Record<string, number>>;
   readonly health: Health;

@@ -26,10 +26,16 @@ const POLICY_KINDS: readonly PolicyKind[] = ['virtualMeshes', 'trafficPolicies',
 
 const EMPTY_ENDPOINTS: readonly Endpoint[] = Object.freeze([]);
 
+function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if ((a?.length ?? 0) !== (b?.length ?? 0)) return false;
+  return (a ?? []).every((x, i) => x === b![i]);
+}
+
 function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
   return (
     a.workload === b.workload &&
     a.address === b.address &&
+    sameList(a.additionalAddresses, b.additionalAddresses) &&
     a.health === b.health &&
     a.network === b.network &&
     a.serviceAccount === b.serviceAccount &&
@@ -52,6 +58,7 @@ function makeEndpoint(svc: Service, wk: ObjectKey, w: Workload, cluster: Cluster
     cluster: w.cluster,
     network: cluster?.network ?? '',
     address: w.address,
+    ...(w.addresses?.length ? { additionalAddresses: w.addresses } : {}),
     targetPorts: Object.freeze(targetPorts),
     health: w.health,
     locality: w.locality.region || !cluster ? w.locality : cluster.locality,

@@ -56,6 +56,12 @@ export interface Service {
    */
   readonly address?: string;
   /**
+   * No virtual address (Kubernetes `clusterIP: None`): callers resolve the name to the workloads'
+   * own addresses and connect to one of them, so each workload is reachable by itself; sidecars
+   * forward such a connection to the address it was made to (translate/headless.ts).
+   */
+  readonly headless?: boolean;
+  /**
    * How the service's workloads are found: `selector` (default) by its label selector, `listed` by
    * the workloads that name it in `memberOf` (Kubernetes: whatever its EndpointSlices list, as
    * Istio does, so a selectorless service with hand-managed slices has endpoints and a ready pod
@@ -73,6 +79,11 @@ export interface Workload {
   readonly namespace: string;
   readonly cluster: string;
   readonly address: string;
+  /**
+   * The workload's other addresses, in order of preference after `address` (Kubernetes dual-stack:
+   * `status.podIPs` beyond the first, so the other IP family). Envoy may connect to any of them.
+   */
+  readonly addresses?: readonly string[];
   readonly labels: Readonly<Record<string, string>>;
   readonly serviceAccount: string;
   readonly locality: Locality;

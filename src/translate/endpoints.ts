@@ -16,6 +16,8 @@ export interface ProxyPlacement {
 /** One backend of a service, as the translator needs it. */
 export interface EndpointInput {
   readonly address: string;
+  /** The workload's other addresses (dual-stack), sent as Envoy's `additional_addresses` on the same port. */
+  readonly additionalAddresses?: readonly string[];
   readonly port: number;
   readonly health: Health;
   readonly locality: Locality;
@@ -60,8 +62,13 @@ export interface LocalityLbEndpoints {
   priority: number;
 }
 
+/** A socket address as Envoy's `core.v3.Address`. */
+interface SocketAddress {
+  socket_address: { address: string; port_value: number };
+}
+
 export interface LbEndpoint {
-  endpoint: { address: { socket_address: { address: string; port_value: number } } };
+  endpoint: { address: SocketAddress; additional_addresses?: { address: SocketAddress }[] };
   health_status: Health;
   load_balancing_weight: { value: number };
 }
@@ -101,16 +108,27 @@ function isServing(h: Health): boolean {
   return h === 'HEALTHY' || h === 'UNKNOWN';
 }
 
-function lbEndpoint(address: string, port: number, health: Health, weight: number): LbEndpoint {
+function lbEndpoint(address: string, port: number, health: Health, weight: number, additional?: readonly string[]): LbEndpoint {
   return {
-    endpoint: { address: { socket_address: { address, port_value: port } } },
+    endpoint: {
+      address: { socket_address: { address, port_value: port } },
+      // Dual-stack: Envoy tries these too (happy eyeballs), so a client of either IP family gets through.
+      ...(additional?.length ? { additional_addresses: additional.map((a) => ({ address: { socket_address: { address: a, port_value: port } } })) } : {}),
+    },
     health_status: health,
     load_balancing_weight: { value: Math.max(1, weight) },
   };
 }
 
+/** True when `e` carries exactly `additional` as its additional addresses. */
+function sameAdditional(e: LbEndpoint, additional: readonly string[] | undefined): boolean {
+  const have = e.endpoint.additional_addresses;
+  if ((have?.length ?? 0) !== (additional?.length ?? 0)) return false;
+  return (have ?? []).every((a, i) => a.address.socket_address.address === additional![i]);
+}
+
 /** Makes (or returns a shared) LbEndpoint; the same inputs must give equal content. */
-type LbEndpointFactory = (address: string, port: number, health: Health, weight: number) => LbEndpoint;
+type LbEndpointFactory = (address: string, port: number, health: Health, weight: number, additional?: readonly string[]) => LbEndpoint;
 
 /**
  * A factory sharing one frozen LbEndpoint per distinct (address, port, health, weight), numbered
@@ -121,15 +139,22 @@ type LbEndpointFactory = (address: string, port: number, health: Health, weight:
 function sharedLbEndpoints(ids: Map<LbEndpoint, number>): LbEndpointFactory {
   // By address (a string the model already holds, so no key is built), then a short list.
   const memo = new Map<string, LbEndpoint[]>();
-  return (address, port, health, weight) => {
+  return (address, port, health, weight, additional) => {
     let list = memo.get(address);
     if (!list) memo.set(address, (list = []));
     for (const e of list) {
-      if (e.endpoint.address.socket_address.port_value === port && e.health_status === health && e.load_balancing_weight.value === Math.max(1, weight)) return e;
+      if (
+        e.endpoint.address.socket_address.port_value === port &&
+        e.health_status === health &&
+        e.load_balancing_weight.value === Math.max(1, weight) &&
+        sameAdditional(e, additional)
+      ) {
+        return e;
+      }
     }
     // Frozen marks the shared unit the encoder and the guard cache; its parts are never
     // touched again (nothing else holds them), so they are not frozen one by one.
-    const e = lbEndpoint(address, port, health, weight);
+    const e = lbEndpoint(address, port, health, weight, additional);
     e.load_balancing_weight = weightMessage(e.load_balancing_weight.value);
     list.push(sharedPart(e));
     ids.set(e, ids.size);
@@ -296,7 +321,7 @@ export function prepareEndpoints(endpoints: readonly EndpointInput[], sharing?: 
       if (byKey) byKey.set(`${ep.cluster}\u0000${ep.network}\u0000${localityKey}`, p);
       else if (found.length > 32) byKey = new Map(found.map((f) => [`${f.key.cluster}\u0000${f.key.network}\u0000${f.key.localityKey}`, f]));
     }
-    p.direct.push({ lb: make(ep.address, ep.port, ep.health, 1), seq });
+    p.direct.push({ lb: make(ep.address, ep.port, ep.health, 1, ep.additionalAddresses), seq });
     if (isServing(ep.health)) p.serving += 1;
   }
   let signature = '';

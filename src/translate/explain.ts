@@ -242,7 +242,13 @@ function assignmentExplanation(view: MeshView, t: OutboundTarget, cla: ClusterLo
     list.push({
       locality: { region: l.locality.region, zone: l.locality.zone, subzone: l.locality.sub_zone },
       weight: l.load_balancing_weight.value,
-      endpoints: l.lb_endpoints.map((e) => ({ address: e.endpoint.address.socket_address.address, port: e.endpoint.address.socket_address.port_value, health: e.health_status, weight: e.load_balancing_weight.value })),
+      endpoints: l.lb_endpoints.map((e) => ({
+        address: e.endpoint.address.socket_address.address,
+        ...(e.endpoint.additional_addresses ? { additionalAddresses: e.endpoint.additional_addresses.map((a) => a.address.socket_address.address) } : {}),
+        port: e.endpoint.address.socket_address.port_value,
+        health: e.health_status,
+        weight: e.load_balancing_weight.value,
+      })),
       places: layout.groups[i]!.places.map((p) => placeOf(view, p)),
     });
   });

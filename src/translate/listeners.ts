@@ -10,7 +10,8 @@
  *   which would loop (`BlackHoleCluster`).
  * - `0.0.0.0_<port>` (not bound) per HTTP service port: routes by Host over RDS `<port>`.
  * - `<address>_<port>` (not bound) per TCP service port and host: tcp_proxy to its cluster. An
- *   exact address beats the wildcard, so a TCP service on an HTTP port still gets its own.
+ *   exact address beats the wildcard, so a TCP service on an HTTP port still gets its own. A
+ *   headless service's TCP port gets one per workload address instead (headless.ts).
  * - `virtualInbound` on 0.0.0.0:15006: restores the original destination, terminates mesh mTLS
  *   (client certificate required), picks the chain by the SNI the caller sent
  *   (`outbound_.<port>_.<subset>_.<host>`), and forwards to the app on 127.0.0.1:<targetPort>
@@ -25,6 +26,7 @@ import { crossNetworkSni, globalHost, inboundClusterName, localHost } from './na
 import type { Resource } from './resources.js';
 import { routedTargets } from './routes.js';
 import { downstreamTlsTransportSocket } from './secrets.js';
+import { headlessTcpListeners } from './headless.js';
 import { hostAddresses } from './service-addresses.js';
 import type { Protocol } from '../model/types.js';
 
@@ -109,6 +111,7 @@ export function outboundHttpListener(port: number, policyFilters: readonly Resou
  */
 export function outboundTcpListeners(view: MeshView, cluster: string, targets: readonly OutboundTarget[]): Resource[] {
   const addresses = hostAddresses(view, cluster);
+  const headless = targets.filter((t) => t.headless === true && !isHttp(t.protocol) && !reservedPort(t.port));
   const tcp = targets
     .filter((t) => t.subset === '' && !isHttp(t.protocol) && !reservedPort(t.port) && addresses.has(t.host))
     .map((t) => ({ t, local: t.clusters.includes(cluster) && t.hostCluster === undefined ? 0 : 1 }))
@@ -128,6 +131,8 @@ export function outboundTcpListeners(view: MeshView, cluster: string, targets: r
       filter_chains: [{ filters: [tcpProxyFilter(t.clusterName, t.clusterName)] }],
     });
   }
+  // Headless services have no virtual address: their workloads' own addresses get the listeners.
+  out.push(...headlessTcpListeners(view, cluster, headless, claimed));
   return out.sort((a, b) => (String(a.name) < String(b.name) ? -1 : 1));
 }
 

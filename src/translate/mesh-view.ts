@@ -32,6 +32,11 @@ export interface OutboundTarget {
   readonly clusters: readonly string[];
   /** SNI sent upstream: `outbound_.<port>_.<subset or _>_.<host>`. */
   readonly sni: string;
+  /**
+   * Set on the mesh-wide host (no subset) of a service that is headless in every cluster running it:
+   * a sidecar sends a connection to the workload address the app connected to (translate/headless.ts).
+   */
+  readonly headless?: true;
 }
 
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
@@ -197,7 +202,8 @@ export class MeshView {
         const byCluster = ports.get(port)!;
         const clusters = [...byCluster.keys()];
         const local = localHost(gs.name, gs.namespace);
-        out.push(target(gs.name, gs.namespace, gk, port, byCluster.get(clusters[0]!)!, local, undefined, '', NO_LABELS, clusters));
+        const headless = clusters.every((c) => this.snapshot.services.get(`${c}/${gs.namespace}/${gs.name}`)?.headless === true);
+        out.push(target(gs.name, gs.namespace, gk, port, byCluster.get(clusters[0]!)!, local, undefined, '', NO_LABELS, clusters, headless));
         for (const c of clusters) {
           out.push(target(gs.name, gs.namespace, gk, port, byCluster.get(c)!, globalHost(gs.name, gs.namespace, c), c, '', NO_LABELS, [c]));
         }
@@ -296,6 +302,7 @@ export class MeshView {
     d.prepared ??= prepareEndpoints(
       d.endpoints.map((ep) => ({
         address: ep.address,
+        ...(ep.additionalAddresses ? { additionalAddresses: ep.additionalAddresses } : {}),
         // Peers connect to the app's port; the pod's capture rules hand the connection to its sidecar.
         port: endpointPort(ep, t.port)!,
         health: ep.health,
@@ -326,6 +333,7 @@ function target(
   subset: string,
   subsetLabels: Readonly<Record<string, string>>,
   clusters: readonly string[],
+  headless = false,
 ): OutboundTarget {
   return {
     clusterName: outboundClusterName(port, subset, host),
@@ -340,6 +348,7 @@ function target(
     subsetLabels,
     clusters,
     sni: crossNetworkSni(port, subset, host),
+    ...(headless ? { headless: true as const } : {}),
   };
 }
 

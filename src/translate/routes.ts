@@ -16,6 +16,7 @@
  * service's lowest HTTP port).
  */
 import { isHttp } from './clusters.js';
+import { headlessDomains } from './headless.js';
 import type { MeshView, OutboundTarget } from './mesh-view.js';
 import type { Resource } from './resources.js';
 import { applicableTrafficPolicies, routePolicyContext, sharedTrafficPolicyRoutes, trafficPolicyRoutes, type PolicyContext, type RoutePolicyContext } from './traffic-policy.js';
@@ -35,6 +36,8 @@ function domainCandidates(t: OutboundTarget, proxyNamespace: string): Candidate[
     { domain: t.host + p, tier: 0 },
     { domain: t.host, tier: 1 },
   ];
+  // A headless service's per-pod names (`<pod>.<host>`) reach the pod they name (headless.ts).
+  for (const d of headlessDomains(t)) out.push({ domain: d, tier: d.endsWith(p) ? 0 : 1 });
   if (t.hostCluster === undefined) {
     const short = [`${t.service}.${t.namespace}.svc`, `${t.service}.${t.namespace}`];
     if (t.namespace === proxyNamespace) short.push(t.service);

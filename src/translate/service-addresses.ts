@@ -16,6 +16,7 @@
  *   uses them.
  */
 import type { MeshView } from './mesh-view.js';
+import { reachableEndpoints } from './headless.js';
 import { sidecarFailovers } from './failover.js';
 
 /** Default range of assigned service addresses (Kubernetes' default service range is 10.96.0.0/12). */
@@ -70,6 +71,8 @@ export function clusterServiceAddresses(view: MeshView, cluster: string): Readon
     for (const [key, svc] of view.snapshot.services) {
       if (!key.startsWith(prefix)) continue;
       const nsName = `${svc.namespace}/${svc.name}`;
+      // A headless service has no virtual address: its name resolves to its workloads' (hostsEntries).
+      if (svc.headless) continue;
       if (svc.address) own.set(nsName, svc.address);
       else unassigned.push(nsName);
     }
@@ -139,6 +142,22 @@ export function hostsEntries(view: MeshView, cluster: string, namespace: string)
   for (const p of sidecarFailovers(view, cluster)) {
     const ip = addresses.get(p.service.hostname);
     if (ip && !byAddress.has(ip)) byAddress.set(ip, [p.service.hostname]);
+  }
+  // Headless services, as cluster DNS answers them: each workload's own name under the service
+  // (`<pod>.<svc>.<ns>.svc.cluster.local`) to its address, and the service's names to one of the
+  // addresses (a hosts file holds one per name; DNS would return them all).
+  for (const t of view.sidecarTargets(cluster)) {
+    if (!t.headless || seenService.has(t.globalKey)) continue;
+    const endpoints = reachableEndpoints(view, cluster, t);
+    if (endpoints.length === 0) continue;
+    seenService.add(t.globalKey);
+    const add = (ip: string, ...names: string[]): void => {
+      let list = byAddress.get(ip);
+      if (!list) byAddress.set(ip, (list = []));
+      for (const n of names) if (!list.includes(n)) list.push(n);
+    };
+    add(endpoints[0]!.address, t.host, `${t.service}.${t.namespace}.svc`, `${t.service}.${t.namespace}`, ...(t.namespace === namespace ? [t.service] : []));
+    for (const e of endpoints) add(e.address, `${e.name}.${t.host}`);
   }
   return [...byAddress].map(([address, names]) => ({ address, names })).sort((a, b) => (a.names[0]! < b.names[0]! ? -1 : 1));
 }

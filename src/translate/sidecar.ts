@@ -6,6 +6,7 @@
  */
 import { globalServiceKey, subsetMatches } from '../model/snapshot.js';
 import { inboundCluster, isHttp2, noEndpointsIdentity, outboundCluster } from './clusters.js';
+import { originalDestinationCluster } from './headless.js';
 import { captureClusters, httpListenerPorts, reservedPort, inboundListener, outboundHttpListener, outboundTcpListeners, virtualOutboundListener, type InboundPort } from './listeners.js';
 import type { MeshView, OutboundTarget } from './mesh-view.js';
 import type { ProxyContext } from './proxy.js';
@@ -69,9 +70,20 @@ export function outboundClusterFor(view: MeshView, t: OutboundTarget): Resource 
   });
 }
 
+/** A sidecar's cluster for a target: the outbound cluster, sent to the original destination for a headless service. */
+function sidecarClusterFor(view: MeshView, t: OutboundTarget): Resource {
+  if (!t.headless) return outboundClusterFor(view, t);
+  return view.memoOn(t, 'headless-cluster', () => sharedPart(originalDestinationCluster(outboundClusterFor(view, t))));
+}
+
+/** What a sidecar loads over EDS: its targets but the headless ones (their clusters are ORIGINAL_DST). */
+function edsTargets(targets: readonly OutboundTarget[]): OutboundTarget[] {
+  return targets.filter((t) => !t.headless);
+}
+
 /** A target's outbound cluster with the TrafficPolicy settings (outlier detection, circuit breakers) applying from this scope. */
 function policyCluster(view: MeshView, scope: Scope, t: OutboundTarget): Resource {
-  const base = outboundClusterFor(view, t);
+  const base = sidecarClusterFor(view, t);
   const ctx = policyContextOf(scope);
   // The shared cluster object itself when no policy applies; otherwise memoized per cluster, policy sources and target.
   if (applicableTrafficPolicies(view, ctx, t).length === 0) return base;
@@ -103,7 +115,7 @@ function build(view: MeshView, scope: Scope): Map<string, Resource> {
     case 'clusters':
       return byName('clusters', [...outboundClusters(view, scope), ...scope.inbound.map((p) => inboundCluster(p.targetPort, p.http2))]);
     case 'endpoints':
-      return byName('endpoints', scopedTargets(scope, sidecarUpstreamTargets(view, scope.cluster)).map((t) => view.assignment(t, scope.placement) as unknown as Resource));
+      return byName('endpoints', edsTargets(scopedTargets(scope, sidecarUpstreamTargets(view, scope.cluster))).map((t) => view.assignment(t, scope.placement) as unknown as Resource));
     case 'routes': {
       const policy = policyContextOf(scope);
       return byName('routes', httpPorts(view, scope.cluster, targets).map((port) => withFailoverRoutes(view, scope.cluster, outboundRouteConfiguration(view, targets, scope.namespace, policy, port), port)));
@@ -158,6 +170,9 @@ export const sidecarTranslator: RoleTranslator = {
   role: 'sidecar',
   scopes,
   build,
-  targets: (view, scope) => scopedTargets(scope, sidecarUpstreamTargets(view, scope.cluster)),
-  rebuildClusters: (view, scope, targets) => byName('clusters', withFailoverOutliers(view, scope.cluster, targets.map((t) => withClusterPolicies(view, policyContextOf(scope), t, outboundClusterFor(view, t))))),
+  targets: (view, scope) => {
+    const targets = scopedTargets(scope, sidecarUpstreamTargets(view, scope.cluster));
+    return scope.kind === 'endpoints' ? edsTargets(targets) : targets;
+  },
+  rebuildClusters: (view, scope, targets) => byName('clusters', withFailoverOutliers(view, scope.cluster, targets.map((t) => withClusterPolicies(view, policyContextOf(scope), t, sidecarClusterFor(view, t))))),
 };

@@ -6,7 +6,8 @@
  *
  * - endpoints only (scaling, health, a workload moving): the ClusterLoadAssignments of the affected
  *   services in every EDS group, and, only if the identities behind a service changed, that
- *   service's clusters in every CDS group (their SAN matchers);
+ *   service's clusters in every CDS group (their SAN matchers); a headless service's endpoints are
+ *   in listeners too, so a change of them is treated like the next case;
  * - services, clusters, gateways or policies: every group is recomputed from the new snapshot
  *   (unchanged resources keep their version, so proxies get only what differs).
  *
@@ -145,6 +146,14 @@ function zero(): Record<ResourceKind, number> {
 /** `<cluster>/<ns>/<name>` → `<ns>/<name>`. */
 function globalKeyOfService(serviceKey: string): string {
   return serviceKey.slice(serviceKey.indexOf('/') + 1);
+}
+
+/**
+ * Whether an endpoint change touches a headless service: its workloads' addresses are in sidecar
+ * listeners (translate/headless.ts), so it is recomputed like a service change, not EDS alone.
+ */
+function headlessEndpoints(snapshot: MeshSnapshot, c: ChangeSet): boolean {
+  return c.endpoints.some((sk) => snapshot.services.get(sk)?.headless === true);
 }
 
 function structural(c: ChangeSet): boolean {
@@ -437,7 +446,7 @@ export class MeshPublisher {
     if (this.closed) return;
     let twoStep: { step: number; listenerGroups: ReadonlySet<string> } | undefined;
     try {
-      if (structural(changes)) twoStep = this.recomputeAll(snapshot, changes);
+      if (structural(changes) || headlessEndpoints(snapshot, changes)) twoStep = this.recomputeAll(snapshot, changes);
       else {
         const previous = this.view;
         this.view = this.newView(snapshot, previous);

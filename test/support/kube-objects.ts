@@ -10,6 +10,8 @@ export interface PodSpec {
   name: string;
   namespace?: string;
   ip?: string;
+  /** Dual-stack: every pod IP, `podIP` being the first (overrides `ip`). */
+  ips?: string[];
   labels?: Record<string, string>;
   node?: string;
   serviceAccount?: string;
@@ -39,7 +41,11 @@ export function pod(p: PodSpec): KubeJson {
       hostNetwork: p.hostNetwork ?? false,
       containers: [{ name: 'app', image: 'example', ports: p.containerPorts ?? [] }],
     },
-    status: { phase: p.phase ?? 'Running', ...(p.ip ? { podIP: p.ip, podIPs: [{ ip: p.ip }] } : {}), conditions },
+    status: {
+      phase: p.phase ?? 'Running',
+      ...(p.ips?.length ? { podIP: p.ips[0], podIPs: p.ips.map((ip) => ({ ip })) } : p.ip ? { podIP: p.ip, podIPs: [{ ip: p.ip }] } : {}),
+      conditions,
+    },
   };
 }
 
@@ -51,14 +57,15 @@ export interface ServicePortSpec {
   protocol?: string;
 }
 
-/** A ClusterIP Service. */
-export function service(s: { name: string; namespace?: string; selector?: Record<string, string>; ports: ServicePortSpec[]; labels?: Record<string, string>; type?: string }): KubeJson {
+/** A ClusterIP Service (`clusterIP: 'None'` for a headless one). */
+export function service(s: { name: string; namespace?: string; selector?: Record<string, string>; ports: ServicePortSpec[]; labels?: Record<string, string>; type?: string; clusterIP?: string }): KubeJson {
   return {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: s.name, namespace: s.namespace ?? 'default', labels: s.labels ?? {} },
     spec: {
       type: s.type ?? 'ClusterIP',
+      ...(s.clusterIP ? { clusterIP: s.clusterIP } : {}),
       ...(s.selector ? { selector: s.selector } : {}),
       ports: s.ports.map((p) => ({ protocol: p.protocol ?? 'TCP', ...p })),
     },

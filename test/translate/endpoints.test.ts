@@ -151,6 +151,31 @@ describe('buildClusterLoadAssignment', () => {
   });
 });
 
+describe('dual-stack endpoints', () => {
+  it('sends the other addresses as additional_addresses on the endpoint port; a gateway stand-in carries none', () => {
+    const cla = buildClusterLoadAssignment(
+      'outbound|9080||reviews.default.svc.cluster.local',
+      [
+        { ...ep('10.1.0.21', 'cluster1', 'net1', loc('us-east', 'us-east-1a')), additionalAddresses: ['fd00:1::21'] },
+        ep('10.1.0.22', 'cluster1', 'net1', loc('us-east', 'us-east-1a')),
+        { ...ep('10.2.0.23', 'cluster2', 'net2', loc('eu-west', 'eu-west-1a')), additionalAddresses: ['fd00:2::23'] },
+      ],
+      proxy,
+      gateways,
+    );
+    expect(cla.endpoints.map((l) => l.lb_endpoints.map((e) => e.endpoint))).toEqual([
+      [
+        { address: { socket_address: { address: '10.1.0.21', port_value: 9080 } }, additional_addresses: [{ address: { socket_address: { address: 'fd00:1::21', port_value: 9080 } } }] },
+        { address: { socket_address: { address: '10.1.0.22', port_value: 9080 } } },
+      ],
+      // Another network's endpoint is reached through its gateway's one address.
+      [{ address: { socket_address: { address: '127.0.2.100', port_value: 15443 } } }],
+    ]);
+    const decoded = roundTrip(cla) as { endpoints: { lb_endpoints: { endpoint: { additional_addresses?: unknown[] } }[] }[] };
+    expect(decoded.endpoints[0]!.lb_endpoints[0]!.endpoint.additional_addresses).toHaveLength(1);
+  });
+});
+
 describe('buildClusterLoadAssignment with many places', () => {
   it('groups endpoints by place past the few dozen places a scan handles', () => {
     // 120 endpoints in 60 places (one cluster, one network): each lands once, in its own locality's group.

@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { LeaderElector } from '../../discovery/kubernetes/lease.js';
 import { loadKubeConfig, type LoadedKubeConfig } from '../../discovery/kubernetes/kubeconfig.js';
+import type { RemoteKubeconfigAllowList } from '../../discovery/kubernetes/remote-kubeconfig.js';
+import type { RemoteSecretsOptions } from '../../discovery/kubernetes/remote-secrets.js';
 import { log } from '../../log.js';
 import type { MeshConfig } from '../mesh-config.js';
 import { KubernetesPolicySource, type ObjectProblem, type PolicySourceOptions } from './policy-source.js';
@@ -32,6 +34,11 @@ export interface PolicyClusterOptions {
   readonly retryPeriodMs?: number;
   /** List/watch timings (tests shorten them). */
   readonly watch?: Pick<PolicySourceOptions, 'backoff' | 'requestTimeoutMs' | 'watchTimeoutSeconds' | 'pageSize' | 'debounceMs'>;
+  /**
+   * Also register remote clusters from Secrets labelled `crossmesh.io/remote-cluster: "true"` in
+   * `leaseNamespace` of this cluster (`serve --remote-secrets`), with what their kubeconfigs may use.
+   */
+  readonly remoteSecrets?: { readonly allow: RemoteKubeconfigAllowList; readonly watch?: Pick<RemoteSecretsOptions, 'backoff' | 'requestTimeoutMs' | 'watchTimeoutSeconds' | 'debounceMs'> };
 }
 
 export const DEFAULT_LEASE_NAME = 'crossmesh-policy-status';

@@ -43,7 +43,7 @@ export interface KubeResourceApis {
  * The generated clients take no AbortSignal argument, but their RequestContext does; a per-call
  * middleware puts ours there so stop() and timeouts really cancel the HTTP request.
  */
-function withSignal(signal: AbortSignal): k8s.ConfigurationOptions {
+export function withSignal(signal: AbortSignal): k8s.ConfigurationOptions {
   const middleware: k8s.ObservableMiddleware = {
     pre: (ctx) => {
       ctx.setSignal(signal);

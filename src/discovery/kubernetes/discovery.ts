@@ -11,7 +11,7 @@ import { log } from '../../log.js';
 import { kubeResourceApis, RESOURCE_KINDS, type KubeObject, type ResourceApi, type ResourceKind } from './api-resources.js';
 import type { BackoffOptions } from './backoff.js';
 import { ClusterState } from './cluster-state.js';
-import { loadClusterKubeConfig } from './kubeconfig.js';
+import { loadClusterKubeConfig, type LoadedKubeConfig } from './kubeconfig.js';
 import { clusterStaleGauge, relistsCounter } from './metrics.js';
 import { Reflector, type ListReason, type ReflectorHandlers } from './reflector.js';
 
@@ -27,6 +27,8 @@ export interface KubernetesDiscoveryOptions {
   readonly watchTimeoutSeconds?: number;
   /** Objects per list page (default 500). */
   readonly pageSize?: number;
+  /** An already loaded and checked kubeconfig (a remote-cluster Secret's) instead of the Cluster's `discovery.kubernetes` files. */
+  readonly kubeConfig?: LoadedKubeConfig;
 }
 
 /** What status() reports about one cluster's discovery. */
@@ -66,7 +68,7 @@ export async function startKubernetesDiscovery(
   sink: TopologySink,
   options: KubernetesDiscoveryOptions = {},
 ): Promise<KubernetesDiscovery> {
-  const loaded = loadClusterKubeConfig(cluster);
+  const loaded = options.kubeConfig ?? loadClusterKubeConfig(cluster);
   const runner = new ClusterDiscovery(cluster, loaded.kubeConfig, loaded.server, loaded.context, sink, options);
   runner.start();
   return {

@@ -86,6 +86,21 @@ export function loadKubeConfig(
     }
   }
 
+  return checkKubeConfig(kc, spec.context, where, source, settings);
+}
+
+/**
+ * Selects `wantedContext` (default: the current-context) in a loaded kubeconfig and checks that
+ * its cluster, user and server URL are usable; errors start with `where` and name `source`.
+ */
+export function checkKubeConfig(
+  kc: k8s.KubeConfig,
+  wantedContext: string | undefined,
+  where: string,
+  source: string,
+  settings: { readonly context: string },
+): LoadedKubeConfig {
+  const spec = { context: wantedContext };
   const available = kc.getContexts().map((c) => c.name);
   let context: string;
   if (spec.context !== undefined && spec.context !== '') {

@@ -108,8 +108,9 @@ export function mapService(cluster: string, svc: k8s.V1Service, slices: readonly
     ports,
     selector: { ...(svc.spec?.selector ?? {}) },
     labels: { ...(svc.metadata?.labels ?? {}) },
-    // Headless services ("None") have no virtual address: captured calls to them are not intercepted by address.
     ...(svc.spec?.clusterIP && isIP(svc.spec.clusterIP) === 4 ? { address: svc.spec.clusterIP } : {}),
+    // Headless ("None"): no virtual address; callers reach each pod by its own address.
+    ...(svc.spec?.clusterIP === 'None' ? { headless: true } : {}),
     membership: 'listed',
   };
   return { service, unresolvedPorts };

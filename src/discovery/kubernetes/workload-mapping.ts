@@ -44,12 +44,24 @@ export function podConditionHealth(pod: k8s.V1Pod): Health {
   return pod.metadata?.deletionTimestamp ? 'DRAINING' : 'HEALTHY';
 }
 
-/** True when the slice endpoint is this pod (by targetRef, or by address for endpoints without one). */
+/**
+ * Every IP of a pod, `status.podIP` first: a dual-stack pod has one per family in `status.podIPs`
+ * (whose first entry is `podIP`). Duplicates and empty entries are dropped.
+ */
+export function podAddresses(pod: k8s.V1Pod): string[] {
+  const out: string[] = [];
+  for (const ip of [pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((p) => p.ip)]) {
+    if (ip && !out.includes(ip)) out.push(ip);
+  }
+  return out;
+}
+
+/** True when the slice endpoint is this pod (by targetRef, or by address, of either family, for endpoints without one). */
 export function endpointIsPod(ep: k8s.V1Endpoint, sliceNamespace: string, pod: k8s.V1Pod): boolean {
   const ref = ep.targetRef;
   if (ref) return ref.kind === 'Pod' && ref.name === pod.metadata?.name && (ref.namespace ?? sliceNamespace) === pod.metadata?.namespace;
-  const ip = pod.status?.podIP;
-  return !!ip && !pod.spec?.hostNetwork && ep.addresses.includes(ip);
+  if (pod.spec?.hostNetwork) return false;
+  return podAddresses(pod).some((ip) => ep.addresses.includes(ip));
 }
 
 /** A slice listing the pod, with the name of its service and the model Service (when that service is known). */
@@ -64,7 +76,7 @@ export interface PodSlice {
  * keep an IP the network may already have given to someone else).
  */
 export function mapWorkload(cluster: Cluster, pod: k8s.V1Pod, node: k8s.V1Node | undefined, slices: readonly PodSlice[]): Workload | undefined {
-  const address = pod.status?.podIP;
+  const [address, ...others] = podAddresses(pod);
   if (!address) return undefined;
   const phase = pod.status?.phase;
   if (phase === 'Succeeded' || phase === 'Failed') return undefined;
@@ -98,6 +110,8 @@ export function mapWorkload(cluster: Cluster, pod: k8s.V1Pod, node: k8s.V1Node |
     namespace,
     cluster: cluster.name,
     address,
+    // Dual-stack: the other family's address, so clients of either family reach the pod.
+    ...(others.length > 0 ? { addresses: others } : {}),
     labels: { ...(pod.metadata?.labels ?? {}) },
     serviceAccount: pod.spec?.serviceAccountName || 'default',
     locality: nodeLocality(node, cluster.locality),

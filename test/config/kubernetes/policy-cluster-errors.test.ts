@@ -1,7 +1,8 @@
 /**
- * Mistakes in `--policies-kubeconfig` stop `serve` at start with a message naming the flag and
- * the file or context, before anything is served.
+ * Mistakes in `--policies-kubeconfig` (and the `--remote-secret*` flags that use its cluster) stop
+ * `serve` at start with a message naming the flag and the file or context, before anything is served.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,4 +35,15 @@ describe('serve --policies-kubeconfig mistakes', () => {
     writeFileSync(file, KUBECONFIG);
     await expect(start(file, 'mgnt')).rejects.toThrow(`policies: context "mgnt" not found in kubeconfig ${file} (available: mgmt)`);
   });
+
+  it('--remote-secrets needs --policies-kubeconfig, and the allow-lists need --remote-secrets (the built CLI)', () => {
+    const cli = join(process.cwd(), 'dist/src/cli/main.js');
+    const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'serve', '--xds-port', '0', '--admin-port', '0', ...args], { encoding: 'utf8', timeout: 60_000 });
+    const noCluster = run('--remote-secrets');
+    expect(noCluster.status).toBe(1);
+    expect(noCluster.stderr).toContain('--remote-secrets needs --policies-kubeconfig (the management cluster whose --namespace holds the Secrets)');
+    const noWatch = run('--remote-secret-allow-exec', 'aws');
+    expect(noWatch.status).toBe(1);
+    expect(noWatch.stderr).toContain('--remote-secret-allow-* needs --remote-secrets');
+  }, 120_000);
 });

@@ -104,3 +104,53 @@ it('objects are kept without managedFields (server-side apply bookkeeping nothin
   expect(state.pods.get('default/big')?.metadata).not.toHaveProperty('managedFields');
   expect(state.workload('default/big')?.address).toBe('10.0.0.9');
 });
+
+it('a dual-stack pod is one workload with both podIPs; EDS sends the second as additional_addresses on the same port', async () => {
+  const { MeshView } = await import('../../../src/translate/mesh-view.js');
+  const { messageType } = await import('../../../src/xds/protos.js');
+  server.apply('services', service({ name: 'web', selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] }));
+  server.apply('pods', pod({ name: 'web-0', ips: ['10.0.0.1', 'fd00::1'], labels: { app: 'web' }, ready: true }));
+  // A dual-stack service has one slice per family, each listing the pod; the IPv6 one here without targetRef (matched by address).
+  server.apply('endpointslices', endpointSlice({ name: 'web-v4', service: 'web', ports: [{ name: 'http', port: 8080 }], endpoints: [{ pod: 'web-0', ip: '10.0.0.1', ready: true }] }));
+  server.apply('endpointslices', endpointSlice({ name: 'web-v6', service: 'web', addressType: 'IPv6', ports: [{ name: 'http', port: 8080 }], endpoints: [{ ip: 'fd00::1', ready: true }] }));
+  await start();
+  expect(rec.workloads.get('east/default/web-0')).toMatchObject({ address: '10.0.0.1', addresses: ['fd00::1'], memberOf: ['web'] });
+  expect(store.current.endpoints.get('east/default/web')?.map((e) => [e.address, e.additionalAddresses])).toEqual([['10.0.0.1', ['fd00::1']]]);
+
+  const view = new MeshView(store.current);
+  const target = view.sidecarTargets('east').find((t) => t.clusterName === 'outbound|80||web.default.svc.cluster.local')!;
+  const cla = view.assignment(target, { cluster: 'east', network: 'east-net', locality: { region: 'us-east', zone: 'us-east-1a', subzone: '' } });
+  const endpoint = cla.endpoints[0]!.lb_endpoints[0]!.endpoint;
+  expect(endpoint).toEqual({
+    address: { socket_address: { address: '10.0.0.1', port_value: 8080 } },
+    additional_addresses: [{ address: { socket_address: { address: 'fd00::1', port_value: 8080 } } }],
+  });
+  // Envoy's own schema takes it (encoded and decoded through the ClusterLoadAssignment proto).
+  const T = messageType('envoy.config.endpoint.v3.ClusterLoadAssignment');
+  const decoded = T.toObject(T.decode(T.encode(T.fromObject(JSON.parse(JSON.stringify(cla)))).finish())) as { endpoints: { lb_endpoints: { endpoint: { additional_addresses: unknown[] } }[] }[] };
+  expect(decoded.endpoints[0]!.lb_endpoints[0]!.endpoint.additional_addresses).toEqual([{ address: { socket_address: { address: 'fd00::1', port_value: 8080 } } }]);
+
+  // A new IPv6 address is a change of the endpoint; a single-stack pod gets no additional addresses.
+  server.apply('pods', pod({ name: 'web-0', ips: ['10.0.0.1', 'fd00::9'], labels: { app: 'web' }, ready: true }));
+  await rec.waitFor('new IPv6 address', () => store.current.endpoints.get('east/default/web')?.[0]?.additionalAddresses?.[0] === 'fd00::9');
+  server.apply('pods', pod({ name: 'web-0', ip: '10.0.0.1', labels: { app: 'web' }, ready: true }));
+  await rec.waitFor('single stack again', () => store.current.endpoints.get('east/default/web')?.[0]?.additionalAddresses === undefined);
+  expect(rec.workloads.get('east/default/web-0')?.addresses).toBeUndefined();
+});
+
+it('a headless service (clusterIP None) is mapped as headless, its pods as its endpoints; a sidecar reaches each pod by its own address', async () => {
+  const { MeshView } = await import('../../../src/translate/mesh-view.js');
+  const { hostsEntries } = await import('../../../src/translate/service-addresses.js');
+  server.apply('services', service({ name: 'db', clusterIP: 'None', selector: { app: 'db' }, ports: [{ name: 'tcp-pg', port: 5432 }] }));
+  server.apply('services', service({ name: 'api', selector: { app: 'api' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] }));
+  for (const [i, ip] of ['10.0.0.10', '10.0.0.11'].entries()) server.apply('pods', pod({ name: `db-${i}`, ip, labels: { app: 'db' }, ready: true }));
+  server.apply('endpointslices', endpointSlice({ name: 'db-a', service: 'db', ports: [{ name: 'tcp-pg', port: 5432 }], endpoints: [{ pod: 'db-0', ip: '10.0.0.10', ready: true }, { pod: 'db-1', ip: '10.0.0.11', ready: true }] }));
+  await start();
+  expect(rec.services.get('east/default/db')).toMatchObject({ headless: true });
+  expect(rec.services.get('east/default/db')?.address).toBeUndefined();
+  expect(rec.services.get('east/default/api')?.headless).toBeUndefined();
+  const view = new MeshView(store.current);
+  const names = new Map(hostsEntries(view, 'east', 'default').flatMap((e) => e.names.map((n) => [n, e.address] as const)));
+  expect(names.get('db-0.db.default.svc.cluster.local')).toBe('10.0.0.10');
+  expect(names.get('db-1.db.default.svc.cluster.local')).toBe('10.0.0.11');
+});
