@@ -277,9 +277,16 @@ export class MeshView {
     return out;
   }
 
-  /** SPIFFE IDs of the workloads behind a target, sorted and unique (what upstream TLS accepts). */
+  /** SPIFFE IDs of the mesh workloads behind a target, sorted and unique (what upstream TLS accepts). */
   targetIdentities(t: OutboundTarget): string[] {
-    return [...new Set(this.dataOf(t).endpoints.map((e) => e.identity))].sort();
+    const ids = new Set<string>();
+    for (const e of this.dataOf(t).endpoints) if (e.mesh !== false) ids.add(e.identity);
+    return [...ids].sort();
+  }
+
+  /** Whether some endpoint behind a target is outside the mesh (its cluster then needs a plaintext transport socket match). */
+  hasPlaintextEndpoints(t: OutboundTarget): boolean {
+    return this.dataOf(t).endpoints.some((e) => e.mesh === false);
   }
 
   /**
@@ -309,6 +316,7 @@ export class MeshView {
         locality: ep.locality,
         cluster: ep.cluster,
         network: ep.network,
+        ...(ep.mesh === false ? { mesh: false as const } : {}),
       })),
       this.endpointSharing,
     );
