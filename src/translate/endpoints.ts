@@ -516,6 +516,16 @@ function localityGroup(prepared: PreparedEndpoints, g: LayoutGroup, gateways: Re
 }
 
 /**
+ * The assignment without the endpoints outside the mesh: what an east-west gateway may forward to
+ * (mesh mTLS passes through it by SNI, which such an endpoint cannot take). `cla` itself when it has
+ * none; emptied locality groups stay, so priorities remain contiguous as Envoy expects.
+ */
+export function meshOnlyAssignment(cla: ClusterLoadAssignment): ClusterLoadAssignment {
+  if (!cla.endpoints.some((g) => g.lb_endpoints.some((e) => e.metadata !== undefined))) return cla;
+  return { ...cla, endpoints: cla.endpoints.map((g) => ({ ...g, lb_endpoints: g.lb_endpoints.filter((e) => e.metadata === undefined) })) };
+}
+
+/**
  * The assignment named `clusterName` of prepared endpoints for `proxy` (see `buildClusterLoadAssignment`).
  * Pure: the same inputs always give equal content; with sharing, the same object for placements
  * that lay the target out alike.

@@ -67,7 +67,9 @@ export function rebuildAssignments(view: MeshView, translator: RoleTranslator, s
     return m;
   });
   const targets = [...globalKeys].flatMap((gk) => byService.get(gk) ?? []);
-  return byName('endpoints', targets.map((t) => view.assignment(t, scope.placement) as unknown as Resource));
+  // An east-west gateway never forwards to endpoints outside the mesh (gateway-resources.ts).
+  const assignment = scope.role === 'gateway' ? view.gatewayAssignment.bind(view) : view.assignment.bind(view);
+  return byName('endpoints', targets.map((t) => assignment(t, scope.placement) as unknown as Resource));
 }
 
 export { MeshView } from './mesh-view.js';

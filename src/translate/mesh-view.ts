@@ -7,7 +7,7 @@
  */
 import { globalServiceKey, endpointPort, subsetMatches, type Endpoint, type MeshSnapshot } from '../model/snapshot.js';
 import type { Protocol } from '../model/types.js';
-import { LOCALITY_OVERPROVISIONING, STRICT_ORDER_OVERPROVISIONING, assignmentFor, endpointSharing, explainLayout, prepareEndpoints, type ClusterLoadAssignment, type LayoutExplanation, type NetworkGateway, type PreparedEndpoints, type ProxyPlacement } from './endpoints.js';
+import { LOCALITY_OVERPROVISIONING, STRICT_ORDER_OVERPROVISIONING, assignmentFor, endpointSharing, explainLayout, meshOnlyAssignment, prepareEndpoints, type ClusterLoadAssignment, type LayoutExplanation, type NetworkGateway, type PreparedEndpoints, type ProxyPlacement } from './endpoints.js';
 import { crossNetworkSni, globalHost, localHost, outboundClusterName } from './names.js';
 import { subsetsFromPolicies, type SubsetNeed } from './subsets.js';
 
@@ -297,6 +297,12 @@ export class MeshView {
   assignment(t: OutboundTarget, placement: ProxyPlacement): ClusterLoadAssignment {
     const factor = t.hostCluster === undefined ? LOCALITY_OVERPROVISIONING : STRICT_ORDER_OVERPROVISIONING;
     return assignmentFor(t.clusterName, this.preparedOf(t), placement, this.gatewaysByCluster(), factor);
+  }
+
+  /** `assignment(t, placement)` as an east-west gateway gets it: without endpoints outside the mesh. */
+  gatewayAssignment(t: OutboundTarget, placement: ProxyPlacement): ClusterLoadAssignment {
+    const cla = this.assignment(t, placement);
+    return this.memoOn(cla, 'mesh-only', () => meshOnlyAssignment(cla));
   }
 
   /** Why `assignment(t, placement)` has its priorities: the layout it is built from, place by place. */
