@@ -33,7 +33,13 @@ export interface EndpointInput {
  * Only endpoints outside the mesh carry it, so mesh endpoints and their clusters stay as they are.
  */
 export const TRANSPORT_SOCKET_MATCH_KEY = 'envoy.transport_socket_match';
-export const PLAINTEXT_MATCH: Readonly<Record<string, string>> = Object.freeze({ tlsMode: 'disabled' });
+/** `{ tlsMode: "disabled" }` as a google.protobuf.Struct message: the encoder takes messages, not proto3 JSON, and protobufjs names the well-known Value fields in camelCase. */
+export const PLAINTEXT_MATCH: StructMessage = Object.freeze({ fields: Object.freeze({ tlsMode: Object.freeze({ stringValue: 'disabled' }) }) });
+
+/** A google.protobuf.Struct of string values, in message form. */
+export interface StructMessage {
+  readonly fields: Readonly<Record<string, { readonly stringValue: string }>>;
+}
 
 /** An east-west gateway through which another network's endpoints of its own cluster are reached. */
 export interface NetworkGateway {
@@ -82,7 +88,7 @@ export interface LbEndpoint {
   health_status: Health;
   load_balancing_weight: { value: number };
   /** Set only on endpoints outside the mesh: `{ filter_metadata: { [TRANSPORT_SOCKET_MATCH_KEY]: PLAINTEXT_MATCH } }`. */
-  metadata?: { filter_metadata: Record<string, Readonly<Record<string, string>>> };
+  metadata?: { filter_metadata: Record<string, StructMessage> };
 }
 
 /** How close endpoints sit to the proxy: the reason behind their priority. */

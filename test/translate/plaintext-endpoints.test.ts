@@ -11,6 +11,8 @@ import type { MeshSnapshot } from '../../src/model/snapshot.js';
 import { ModelStore } from '../../src/model/store.js';
 import { resolveProxy, translateProxy, type ProxyResources } from '../../src/translate/index.js';
 import { guardResources } from '../../src/translate/semantics.js';
+import { encodeResource } from '../../src/xds/codec.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE } from '../../src/xds/types.js';
 import { tempDir } from '../config/helpers.js';
 
 type Obj = Record<string, any>;
@@ -121,7 +123,7 @@ describe('endpoints outside the mesh (mesh: false)', () => {
   it('their endpoints carry the plaintext transport socket match; mesh endpoints carry no metadata', () => {
     expect(lbEndpoints(r.endpoints.get('outbound|80||legacy.shop.svc.cluster.local') as Obj)).toEqual([
       '10.1.0.2 HEALTHY mesh',
-      '10.1.9.2 HEALTHY {"envoy.transport_socket_match":{"tlsMode":"disabled"}}',
+      '10.1.9.2 HEALTHY {"envoy.transport_socket_match":{"fields":{"tlsMode":{"stringValue":"disabled"}}}}',
     ]);
     expect(lbEndpoints(r.endpoints.get('outbound|80||api.shop.svc.cluster.local') as Obj)).toEqual(['10.1.0.30 HEALTHY mesh']);
   });
@@ -129,7 +131,7 @@ describe('endpoints outside the mesh (mesh: false)', () => {
   it('their cluster keeps mesh mTLS as its default, trusting only mesh identities, and adds a raw_buffer match', () => {
     const legacy = r.clusters.get('outbound|80||legacy.shop.svc.cluster.local') as Obj;
     expect(legacy.transport_socket_matches).toEqual([
-      { name: 'plaintext', match: { tlsMode: 'disabled' }, transport_socket: { name: 'envoy.transport_sockets.raw_buffer', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer' } } },
+      { name: 'plaintext', match: { fields: { tlsMode: { stringValue: 'disabled' } } }, transport_socket: { name: 'envoy.transport_sockets.raw_buffer', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer' } } },
     ]);
     expect(legacy.transport_socket.name).toBe('envoy.transport_sockets.tls');
     const tls = JSON.stringify(legacy.transport_socket.typed_config);
@@ -150,7 +152,7 @@ describe('endpoints outside the mesh (mesh: false)', () => {
 
   it('another network\'s endpoints outside the mesh are not reached through its gateway (it routes mesh mTLS by SNI)', () => {
     const db = r.endpoints.get('outbound|5432||db.shop.svc.cluster.local') as Obj;
-    expect(lbEndpoints(db)).toEqual(['10.1.9.1 HEALTHY {"envoy.transport_socket_match":{"tlsMode":"disabled"}}', '192.0.2.2 UNHEALTHY mesh']);
+    expect(lbEndpoints(db)).toEqual(['10.1.9.1 HEALTHY {"envoy.transport_socket_match":{"fields":{"tlsMode":{"stringValue":"disabled"}}}}', '192.0.2.2 UNHEALTHY mesh']);
     const global = r.endpoints.get('outbound|5432||db.shop.svc.c2.global') as Obj;
     expect(lbEndpoints(global)).toEqual(['192.0.2.2 UNHEALTHY mesh']);
   });
@@ -170,7 +172,10 @@ describe('endpoints outside the mesh (mesh: false)', () => {
     expect((p as Error).message).toContain('outside the mesh');
   });
 
-  it('Envoy rules accept it (the guard: PGV and semantic checks)', () => {
+  it('Envoy rules accept it (the guard: PGV and semantic checks) and it encodes', () => {
     expect(guardResources(r).rejected).toEqual([]);
+    // The guard does not look inside a Struct; the encoder does (a JSON-form Struct failed only there).
+    expect(() => encodeResource(CLUSTER_TYPE, 'legacy', r.clusters.get('outbound|80||legacy.shop.svc.cluster.local')!)).not.toThrow();
+    expect(() => encodeResource(ENDPOINT_TYPE, 'legacy', r.endpoints.get('outbound|80||legacy.shop.svc.cluster.local')!)).not.toThrow();
   });
 });
