@@ -9,7 +9,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/loader.js';
 import type { MeshSnapshot } from '../../src/model/snapshot.js';
 import { ModelStore } from '../../src/model/store.js';
-import { resolveProxy, translateProxy, type ProxyResources } from '../../src/translate/index.js';
+import { renderExplanation } from '../../src/cli/explain.js';
+import { explainProxy } from '../../src/translate/explain.js';
+import { MeshView, resolveProxy, translateProxy, type ProxyResources } from '../../src/translate/index.js';
 import { guardResources } from '../../src/translate/semantics.js';
 import { encodeResource } from '../../src/xds/codec.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE } from '../../src/xds/types.js';
@@ -164,6 +166,15 @@ describe('endpoints outside the mesh (mesh: false)', () => {
     expect(lbEndpoints(gw.endpoints.get('outbound|80||legacy.shop.svc.cluster.local') as Obj)).toEqual(['10.1.0.2 HEALTHY mesh']);
     expect(lbEndpoints(gw.endpoints.get('outbound|5432||db.shop.svc.cluster.local') as Obj)).toEqual([]);
     expect(guardResources(gw).rejected).toEqual([]);
+  });
+
+  it('explain names the plaintext endpoints', () => {
+    const e = explainProxy(new MeshView(snap), 'c1/shop/api-0');
+    if (e instanceof Error) throw e;
+    const legacy = e.endpoints.find((a) => a.cluster === 'outbound|80||legacy.shop.svc.cluster.local')!;
+    const eps = legacy.priorities.flatMap((p) => p.localities.flatMap((l) => l.endpoints));
+    expect(eps.map((x) => `${x.address} ${x.plaintext ? 'plaintext' : 'mesh'}`).sort()).toEqual(['10.1.0.2 mesh', '10.1.9.2 plaintext']);
+    expect(renderExplanation(e)).toContain('plaintext (outside the mesh, no mTLS): 10.1.9.2:8080');
   });
 
   it('no proxy may claim a workload outside the mesh', () => {
