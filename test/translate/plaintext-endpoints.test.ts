@@ -13,8 +13,10 @@ import { renderExplanation } from '../../src/cli/explain.js';
 import { explainProxy } from '../../src/translate/explain.js';
 import { MeshView, resolveProxy, translateProxy, type ProxyResources } from '../../src/translate/index.js';
 import { guardResources } from '../../src/translate/semantics.js';
-import { encodeResource } from '../../src/xds/codec.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE } from '../../src/xds/types.js';
+import { SnapshotCache } from '../../src/xds/cache.js';
+import { encodeResource, resourceToJson } from '../../src/xds/codec.js';
+import { MeshPublisher } from '../../src/xds/mesh-publisher.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, type NodeInfo } from '../../src/xds/types.js';
 import { tempDir } from '../config/helpers.js';
 
 type Obj = Record<string, any>;
@@ -188,5 +190,35 @@ describe('endpoints outside the mesh (mesh: false)', () => {
     // The guard does not look inside a Struct; the encoder does (a JSON-form Struct failed only there).
     expect(() => encodeResource(CLUSTER_TYPE, 'legacy', r.clusters.get('outbound|80||legacy.shop.svc.cluster.local')!)).not.toThrow();
     expect(() => encodeResource(ENDPOINT_TYPE, 'legacy', r.endpoints.get('outbound|80||legacy.shop.svc.cluster.local')!)).not.toThrow();
+  });
+
+  it('a workload outside the mesh joining a mesh-only service (an endpoint change) adds the match to its cluster, and leaving removes it', async () => {
+    const s = await store(MESH);
+    const cache = new SnapshotCache({ debounceMs: 1 });
+    const publisher = MeshPublisher.attach(s, cache);
+    try {
+      const n: NodeInfo = { id: 'c1/shop/legacy-0', cluster: '', metadata: {}, locality: { region: '', zone: '', sub_zone: '' }, userAgentName: 't', userAgentVersion: '' };
+      const groups = cache.resolve(n, undefined);
+      if (groups instanceof Error) throw groups;
+      const api = (): Obj => resourceToJson(cache.get(groups.get(CLUSTER_TYPE)!, CLUSTER_TYPE).resources.get('outbound|80||api.shop.svc.cluster.local')!);
+      const apiEds = (): Obj => resourceToJson(cache.get(groups.get(ENDPOINT_TYPE)!, ENDPOINT_TYPE).resources.get('outbound|80||api.shop.svc.cluster.local')!);
+      expect(api().transport_socket_matches ?? []).toEqual([]);
+      const api0 = s.current.workloads.get('c1/shop/api-0')!;
+      s.applyEvents([{ kind: 'upsertWorkload', workload: { ...api0, name: 'api-vm', address: '10.1.9.3', mesh: false } }]);
+      cache.flush();
+      // Decoded messages show the Struct as a message (fields/stringValue), as sent.
+      expect(api().transport_socket_matches).toEqual([{ name: 'plaintext', match: { fields: { tlsMode: { stringValue: 'disabled' } } }, transport_socket: { name: 'envoy.transport_sockets.raw_buffer', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer' } } }]);
+      // The cluster still trusts only the mesh workload's identity.
+      expect(JSON.stringify(api().transport_socket)).toContain('spiffe://c1/ns/shop/sa/api');
+      const eps = (apiEds().endpoints as Obj[]).flatMap((g) => g.lb_endpoints as Obj[]);
+      expect(eps.map((e) => `${e.endpoint.address.socket_address.address} ${JSON.stringify(e.metadata ?? null)}`).sort()).toEqual(['10.1.0.30 null', '10.1.9.3 {"filter_metadata":{"envoy.transport_socket_match":{"fields":{"tlsMode":{"stringValue":"disabled"}}}}}']);
+      s.applyEvents([{ kind: 'deleteWorkload', key: 'c1/shop/api-vm' }]);
+      cache.flush();
+      expect(api().transport_socket_matches ?? []).toEqual([]);
+      expect(publisher.status().groups.flatMap((g) => g.rejected ?? [])).toEqual([]);
+    } finally {
+      publisher.close();
+      cache.close();
+    }
   });
 });
