@@ -67,8 +67,8 @@ export function rebuildAssignments(view: MeshView, translator: RoleTranslator, s
     return m;
   });
   const targets = [...globalKeys].flatMap((gk) => byService.get(gk) ?? []);
-  // An east-west gateway never forwards to endpoints outside the mesh (gateway-resources.ts).
-  const assignment = scope.role === 'gateway' ? view.gatewayAssignment.bind(view) : view.assignment.bind(view);
+  // East-west gateways and proxyless clients are never given endpoints outside the mesh (mesh-view.ts).
+  const assignment = scope.role === 'gateway' || scope.role === 'proxyless' ? view.meshEndpointsAssignment.bind(view) : view.assignment.bind(view);
   return byName('endpoints', targets.map((t) => assignment(t, scope.placement) as unknown as Resource));
 }
 

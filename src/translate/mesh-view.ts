@@ -299,8 +299,12 @@ export class MeshView {
     return assignmentFor(t.clusterName, this.preparedOf(t), placement, this.gatewaysByCluster(), factor);
   }
 
-  /** `assignment(t, placement)` as an east-west gateway gets it: without endpoints outside the mesh. */
-  gatewayAssignment(t: OutboundTarget, placement: ProxyPlacement): ClusterLoadAssignment {
+  /**
+   * `assignment(t, placement)` without endpoints outside the mesh, for proxies that cannot reach
+   * them in plaintext: east-west gateways (they pass mesh mTLS through by SNI) and proxyless gRPC
+   * clients (their xDS client has no transport socket matches, so it would speak mTLS to them).
+   */
+  meshEndpointsAssignment(t: OutboundTarget, placement: ProxyPlacement): ClusterLoadAssignment {
     const cla = this.assignment(t, placement);
     return this.memoOn(cla, 'mesh-only', () => meshOnlyAssignment(cla));
   }

@@ -170,6 +170,14 @@ describe('endpoints outside the mesh (mesh: false)', () => {
     expect(guardResources(gw).rejected).toEqual([]);
   });
 
+  it('a proxyless gRPC client is not given them (its xDS client has no transport socket matches)', () => {
+    const p = resolveProxy(snap, 'c1/shop/api-0', 'proxyless');
+    if (p instanceof Error) throw p;
+    const grpc = translateProxy(snap, p);
+    expect(lbEndpoints(grpc.endpoints.get('outbound|80||legacy.shop.svc.cluster.local') as Obj)).toEqual(['10.1.0.2 HEALTHY mesh']);
+    expect((grpc.clusters.get('outbound|80||legacy.shop.svc.cluster.local') as Obj).transport_socket_matches).toBeUndefined();
+  });
+
   it('explain names the plaintext endpoints', () => {
     const e = explainProxy(new MeshView(snap), 'c1/shop/api-0');
     if (e instanceof Error) throw e;
