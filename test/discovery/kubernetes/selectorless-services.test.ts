@@ -106,3 +106,18 @@ it('a headless selector-less service stays out (its ORIGINAL_DST cluster has no 
   expect([...rec.services.keys()]).toEqual([]);
   expect([...rec.workloads.keys()]).toEqual([]);
 });
+
+it('an address two slices list is one workload, as healthy as its worst listing; each service gets its own', async () => {
+  server.apply('services', service({ name: 'db', ports: [{ name: 'tcp-pg', port: 5432, targetPort: 5432 }] }));
+  server.apply('services', service({ name: 'db-ro', ports: [{ name: 'tcp-pg', port: 5432, targetPort: 5432 }] }));
+  server.apply('endpointslices', endpointSlice({ name: 'db-a', service: 'db', ports: [{ name: 'tcp-pg', port: 5432 }], endpoints: [{ ip: '10.9.0.1', ready: true }] }));
+  server.apply('endpointslices', endpointSlice({ name: 'db-b', service: 'db', ports: [{ name: 'tcp-pg', port: 5432 }], endpoints: [{ ip: '10.9.0.1', ready: false }] }));
+  server.apply('endpointslices', endpointSlice({ name: 'db-ro-a', service: 'db-ro', ports: [{ name: 'tcp-pg', port: 6432 }], endpoints: [{ ip: '10.9.0.1', ready: true }] }));
+  await start();
+  expect(endpointsOf('db', 5432)).toEqual(['10.9.0.1:5432 UNHEALTHY plaintext']);
+  expect(endpointsOf('db-ro', 5432)).toEqual(['10.9.0.1:6432 HEALTHY plaintext']);
+  expect([...rec.workloads.keys()].sort()).toEqual(['east/default/db-ro~10.9.0.1', 'east/default/db~10.9.0.1']);
+
+  server.delete('endpointslices', 'db-b', 'default');
+  await rec.waitFor('worse listing gone', () => endpointsOf('db', 5432).join() === '10.9.0.1:5432 HEALTHY plaintext');
+});
