@@ -124,6 +124,8 @@ export function meshTopology(snapshot: MeshSnapshot): Topology {
   for (const ap of accessPolicies) {
     const from = new Set<string>();
     for (const w of snapshot.workloads.values()) {
+      // A workload outside the mesh has no identity: no AccessPolicy's source.
+      if (w.mesh === false) continue;
       if (!selectsIdentity(ap.sourceSelector, { cluster: w.cluster, namespace: w.namespace, serviceAccount: w.serviceAccount })) continue;
       const key = objectKey(w);
       for (const s of snapshot.workloadServices.get(key) ?? []) from.add(s);

@@ -63,6 +63,8 @@ function assignmentLines(a: AssignmentExplanation): string[] {
     for (const l of p.localities) {
       const weight = l.places.some((x) => x.gateway) ? `, weight ${l.weight}` : '';
       lines.push(`    priority ${p.priority}: ${localityText(l.locality)}: ${l.places.map(placeText).join(' + ')}${weight}`);
+      const plaintext = l.endpoints.filter((e) => e.plaintext).map((e) => `${e.address}:${e.port}`);
+      if (plaintext.length) lines.push(`      plaintext (outside the mesh, no mTLS): ${plaintext.join(', ')}`);
     }
   }
   for (const u of a.unreachable) lines.push(`    left out: ${plural(u.endpoints, 'endpoint')} of ${u.cluster} in ${localityText(u.locality)} (${u.reason})`);

@@ -94,6 +94,7 @@ export function toWorkload(d: ParsedDoc<'Workload'>, clusterLocality: Locality |
     locality: loc(d.spec.locality) ?? clusterLocality ?? EMPTY_LOCALITY,
     health: d.spec.health ?? 'HEALTHY',
     ...(d.spec.ports ? { ports: d.spec.ports } : {}),
+    ...(d.spec.mesh === false ? { mesh: false as const } : {}),
   };
 }
 

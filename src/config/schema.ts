@@ -191,6 +191,8 @@ export const workloadSchema = doc(
     locality: locality.optional(),
     health: z.enum(['HEALTHY', 'UNHEALTHY', 'DRAINING', 'UNKNOWN'], { error: 'expected one of HEALTHY, UNHEALTHY, DRAINING, UNKNOWN' }).optional(),
     ports: z.record(z.string().regex(/^\d+$/, { error: 'keys are service port numbers' }), port).optional(),
+    // false: no sidecar runs there (a VM, a database); sidecars reach it in plaintext, never across networks.
+    mesh: z.boolean().optional(),
   }),
 );
 

@@ -11,8 +11,8 @@ import type { MeshView } from '../translate/mesh-view.js';
 import { hostsEntries } from '../translate/service-addresses.js';
 import { objectKey } from '../model/types.js';
 
-/** What runs in a pod besides its namespace. */
-export type PodRole = 'sidecar' | 'gateway' | 'ingress';
+/** What runs in a pod besides its namespace (`outside`: a `mesh: false` workload, its app alone, no capture, no Envoy). */
+export type PodRole = 'sidecar' | 'gateway' | 'ingress' | 'outside';
 
 /** A pod of the mesh simulation. */
 export interface MeshPod {
@@ -26,7 +26,7 @@ export interface MeshPod {
   readonly role: PodRole;
   readonly address: string;
   readonly wanAddress?: string;
-  /** Sidecar pods: the app (`crossmesh demo-app`) it runs. */
+  /** Sidecar and outside pods: the app (`crossmesh demo-app`) it runs. */
   readonly app?: { readonly name: string; readonly version: string; readonly port: number; readonly calls: string };
   /** Ingress pods: the port it serves on. */
   readonly port?: number;
@@ -105,6 +105,13 @@ export function layoutMesh(config: MeshConfig, view: MeshView, calls: CallsOf = 
       continue;
     }
     const appName = w.labels.app ?? w.name;
+    if (w.mesh === false) {
+      // Outside the mesh: a plain server on the workload's own address, as a VM or database would be.
+      const svc = config.services.find((s) => s.cluster === w.cluster && s.namespace === w.namespace && Object.entries(s.selector).every(([k, v]) => w.labels[k] === v) && Object.keys(s.selector).length > 0);
+      pods.push({ ...base, role: 'outside', app: { name: appName, version: w.labels.version ?? 'v1', port: svc?.ports[0]?.targetPort ?? 9080, calls: '' } });
+      podSpecs.push({ name, network, address: w.address });
+      continue;
+    }
     const version = w.labels.version ?? 'v1';
     const svc = config.services.find((s) => s.cluster === w.cluster && s.namespace === w.namespace && Object.entries(s.selector).every(([k, v]) => w.labels[k] === v) && Object.keys(s.selector).length > 0);
     const port = svc?.ports[0]?.targetPort ?? 9080;

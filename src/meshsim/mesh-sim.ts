@@ -99,6 +99,8 @@ async function waitForApp(pod: MeshPod, app: NsProcess): Promise<void> {
 /** A running mesh simulation. */
 export class MeshSim {
   private readonly running = new Map<string, RunningPod>();
+  /** Pods of workloads outside the mesh (`role: outside`): their app alone, by pod name. */
+  private readonly outside = new Map<string, NsProcess>();
   /** The configuration version the last settle() saw (at start: none). */
   private settledVersion = '';
   /** The model snapshot the last settle() saw published. */
@@ -143,9 +145,30 @@ export class MeshSim {
     return `http://${pod.wanAddress}:${pod.port}${path}`;
   }
 
+  /**
+   * Starts the app of a pod outside the mesh, listening on the pod's own address (nothing captures
+   * its traffic and no Envoy runs there); its request log is `<pod dir>/requests.jsonl`.
+   */
+  async startOutsidePod(pod: MeshPod): Promise<NsProcess> {
+    if (pod.role !== 'outside' || !pod.app) throw new Error(`pod ${pod.name} is not outside the mesh`);
+    if (this.outside.has(pod.name)) throw new Error(`pod ${pod.name} is already running`);
+    const dir = join(this.workDir, 'pods', pod.name);
+    mkdirSync(dir, { recursive: true });
+    const app = this.sim.run(
+      pod.name,
+      process.execPath,
+      [join(repoRoot(), 'dist', 'src', 'cli', 'main.js'), 'demo-app', '--name', pod.app.name, '--version', pod.app.version, '--cluster', pod.cluster, '--pod', pod.workload, '--namespace', pod.namespace, '--listen', pod.address, '--port', String(pod.app.port), '--calls', '', '--request-log', join(dir, 'requests.jsonl')],
+      { logFile: join(dir, 'app.log') },
+    );
+    this.outside.set(pod.name, app);
+    await waitForApp(pod, app);
+    return app;
+  }
+
   /** Starts one pod's processes (used at start and to bring a stopped pod back). */
   async startPod(pod: MeshPod): Promise<RunningPod> {
     if (this.running.has(pod.name)) throw new Error(`pod ${pod.name} is already running`);
+    if (pod.role === 'outside') throw new Error(`pod ${pod.name} is outside the mesh: startOutsidePod runs it`);
     const dir = join(this.workDir, 'pods', pod.name);
     mkdirSync(dir, { recursive: true });
     chmodSync(dir, 0o755);
@@ -289,8 +312,9 @@ export class MeshSim {
 
   /** Stops everything and removes every namespace and bridge. */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.running.values()].flatMap((r) => [r.envoy.stop(1000), r.app?.stop(1000), r.agent?.stop(1000)]));
+    await Promise.allSettled([...[...this.running.values()].flatMap((r) => [r.envoy.stop(1000), r.app?.stop(1000), r.agent?.stop(1000)]), ...[...this.outside.values()].map((a) => a.stop(1000))]);
     this.running.clear();
+    this.outside.clear();
     await this.controlPlane.kill('SIGTERM').catch(() => undefined);
     await this.sim.close();
   }
@@ -321,7 +345,7 @@ export async function startMeshSim(options: MeshSimOptions): Promise<MeshSim> {
     const mesh = new MeshSim(sim, cp, layout, options, paths, workDir);
     const pods = layout.pods.filter((p) => options.only?.(p) ?? true);
     try {
-      await forEachLimited(pods, 3, (p) => mesh.startPod(p));
+      await forEachLimited(pods, 3, (p) => (p.role === 'outside' ? mesh.startOutsidePod(p) : mesh.startPod(p)));
       await mesh.markSettled();
     } catch (e) {
       await mesh.close();

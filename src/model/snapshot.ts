@@ -26,6 +26,8 @@ export interface Endpoint {
   readonly serviceAccount: string;
   /** SPIFFE ID the workload's certificate carries. */
   readonly identity: string;
+  /** `false`: the workload is outside the mesh (Workload.mesh), reached in plaintext; its `identity` means nothing. */
+  readonly mesh?: false;
 }
 
 /** The same service name and namespace in one or more clusters: one name, `<svc>.<ns>.svc.cluster.local`. */

@@ -40,6 +40,7 @@ function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
     a.network === b.network &&
     a.serviceAccount === b.serviceAccount &&
     a.identity === b.identity &&
+    a.mesh === b.mesh &&
     a.locality.region === b.locality.region &&
     a.locality.zone === b.locality.zone &&
     a.locality.subzone === b.locality.subzone &&
@@ -65,6 +66,7 @@ function makeEndpoint(svc: Service, wk: ObjectKey, w: Workload, cluster: Cluster
     labels: w.labels,
     serviceAccount: w.serviceAccount,
     identity: spiffeId(cluster?.trustDomain ?? w.cluster, w.namespace, w.serviceAccount),
+    ...(w.mesh === false ? { mesh: false as const } : {}),
   });
 }
 

@@ -95,6 +95,12 @@ export interface Workload {
   readonly ports?: Readonly<Record<string, number>>;
   /** Names of the `listed` services (same cluster and namespace) this workload backs (Kubernetes: the EndpointSlices listing it). */
   readonly memberOf?: readonly string[];
+  /**
+   * `false`: not a mesh workload (no sidecar, no mesh certificate), e.g. an address a hand-managed
+   * EndpointSlice lists (a database VM, the API server). Sidecars reach it in plaintext (an app's
+   * own TLS passes through), never across networks; it is never a proxy. Absent: a mesh workload.
+   */
+  readonly mesh?: false;
 }
 
 export type GatewayType = 'EastWest' | 'Ingress';

@@ -6,6 +6,7 @@
  */
 import type { Protocol } from '../model/types.js';
 import { adsConfigSource, http2ProtocolOptions } from './filters.js';
+import { PLAINTEXT_MATCH } from './endpoints.js';
 import type { OutboundTarget } from './mesh-view.js';
 import { inboundClusterName } from './names.js';
 import type { Resource } from './resources.js';
@@ -51,13 +52,29 @@ function edsBase(name: string): Resource {
   };
 }
 
-/** A sidecar's outbound cluster for a target, verifying the server against `identities`. */
-export function outboundCluster(t: OutboundTarget, identities: readonly string[]): Resource {
+/**
+ * The plaintext entry of a cluster's `transport_socket_matches`: endpoints outside the mesh carry
+ * PLAINTEXT_MATCH in their metadata (translate/endpoints.ts) and are reached without TLS
+ * origination (an app's own TLS passes through); every other endpoint falls to the cluster's mesh mTLS.
+ */
+const PLAINTEXT_SOCKET_MATCH: Resource = Object.freeze({
+  name: 'plaintext',
+  match: PLAINTEXT_MATCH,
+  transport_socket: Object.freeze({ name: 'envoy.transport_sockets.raw_buffer', typed_config: Object.freeze({ '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer' }) }),
+});
+
+/**
+ * A sidecar's outbound cluster for a target, verifying the server against `identities`; with
+ * `plaintextEndpoints` (some endpoint is outside the mesh) those endpoints are reached in plaintext.
+ */
+export function outboundCluster(t: OutboundTarget, identities: readonly string[], plaintextEndpoints = false): Resource {
   const alpn = upstreamAlpn(t.protocol);
   return {
     ...edsBase(t.clusterName),
     ...(isHttp2(t.protocol) ? { typed_extension_protocol_options: http2ProtocolOptions() } : {}),
     transport_socket: upstreamTlsTransportSocket({ sni: t.sni, expectedSpiffeIds: identities, ...(alpn.length ? { alpn } : {}) }),
+    // Only clusters with such endpoints carry the match, so every other cluster stays as it was.
+    ...(plaintextEndpoints ? { transport_socket_matches: [PLAINTEXT_SOCKET_MATCH] } : {}),
   };
 }
 

@@ -23,6 +23,22 @@ export interface EndpointInput {
   readonly locality: Locality;
   readonly cluster: string;
   readonly network: string;
+  /** `false`: outside the mesh (no sidecar), reached in plaintext (PLAINTEXT_MATCH) and only from its own network. */
+  readonly mesh?: false;
+}
+
+/**
+ * Endpoint metadata a cluster's `transport_socket_matches` reads: the entry matching it reaches the
+ * endpoint in plaintext (translate/clusters.ts), every other endpoint gets the cluster's mesh mTLS.
+ * Only endpoints outside the mesh carry it, so mesh endpoints and their clusters stay as they are.
+ */
+export const TRANSPORT_SOCKET_MATCH_KEY = 'envoy.transport_socket_match';
+/** `{ tlsMode: "disabled" }` as a google.protobuf.Struct message: the encoder takes messages, not proto3 JSON, and protobufjs names the well-known Value fields in camelCase. */
+export const PLAINTEXT_MATCH: StructMessage = Object.freeze({ fields: Object.freeze({ tlsMode: Object.freeze({ stringValue: 'disabled' }) }) });
+
+/** A google.protobuf.Struct of string values, in message form. */
+export interface StructMessage {
+  readonly fields: Readonly<Record<string, { readonly stringValue: string }>>;
 }
 
 /** An east-west gateway through which another network's endpoints of its own cluster are reached. */
@@ -71,6 +87,8 @@ export interface LbEndpoint {
   endpoint: { address: SocketAddress; additional_addresses?: { address: SocketAddress }[] };
   health_status: Health;
   load_balancing_weight: { value: number };
+  /** Set only on endpoints outside the mesh: `{ filter_metadata: { [TRANSPORT_SOCKET_MATCH_KEY]: PLAINTEXT_MATCH } }`. */
+  metadata?: { filter_metadata: Record<string, StructMessage> };
 }
 
 /** How close endpoints sit to the proxy: the reason behind their priority. */
@@ -108,7 +126,7 @@ function isServing(h: Health): boolean {
   return h === 'HEALTHY' || h === 'UNKNOWN';
 }
 
-function lbEndpoint(address: string, port: number, health: Health, weight: number, additional?: readonly string[]): LbEndpoint {
+function lbEndpoint(address: string, port: number, health: Health, weight: number, additional?: readonly string[], plaintext = false): LbEndpoint {
   return {
     endpoint: {
       address: { socket_address: { address, port_value: port } },
@@ -117,6 +135,7 @@ function lbEndpoint(address: string, port: number, health: Health, weight: numbe
     },
     health_status: health,
     load_balancing_weight: { value: Math.max(1, weight) },
+    ...(plaintext ? { metadata: { filter_metadata: { [TRANSPORT_SOCKET_MATCH_KEY]: PLAINTEXT_MATCH } } } : {}),
   };
 }
 
@@ -128,7 +147,7 @@ function sameAdditional(e: LbEndpoint, additional: readonly string[] | undefined
 }
 
 /** Makes (or returns a shared) LbEndpoint; the same inputs must give equal content. */
-type LbEndpointFactory = (address: string, port: number, health: Health, weight: number, additional?: readonly string[]) => LbEndpoint;
+type LbEndpointFactory = (address: string, port: number, health: Health, weight: number, additional?: readonly string[], plaintext?: boolean) => LbEndpoint;
 
 /**
  * A factory sharing one frozen LbEndpoint per distinct (address, port, health, weight), numbered
@@ -139,7 +158,7 @@ type LbEndpointFactory = (address: string, port: number, health: Health, weight:
 function sharedLbEndpoints(ids: Map<LbEndpoint, number>): LbEndpointFactory {
   // By address (a string the model already holds, so no key is built), then a short list.
   const memo = new Map<string, LbEndpoint[]>();
-  return (address, port, health, weight, additional) => {
+  return (address, port, health, weight, additional, plaintext = false) => {
     let list = memo.get(address);
     if (!list) memo.set(address, (list = []));
     for (const e of list) {
@@ -147,6 +166,7 @@ function sharedLbEndpoints(ids: Map<LbEndpoint, number>): LbEndpointFactory {
         e.endpoint.address.socket_address.port_value === port &&
         e.health_status === health &&
         e.load_balancing_weight.value === Math.max(1, weight) &&
+        (e.metadata !== undefined) === plaintext &&
         sameAdditional(e, additional)
       ) {
         return e;
@@ -154,7 +174,7 @@ function sharedLbEndpoints(ids: Map<LbEndpoint, number>): LbEndpointFactory {
     }
     // Frozen marks the shared unit the encoder and the guard cache; its parts are never
     // touched again (nothing else holds them), so they are not frozen one by one.
-    const e = lbEndpoint(address, port, health, weight, additional);
+    const e = lbEndpoint(address, port, health, weight, additional, plaintext);
     e.load_balancing_weight = weightMessage(e.load_balancing_weight.value);
     list.push(sharedPart(e));
     ids.set(e, ids.size);
@@ -321,8 +341,10 @@ export function prepareEndpoints(endpoints: readonly EndpointInput[], sharing?: 
       if (byKey) byKey.set(`${ep.cluster}\u0000${ep.network}\u0000${localityKey}`, p);
       else if (found.length > 32) byKey = new Map(found.map((f) => [`${f.key.cluster}\u0000${f.key.network}\u0000${f.key.localityKey}`, f]));
     }
-    p.direct.push({ lb: make(ep.address, ep.port, ep.health, 1, ep.additionalAddresses), seq });
-    if (isServing(ep.health)) p.serving += 1;
+    p.direct.push({ lb: make(ep.address, ep.port, ep.health, 1, ep.additionalAddresses, ep.mesh === false), seq });
+    // A gateway stands only for mesh endpoints: it routes by the SNI of mesh mTLS, which a
+    // plaintext connection to an endpoint outside the mesh does not have.
+    if (isServing(ep.health) && ep.mesh !== false) p.serving += 1;
   }
   let signature = '';
   for (const p of found) signature += `${p.key.cluster}\u0000${p.key.network}\u0000${p.key.localityKey}\u0001`;
@@ -497,6 +519,16 @@ function localityGroup(prepared: PreparedEndpoints, g: LayoutGroup, gateways: Re
   shared[g.id] = l;
   if (byPriority) byPriority[g.priority] = l;
   return l;
+}
+
+/**
+ * The assignment without the endpoints outside the mesh: what an east-west gateway may forward to
+ * (mesh mTLS passes through it by SNI, which such an endpoint cannot take). `cla` itself when it has
+ * none; emptied locality groups stay, so priorities remain contiguous as Envoy expects.
+ */
+export function meshOnlyAssignment(cla: ClusterLoadAssignment): ClusterLoadAssignment {
+  if (!cla.endpoints.some((g) => g.lb_endpoints.some((e) => e.metadata !== undefined))) return cla;
+  return { ...cla, endpoints: cla.endpoints.map((g) => ({ ...g, lb_endpoints: g.lb_endpoints.filter((e) => e.metadata === undefined) })) };
 }
 
 /**

@@ -56,7 +56,7 @@ export interface PriorityExplanation {
     readonly locality: Locality;
     readonly weight: number;
     /** The endpoints Envoy gets, as served (a gateway endpoint stands for every serving endpoint behind it: its weight). */
-    readonly endpoints: readonly { readonly address: string; readonly port: number; readonly health: string; readonly weight: number }[];
+    readonly endpoints: readonly { readonly address: string; readonly port: number; readonly health: string; readonly weight: number; readonly plaintext?: true }[];
     readonly places: readonly PlaceExplanation[];
   }[];
 }
@@ -248,6 +248,8 @@ function assignmentExplanation(view: MeshView, t: OutboundTarget, cla: ClusterLo
         port: e.endpoint.address.socket_address.port_value,
         health: e.health_status,
         weight: e.load_balancing_weight.value,
+        // Outside the mesh: reached through the cluster's plaintext transport socket match, not mesh mTLS.
+        ...(e.metadata !== undefined ? { plaintext: true as const } : {}),
       })),
       places: layout.groups[i]!.places.map((p) => placeOf(view, p)),
     });

@@ -16,7 +16,7 @@ function build(view: MeshView, scope: Scope): Map<string, Resource> {
     case 'clusters':
       return byName('clusters', targets.map(gatewayCluster));
     case 'endpoints':
-      return byName('endpoints', targets.map((t) => view.assignment(t, scope.placement) as unknown as Resource));
+      return byName('endpoints', targets.map((t) => view.meshEndpointsAssignment(t, scope.placement) as unknown as Resource));
     case 'routes':
       return new Map();
     case 'listeners': {

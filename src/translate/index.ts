@@ -67,7 +67,9 @@ export function rebuildAssignments(view: MeshView, translator: RoleTranslator, s
     return m;
   });
   const targets = [...globalKeys].flatMap((gk) => byService.get(gk) ?? []);
-  return byName('endpoints', targets.map((t) => view.assignment(t, scope.placement) as unknown as Resource));
+  // East-west gateways and proxyless clients are never given endpoints outside the mesh (mesh-view.ts).
+  const assignment = scope.role === 'gateway' || scope.role === 'proxyless' ? view.meshEndpointsAssignment.bind(view) : view.assignment.bind(view);
+  return byName('endpoints', targets.map((t) => assignment(t, scope.placement) as unknown as Resource));
 }
 
 export { MeshView } from './mesh-view.js';

@@ -7,7 +7,7 @@
  */
 import { globalServiceKey, endpointPort, subsetMatches, type Endpoint, type MeshSnapshot } from '../model/snapshot.js';
 import type { Protocol } from '../model/types.js';
-import { LOCALITY_OVERPROVISIONING, STRICT_ORDER_OVERPROVISIONING, assignmentFor, endpointSharing, explainLayout, prepareEndpoints, type ClusterLoadAssignment, type LayoutExplanation, type NetworkGateway, type PreparedEndpoints, type ProxyPlacement } from './endpoints.js';
+import { LOCALITY_OVERPROVISIONING, STRICT_ORDER_OVERPROVISIONING, assignmentFor, endpointSharing, explainLayout, meshOnlyAssignment, prepareEndpoints, type ClusterLoadAssignment, type LayoutExplanation, type NetworkGateway, type PreparedEndpoints, type ProxyPlacement } from './endpoints.js';
 import { crossNetworkSni, globalHost, localHost, outboundClusterName } from './names.js';
 import { subsetsFromPolicies, type SubsetNeed } from './subsets.js';
 
@@ -277,9 +277,16 @@ export class MeshView {
     return out;
   }
 
-  /** SPIFFE IDs of the workloads behind a target, sorted and unique (what upstream TLS accepts). */
+  /** SPIFFE IDs of the mesh workloads behind a target, sorted and unique (what upstream TLS accepts). */
   targetIdentities(t: OutboundTarget): string[] {
-    return [...new Set(this.dataOf(t).endpoints.map((e) => e.identity))].sort();
+    const ids = new Set<string>();
+    for (const e of this.dataOf(t).endpoints) if (e.mesh !== false) ids.add(e.identity);
+    return [...ids].sort();
+  }
+
+  /** Whether some endpoint behind a target is outside the mesh (its cluster then needs a plaintext transport socket match). */
+  hasPlaintextEndpoints(t: OutboundTarget): boolean {
+    return this.dataOf(t).endpoints.some((e) => e.mesh === false);
   }
 
   /**
@@ -290,6 +297,16 @@ export class MeshView {
   assignment(t: OutboundTarget, placement: ProxyPlacement): ClusterLoadAssignment {
     const factor = t.hostCluster === undefined ? LOCALITY_OVERPROVISIONING : STRICT_ORDER_OVERPROVISIONING;
     return assignmentFor(t.clusterName, this.preparedOf(t), placement, this.gatewaysByCluster(), factor);
+  }
+
+  /**
+   * `assignment(t, placement)` without endpoints outside the mesh, for proxies that cannot reach
+   * them in plaintext: east-west gateways (they pass mesh mTLS through by SNI) and proxyless gRPC
+   * clients (their xDS client has no transport socket matches, so it would speak mTLS to them).
+   */
+  meshEndpointsAssignment(t: OutboundTarget, placement: ProxyPlacement): ClusterLoadAssignment {
+    const cla = this.assignment(t, placement);
+    return this.memoOn(cla, 'mesh-only', () => meshOnlyAssignment(cla));
   }
 
   /** Why `assignment(t, placement)` has its priorities: the layout it is built from, place by place. */
@@ -309,6 +326,7 @@ export class MeshView {
         locality: ep.locality,
         cluster: ep.cluster,
         network: ep.network,
+        ...(ep.mesh === false ? { mesh: false as const } : {}),
       })),
       this.endpointSharing,
     );

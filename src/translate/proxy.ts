@@ -51,6 +51,8 @@ export function resolveProxy(snapshot: MeshSnapshot, nodeId: string, role: Proxy
   if (!workload) {
     return new Error(`node ${nodeId}: no workload "${parts.name}" in namespace "${parts.namespace}" of cluster "${parts.cluster}"`);
   }
+  // Its peers reach it in plaintext and trust no identity for it: a proxy claiming it gets nothing.
+  if (workload.mesh === false) return new Error(`node ${nodeId}: workload "${parts.name}" is outside the mesh (mesh: false) and runs no proxy`);
   let gateway: Gateway | undefined;
   if (role === 'gateway' || role === 'ingress') {
     const wanted = role === 'gateway' ? 'EastWest' : 'Ingress';

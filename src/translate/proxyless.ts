@@ -16,6 +16,7 @@
  *   (see proxyless-listeners.ts).
  */
 import { isHttp } from './clusters.js';
+import { meshOnlyAssignment, type ClusterLoadAssignment } from './endpoints.js';
 import type { InboundPort } from './listeners.js';
 import type { MeshView, OutboundTarget } from './mesh-view.js';
 import type { ProxyContext } from './proxy.js';
@@ -141,8 +142,12 @@ function build(view: MeshView, scope: Scope): Map<string, Resource> {
   switch (scope.kind) {
     case 'clusters':
       return byName('clusters', proxylessClusters(view, scope));
-    case 'endpoints':
-      return sidecarTranslator.build(view, asSidecar(scope));
+    case 'endpoints': {
+      // gRPC's xDS client has no transport socket matches: it would speak mTLS to an endpoint
+      // outside the mesh, so it is not given any (as rebuildAssignments does for this role).
+      const built = sidecarTranslator.build(view, asSidecar(scope));
+      return new Map([...built].map(([name, cla]) => [name, view.memoOn(cla, 'mesh-only', () => meshOnlyAssignment(cla as unknown as ClusterLoadAssignment)) as unknown as Resource]));
+    }
     case 'routes':
       return byName('routes', [clientRouteConfiguration(view, scope.cluster, scope.namespace, scope.policy)]);
     case 'listeners': {

@@ -66,7 +66,7 @@ export function outboundClusterFor(view: MeshView, t: OutboundTarget): Resource 
       const td = view.snapshot.clusters.get(t.clusters[0] ?? '')?.trustDomain ?? t.clusters[0] ?? 'cluster.local';
       ids.push(noEndpointsIdentity(t, td));
     }
-    return sharedPart(outboundCluster(t, ids));
+    return sharedPart(outboundCluster(t, ids, view.hasPlaintextEndpoints(t)));
   });
 }
 

@@ -177,7 +177,8 @@ function identitySignature(view: MeshView, globalKey: string): string {
   for (const sk of gs.services) {
     for (const ep of view.snapshot.endpoints.get(sk) ?? []) {
       const labels = Object.keys(ep.labels).sort().map((k) => `${k}=${ep.labels[k]}`).join(',');
-      facts.add(`${ep.cluster}\u0000${ep.identity}\u0000${labels}`);
+      // An endpoint outside the mesh adds a plaintext transport socket match to the cluster, not an identity.
+      facts.add(`${ep.cluster}\u0000${ep.mesh === false ? '(plaintext)' : ep.identity}\u0000${labels}`);
     }
   }
   return [...facts].sort().join('\n');

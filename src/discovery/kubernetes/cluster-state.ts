@@ -7,6 +7,7 @@ import { log } from '../../log.js';
 import { selectorMatches } from '../../model/snapshot.js';
 import type { Cluster, Service, Workload } from '../../model/types.js';
 import type { KubeObject, ResourceKind } from './api-resources.js';
+import { externalAddresses, externalWorkloadName, hasHandManagedSlices, mapExternalWorkload } from './external-endpoints.js';
 import { mapService } from './service-mapping.js';
 import { mapWorkload, type PodSlice } from './workload-mapping.js';
 
@@ -55,6 +56,19 @@ function slicePodKeys(slice: k8s.V1EndpointSlice): string[] {
   return keys;
 }
 
+/**
+ * Keys (`ns/<service>~<address>`) of the workloads outside the mesh a slice may stand for: its
+ * addresses that name no Pod. Whether they become workloads depends on the service (selector-less
+ * only), which may arrive after the slice, so they are indexed for every slice and judged later.
+ */
+function sliceExternalKeys(slice: k8s.V1EndpointSlice): string[] {
+  const svcKey = sliceServiceKey(slice);
+  if (svcKey === undefined) return [];
+  const service = svcKey.slice(svcKey.indexOf('/') + 1);
+  const ns = slice.metadata?.namespace ?? '';
+  return externalAddresses(slice).map((address) => `${ns}/${externalWorkloadName(service, address)}`);
+}
+
 function hasNamedTargetPort(svc: k8s.V1Service): boolean {
   return (svc.spec?.ports ?? []).some((p) => typeof (p.targetPort as unknown) === 'string' && !/^\d+$/.test(p.targetPort as unknown as string));
 }
@@ -68,6 +82,8 @@ export class ClusterState {
   private readonly podsByNode = new Map<string, Set<string>>();
   private readonly slicesByService = new Map<string, Set<string>>();
   private readonly slicesByPod = new Map<string, Set<string>>();
+  /** External workload key (`ns/<service>~<address>`) → slices listing that address without a Pod. */
+  private readonly slicesByExternal = new Map<string, Set<string>>();
   /** Namespace → services in it with a named targetPort (a pod change there may change their ports). */
   private readonly namedPortServices = new Map<string, Set<string>>();
   /** Services whose unresolvable named ports were already reported (what was reported). */
@@ -115,8 +131,12 @@ export class ClusterState {
     return mapped.service;
   }
 
-  /** The model Workload for pod `ns/name`, or undefined if it does not exist (or has no IP). */
+  /**
+   * The model Workload for pod `ns/name` (or for an address outside the mesh, `ns/<service>~<address>`),
+   * or undefined if it does not exist (a pod with no IP; an address no selector-less service lists).
+   */
   workload(key: string): Workload | undefined {
+    if (this.slicesByExternal.has(key)) return this.externalWorkload(key);
     const pod = this.pods.get(key);
     if (!pod) return undefined;
     const node = pod.spec?.nodeName ? this.nodes.get(pod.spec.nodeName) : undefined;
@@ -143,7 +163,24 @@ export class ClusterState {
       const w = this.workload(key);
       if (w) workloads.push(w);
     }
+    for (const key of this.slicesByExternal.keys()) {
+      const w = this.externalWorkload(key);
+      if (w) workloads.push(w);
+    }
     return { services, workloads };
+  }
+
+  /** The workload outside the mesh for `ns/<service>~<address>`: only while the service maps and has no selector. */
+  private externalWorkload(key: string): Workload | undefined {
+    const slash = key.indexOf('/');
+    const tilde = key.indexOf('~', slash);
+    const svcKey = key.slice(0, tilde);
+    const svc = this.services.get(svcKey);
+    if (!svc || !hasHandManagedSlices(svc)) return undefined;
+    const service = this.service(svcKey);
+    if (!service) return undefined;
+    const slices = [...(this.slicesByExternal.get(key) ?? [])].sort().map((k) => this.slices.get(k)).filter((s): s is k8s.V1EndpointSlice => s !== undefined);
+    return mapExternalWorkload(this.cluster, service, key.slice(tilde + 1), slices);
   }
 
   /** Pods in the service's namespace its selector picks (only asked when a named targetPort needs them). */
@@ -208,6 +245,7 @@ export class ClusterState {
       const svcKey = sliceServiceKey(slice);
       if (svcKey) addTo(this.slicesByService, svcKey, key);
       for (const podKey of slicePodKeys(slice)) addTo(this.slicesByPod, podKey, key);
+      for (const extKey of sliceExternalKeys(slice)) addTo(this.slicesByExternal, extKey, key);
     }
   }
 
@@ -223,6 +261,7 @@ export class ClusterState {
       const svcKey = sliceServiceKey(slice);
       if (svcKey) removeFrom(this.slicesByService, svcKey, key);
       for (const podKey of slicePodKeys(slice)) removeFrom(this.slicesByPod, podKey, key);
+      for (const extKey of sliceExternalKeys(slice)) removeFrom(this.slicesByExternal, extKey, key);
     }
   }
 
@@ -230,10 +269,13 @@ export class ClusterState {
     switch (kind) {
       case 'services':
         this.dirtyServices.add(key);
-        // Workloads carry per-service port overrides.
+        // Workloads carry per-service port overrides; a service gaining or losing its selector
+        // makes or drops its workloads outside the mesh.
         for (const sliceKey of this.slicesByService.get(key) ?? []) {
           const slice = this.slices.get(sliceKey);
-          if (slice) for (const podKey of slicePodKeys(slice)) this.dirtyPods.add(podKey);
+          if (!slice) continue;
+          for (const podKey of slicePodKeys(slice)) this.dirtyPods.add(podKey);
+          for (const extKey of sliceExternalKeys(slice)) this.dirtyPods.add(extKey);
         }
         break;
       case 'endpointslices': {
@@ -241,6 +283,7 @@ export class ClusterState {
         const svcKey = sliceServiceKey(slice);
         if (svcKey) this.dirtyServices.add(svcKey);
         for (const podKey of slicePodKeys(slice)) this.dirtyPods.add(podKey);
+        for (const extKey of sliceExternalKeys(slice)) this.dirtyPods.add(extKey);
         break;
       }
       case 'pods': {

@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import type * as k8s from '@kubernetes/client-node';
 import type { Protocol, Service, ServicePort } from '../../model/types.js';
+import { hasHandManagedSlices } from './external-endpoints.js';
 
 /** Protocol of a service port: `appProtocol` first, then Istio-style port name prefixes, else TCP. */
 export function portProtocol(port: { name?: string; appProtocol?: string }): Protocol {
@@ -46,10 +47,9 @@ export function resolveNamedTargetPort(portName: string, slices: readonly k8s.V1
 /** Why a Kubernetes Service yields no model Service, or undefined when it maps. */
 export function unmappableReason(svc: k8s.V1Service): string | undefined {
   if (svc.spec?.type === 'ExternalName') return 'ExternalName service';
-  // Their endpoints are usually outside the mesh (default/kubernetes is the API server): mTLS to
-  // them would break what a plaintext passthrough serves today. Mapping them needs per-endpoint
-  // TLS modes (plaintext to addresses without a sidecar), which crossmesh does not have yet.
-  if (!svc.spec?.selector || Object.keys(svc.spec.selector).length === 0) return 'no selector (endpoints managed outside Kubernetes, often outside the mesh)';
+  // A headless service's cluster is ORIGINAL_DST with mesh mTLS (no per-endpoint TLS mode), and
+  // hand-managed addresses are usually outside the mesh: they keep the plaintext passthrough.
+  if (svc.spec?.clusterIP === 'None' && hasHandManagedSlices(svc)) return 'headless service without a selector (endpoints managed by hand, often outside the mesh)';
   return undefined;
 }
 
@@ -77,8 +77,10 @@ export interface MappedService {
 }
 
 /**
- * Maps a Service; undefined for ExternalName and selector-less services. Its workloads are
- * whatever its EndpointSlices list (`membership: listed`), not what its selector matches. UDP/SCTP ports are left out: the mesh proxies TCP only.
+ * Maps a Service; undefined for ExternalName and selector-less headless services. Its workloads are
+ * whatever its EndpointSlices list (`membership: listed`), not what its selector matches; the
+ * addresses a selector-less service's slices list without a Pod are workloads outside the mesh
+ * (external-endpoints.ts). UDP/SCTP ports are left out: the mesh proxies TCP only.
  * A named targetPort is resolved from the slices, then from the selected pods' container ports; a
  * port whose name resolves nowhere is left out (reported), never sent to the service port.
  */

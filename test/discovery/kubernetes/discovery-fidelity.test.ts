@@ -49,16 +49,6 @@ function endpointsOf(svc: string, port: number): string[] {
   return (store.current.endpoints.get(`east/default/${svc}`) ?? []).map((e) => `${e.address}:${e.targetPorts[String(port)]} ${e.health}`).sort();
 }
 
-it('a selector-less service stays out (its slice\'s addresses are outside the mesh), whatever its slices list', async () => {
-  server.apply('services', service({ name: 'db', ports: [{ name: 'tcp-pg', port: 5432, targetPort: 5432 }] }));
-  server.apply('endpointslices', endpointSlice({ name: 'db-manual', service: 'db', ports: [{ name: 'tcp-pg', port: 5432 }], endpoints: [{ ip: '10.9.0.1', ready: true }] }));
-  server.apply('services', service({ name: 'web', selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] }));
-  await start();
-  expect([...rec.services.keys()]).toEqual(['east/default/web']);
-  expect(store.current.endpoints.has('east/default/db')).toBe(false);
-  expect([...rec.workloads.keys()]).toEqual([]);
-});
-
 it('a ready pod its selector matches but no slice lists has no endpoint; once listed it has', async () => {
   server.apply('services', service({ name: 'web', selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] }));
   server.apply('pods', pod({ name: 'web-0', ip: '10.0.0.1', labels: { app: 'web' }, ready: true }));

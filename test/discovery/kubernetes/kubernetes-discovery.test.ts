@@ -227,7 +227,7 @@ describe('kubernetes discovery: watch events of each kind', () => {
     await rec.waitFor('override gone', () => rec.workloads.get('east/default/api-c') !== undefined && rec.workloads.get('east/default/api-c')?.ports === undefined);
   });
 
-  it('protocols from appProtocol and port names; UDP ports, ExternalName and selector-less services left out', async () => {
+  it('protocols from appProtocol and port names; UDP ports and ExternalName services left out, selector-less ones mapped', async () => {
     server.apply(
       'services',
       service({
@@ -250,7 +250,7 @@ describe('kubernetes discovery: watch events of each kind', () => {
     server.apply('services', service({ name: 'ext', type: 'ExternalName', selector: { app: 'x' }, ports: [{ port: 80 }] }));
     await start();
     expect(rec.services.get('east/default/mixed')?.ports.map((p) => `${p.port}:${p.protocol}`)).toEqual(['1:HTTP', '2:HTTP2', '3:GRPC', '4:HTTP2', '5:GRPC', '6:HTTP', '7:TCP', '8:TCP']);
-    expect([...rec.services.keys()]).toEqual(['east/default/mixed']);
+    expect([...rec.services.keys()].sort()).toEqual(['east/default/kubernetes', 'east/default/mixed']);
   });
 
   it('host-network pods sharing a node IP stay separate workloads', async () => {

@@ -94,6 +94,9 @@ kubeApiServerSuite('kubernetes discovery against real API servers', () => {
     await createService(west, { name: 'reviews', namespace: 'bookinfo', selector: { app: 'reviews' }, ports: [{ name: 'http', port: 9080, targetPort: 9080 }] });
     await createPod(west, { name: 'reviews-v3-0', namespace: 'bookinfo', ip: '10.20.0.13', labels: { app: 'reviews', version: 'v3' }, node: 'west-node-a', serviceAccount: 'bookinfo-reviews', ready: true });
 
+    // What the API server's endpoint reconciler writes for default/kubernetes (these servers run
+    // with --endpoint-reconciler-type=none): a hand-managed slice, no targetRef.
+    await createEndpointSlice(east, { name: 'kubernetes', service: 'kubernetes', ports: [{ name: 'https', port: 6443 }], endpoints: [{ ip: '192.0.2.10', ready: true }] });
     const tmp: TempDir = tempDir();
     cleanups.push(() => tmp.remove());
     tmp.write('mesh.yaml', clusterDoc('east', 'net-east', 'us-east', eastKubeconfig) + clusterDoc('west', 'net-west', 'eu-west', westKubeconfig));
@@ -104,9 +107,13 @@ kubeApiServerSuite('kubernetes discovery against real API servers', () => {
     cleanups.push(() => manager.close());
     await manager.apply(loaded.config!);
 
-    await until('both clusters synced', () => store.current.workloads.size === 3);
+    // default/kubernetes appears whenever each API server gets to creating it.
+    await until('both clusters synced', () => store.current.workloads.size === 4 && store.current.services.has('west/default/kubernetes'));
     const snap = store.current;
-    expect([...snap.services.keys()].sort()).toEqual(['east/bookinfo/reviews', 'west/bookinfo/reviews']);
+    // default/kubernetes has no selector: mapped, its hand-managed address an endpoint outside the mesh.
+    expect([...snap.services.keys()].sort()).toEqual(['east/bookinfo/reviews', 'east/default/kubernetes', 'west/bookinfo/reviews', 'west/default/kubernetes']);
+    expect(snap.endpoints.get('east/default/kubernetes')?.map((e) => `${e.address}:${e.targetPorts['443']} ${e.mesh === false ? 'plaintext' : 'mesh'}`)).toEqual(['192.0.2.10:6443 plaintext']);
+    expect(snap.endpoints.get('west/default/kubernetes') ?? []).toEqual([]);
     expect(snap.workloads.get('east/bookinfo/reviews-v1-0')).toMatchObject({
       address: '10.10.0.11',
       serviceAccount: 'bookinfo-reviews',
