@@ -53,11 +53,28 @@ export function translateProxy(snapshot: MeshSnapshot, proxy: ProxyContext, opti
 }
 
 /**
+ * Memo keys of scopes' targets-by-service maps, built once per scope object. A scope is immutable
+ * and lives as long as its group; building (and hashing) the key, which holds the policy's whole
+ * services key, on every endpoint change for every group was most of that change's cost at
+ * 10,000 sidecars. A cache of a pure function of its key, so translate stays deterministic.
+ */
+const targetsKeys = new WeakMap<EndpointScope, string>();
+
+function targetsByServiceKey(scope: EndpointScope): string {
+  let key = targetsKeys.get(scope);
+  if (key === undefined) {
+    key = `targets-by-service|${scope.role}|${scope.cluster}|${scope.gateway ?? ''}|${scope.policy?.servicesKey ?? ''}`;
+    targetsKeys.set(scope, key);
+  }
+  return key;
+}
+
+/**
  * Rebuilds, for one EDS scope, the assignments of the global services (`<ns>/<name>`) whose
  * endpoints changed; names of other services are not touched.
  */
 export function rebuildAssignments(view: MeshView, translator: RoleTranslator, scope: EndpointScope, globalKeys: ReadonlySet<string>): Map<string, Resource> {
-  const byService = view.memoTargets(`targets-by-service|${scope.role}|${scope.cluster}|${scope.gateway ?? ''}|${scope.policy?.servicesKey ?? ''}`, () => {
+  const byService = view.memoTargets(targetsByServiceKey(scope), () => {
     const m = new Map<string, OutboundTarget[]>();
     for (const t of translator.targets(view, scope)) {
       let l = m.get(t.globalKey);
@@ -67,6 +84,8 @@ export function rebuildAssignments(view: MeshView, translator: RoleTranslator, s
     return m;
   });
   const targets = [...globalKeys].flatMap((gk) => byService.get(gk) ?? []);
+  // Most groups of a large mesh do not depend on the changed service: nothing to build.
+  if (targets.length === 0) return new Map();
   // East-west gateways and proxyless clients are never given endpoints outside the mesh (mesh-view.ts).
   const assignment = scope.role === 'gateway' || scope.role === 'proxyless' ? view.meshEndpointsAssignment.bind(view) : view.assignment.bind(view);
   return byName('endpoints', targets.map((t) => assignment(t, scope.placement) as unknown as Resource));
