@@ -421,10 +421,11 @@ describe('dashboard render functions on sample JSON', () => {
         { cluster: 'west', connected: false, stale: true, lastError: 'connect ECONNREFUSED 10.0.0.1:6443', lastSyncAt: ago(120), server: 'https://10.0.0.1:6443', context: 'kind-west', counts: { services: 4, pods: 9, endpointSlices: 4, nodes: 2 }, relists: 1 },
         { cluster: 'north', error: 'kubeconfig /etc/kube/north has no context "north"' },
       ],
+      remoteConflicts: [],
     };
     const config: ConfigStatus = {
       paths: ['/etc/crossmesh'],
-      lastGood: { version: 'cccccccc22222222', loadedAt: ago(3600), files: ['/etc/crossmesh/a.yaml'], warnings: [] },
+      lastGood: { version: 'cccccccc22222222', loadedAt: ago(3600), files: ['/etc/crossmesh/a.yaml'], warnings: [], refused: [] },
       lastAttempt: { at: ago(10), ok: false, errors: ['/etc/crossmesh/a.yaml:4: spec.adress: unknown field'], warnings: [] },
       reloads: { applied: 2, unchanged: 0, invalid: 1 },
     };
@@ -432,6 +433,7 @@ describe('dashboard render functions on sample JSON', () => {
       snapshotVersion: 'dddddddd33333333',
       groups: [{ key: 'clusters|sidecar|west', kind: 'clusters', role: 'sidecar', nodes: ['west/default/a-0'], resources: 4, rejected: [{ kind: 'clusters', name: 'outbound|80||x.default.svc.cluster.local', errors: ['connect_timeout: value must be greater than 0s'] }], computations: 2 }],
       unresolved: [],
+      held: 0,
     };
     const policies: PoliciesReport = {
       snapshotVersion: 'dddddddd33333333',

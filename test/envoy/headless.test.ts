@@ -5,14 +5,8 @@
  * (a listener per pod address). A load-balanced service would spread the same calls over both pods.
  * The compose topology plus two headless services in cluster1, written by this file.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { EnvoyAdmin } from '../../src/envoy/admin.js';
-import type { Driver } from '../../src/netsim/index.js';
-import { startMeshSim, type MeshSim } from '../../src/meshsim/index.js';
-import { COMPOSE_TOPOLOGY, envoySuite, policyDir } from './support.js';
+import { expect, it } from 'vitest';
+import { envoySuite, statSum, useTopologyMesh } from './support.js';
 
 const CLIENT = 'cluster1-hl-client-0';
 const PODS = new Set([CLIENT, 'cluster1-store-0', 'cluster1-store-1', 'cluster1-ledger-0', 'cluster1-ledger-1']);
@@ -53,51 +47,28 @@ metadata: {name: hl-client-0, namespace: default, cluster: cluster1}
 spec: {address: 172.30.1.44, labels: {app: hl-client, version: v1}, serviceAccount: hl-client}
 `;
 
-/** Sum of the stats whose names match `re`. */
-async function statSum(admin: EnvoyAdmin, re: RegExp): Promise<number> {
-  let n = 0;
-  for (const [k, v] of await admin.stats()) if (re.test(k)) n += v;
-  return n;
-}
-
 envoySuite('headless services on real Envoy: a pod reached by its own name is the pod that answers', () => {
-  let mesh: MeshSim;
-  let client: Driver;
-  const policies = policyDir();
-  const dir = mkdtempSync(join(tmpdir(), 'crossmesh-headless-envoy-'));
-
-  beforeAll(async () => {
-    writeFileSync(join(dir, 'headless.yaml'), TOPOLOGY);
-    mesh = await startMeshSim({ topology: [COMPOSE_TOPOLOGY, dir], policyDir: policies.dir, only: (p) => PODS.has(p.name) });
-    client = await mesh.sim.driver(CLIENT);
-  }, 90_000);
-
-  afterAll(async () => {
-    await client?.close().catch(() => undefined);
-    await mesh?.close();
-    policies.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  }, 30_000);
+  const { mesh: meshOf, client: clientOf } = useTopologyMesh(TOPOLOGY, PODS, CLIENT);
 
   it('HTTP: store-1.store.default.svc.cluster.local answers from store-1 every time, over mesh mTLS', async () => {
     for (const pod of ['store-1', 'store-0']) {
-      const results = await client.requests({ url: `http://${pod}.store.default.svc.cluster.local:9080/`, count: 12, concurrency: 3, timeoutMs: 5000 });
+      const results = await clientOf().requests({ url: `http://${pod}.store.default.svc.cluster.local:9080/`, count: 12, concurrency: 3, timeoutMs: 5000 });
       expect(results.map((r) => r.status ?? r.error)).toEqual(Array(12).fill(200));
       expect(new Set(results.map((r) => r.headers?.['x-demo-pod']))).toEqual(new Set([pod]));
     }
-    const admin = mesh.pod(CLIENT).envoy.admin;
+    const admin = meshOf().pod(CLIENT).envoy.admin;
     expect(await statSum(admin, /^cluster\.outbound\|9080\|\|store\.default\.svc\.cluster\.local\.upstream_rq_total$/)).toBeGreaterThanOrEqual(24);
-    expect(await statSum(mesh.pod('cluster1-store-1').envoy.admin, /^listener\..*\.ssl\.handshake$/)).toBeGreaterThanOrEqual(1);
+    expect(await statSum(meshOf().pod('cluster1-store-1').envoy.admin, /^listener\..*\.ssl\.handshake$/)).toBeGreaterThanOrEqual(1);
   }, 30_000);
 
   it('TCP: a connection to ledger-0\'s address reaches ledger-0 only, through both sidecars', async () => {
     for (const pod of ['ledger-0', 'ledger-1']) {
-      const results = await client.requests({ url: `http://${pod}.ledger.default.svc.cluster.local:9000/`, count: 12, concurrency: 3, timeoutMs: 5000 });
+      const results = await clientOf().requests({ url: `http://${pod}.ledger.default.svc.cluster.local:9000/`, count: 12, concurrency: 3, timeoutMs: 5000 });
       expect(results.map((r) => r.status ?? r.error)).toEqual(Array(12).fill(200));
       expect(new Set(results.map((r) => r.headers?.['x-demo-pod']))).toEqual(new Set([pod]));
     }
-    const admin = mesh.pod(CLIENT).envoy.admin;
+    const admin = meshOf().pod(CLIENT).envoy.admin;
     expect(await statSum(admin, /^cluster\.outbound\|9000\|\|ledger\.default\.svc\.cluster\.local\.upstream_cx_total$/)).toBeGreaterThanOrEqual(24);
-    expect(await statSum(mesh.pod('cluster1-ledger-0').envoy.admin, /^listener\..*\.ssl\.handshake$/)).toBeGreaterThanOrEqual(12);
+    expect(await statSum(meshOf().pod('cluster1-ledger-0').envoy.admin, /^listener\..*\.ssl\.handshake$/)).toBeGreaterThanOrEqual(12);
   }, 30_000);
 });

@@ -88,9 +88,9 @@ suite('an injected pod runs in a network namespace and joins the mesh', () => {
     // The API server's ServiceAccount admission mounts its own token volume into every container; nothing here reads it.
     for (const v of stored.spec.volumes) if (v.name.startsWith('kube-api-access-')) hostDirs[v.name] = join(dir, 'vol-kube-api-access');
     for (const d of new Set(Object.values(hostDirs))) mkdirSync(d);
-    chmodSync(hostDirs['crossmesh-xds'], 0o777); // an emptyDir is world-writable
+    chmodSync(hostDirs['crossmesh-xds']!, 0o777); // an emptyDir is world-writable
     const token = await api.serviceAccountToken(POD.namespace, 'web', { audiences: [tokenSource.audience], expirationSeconds: tokenSource.expirationSeconds });
-    writeFileSync(join(hostDirs['crossmesh-token'], tokenSource.path), token, { mode: 0o644 });
+    writeFileSync(join(hostDirs['crossmesh-token']!, tokenSource.path), token, { mode: 0o644 });
 
     const [init, agent] = stored.spec.initContainers;
     expect(init!.name).toBe('crossmesh-init');

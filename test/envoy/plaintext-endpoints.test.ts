@@ -5,14 +5,8 @@
  * sidecar in plaintext, while a call to a mesh service from the same sidecar still goes over mesh
  * mTLS. The compose topology plus one such workload and a client in cluster1, written by this file.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { EnvoyAdmin } from '../../src/envoy/admin.js';
-import type { Driver } from '../../src/netsim/index.js';
-import { startMeshSim, type MeshSim } from '../../src/meshsim/index.js';
-import { COMPOSE_TOPOLOGY, envoySuite, policyDir } from './support.js';
+import { expect, it } from 'vitest';
+import { envoySuite, statSum, useTopologyMesh } from './support.js';
 
 const CLIENT = 'cluster1-pt-client-0';
 const PODS = new Set([CLIENT, 'cluster1-vmdb-0', 'cluster1-details-v1-0']);
@@ -33,46 +27,23 @@ metadata: {name: pt-client-0, namespace: default, cluster: cluster1}
 spec: {address: 172.30.1.51, labels: {app: pt-client, version: v1}, serviceAccount: pt-client}
 `;
 
-/** Sum of the stats whose names match `re`. */
-async function statSum(admin: EnvoyAdmin, re: RegExp): Promise<number> {
-  let n = 0;
-  for (const [k, v] of await admin.stats()) if (re.test(k)) n += v;
-  return n;
-}
-
 envoySuite('endpoints outside the mesh on real Envoy: plaintext to them, mesh mTLS to everything else', () => {
-  let mesh: MeshSim;
-  let client: Driver;
-  const policies = policyDir();
-  const dir = mkdtempSync(join(tmpdir(), 'crossmesh-plaintext-envoy-'));
-
-  beforeAll(async () => {
-    writeFileSync(join(dir, 'outside.yaml'), TOPOLOGY);
-    mesh = await startMeshSim({ topology: [COMPOSE_TOPOLOGY, dir], policyDir: policies.dir, only: (p) => PODS.has(p.name) });
-    client = await mesh.sim.driver(CLIENT);
-  }, 90_000);
-
-  afterAll(async () => {
-    await client?.close().catch(() => undefined);
-    await mesh?.close();
-    policies.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  }, 30_000);
+  const { mesh: meshOf, client: clientOf } = useTopologyMesh(TOPOLOGY, PODS, CLIENT);
 
   it('a sidecar\'s app reaches the workload outside the mesh by its service name, in plaintext through its Envoy', async () => {
-    const results = await client.requests({ url: 'http://vmdb.default.svc.cluster.local:9080/', count: 12, concurrency: 3, timeoutMs: 5000 });
+    const results = await clientOf().requests({ url: 'http://vmdb.default.svc.cluster.local:9080/', count: 12, concurrency: 3, timeoutMs: 5000 });
     expect(results.map((r) => r.status ?? r.error)).toEqual(Array(12).fill(200));
     expect(new Set(results.map((r) => r.headers?.['x-demo-pod']))).toEqual(new Set(['vmdb-0']));
-    const admin = mesh.pod(CLIENT).envoy.admin;
+    const admin = meshOf().pod(CLIENT).envoy.admin;
     // Through the client's sidecar (its outbound cluster counted them), with no TLS handshake there.
     expect(await statSum(admin, /^cluster\.outbound\|9080\|\|vmdb\.default\.svc\.cluster\.local\.upstream_rq_total$/)).toBeGreaterThanOrEqual(12);
     expect(await statSum(admin, /^cluster\.outbound\|9080\|\|vmdb\.default\.svc\.cluster\.local\.ssl\.handshake$/)).toBe(0);
   }, 30_000);
 
   it('the same sidecar still speaks mesh mTLS to a mesh service', async () => {
-    const results = await client.requests({ url: 'http://details.default.svc.cluster.local:9080/', count: 6, concurrency: 2, timeoutMs: 5000 });
+    const results = await clientOf().requests({ url: 'http://details.default.svc.cluster.local:9080/', count: 6, concurrency: 2, timeoutMs: 5000 });
     expect(results.map((r) => r.status ?? r.error)).toEqual(Array(6).fill(200));
-    expect(await statSum(mesh.pod(CLIENT).envoy.admin, /^cluster\.outbound\|9080\|\|details\.default\.svc\.cluster\.local\.ssl\.handshake$/)).toBeGreaterThanOrEqual(1);
-    expect(await statSum(mesh.pod('cluster1-details-v1-0').envoy.admin, /^listener\..*\.ssl\.handshake$/)).toBeGreaterThanOrEqual(1);
+    expect(await statSum(meshOf().pod(CLIENT).envoy.admin, /^cluster\.outbound\|9080\|\|details\.default\.svc\.cluster\.local\.ssl\.handshake$/)).toBeGreaterThanOrEqual(1);
+    expect(await statSum(meshOf().pod('cluster1-details-v1-0').envoy.admin, /^listener\..*\.ssl\.handshake$/)).toBeGreaterThanOrEqual(1);
   }, 30_000);
 });

@@ -1,14 +1,18 @@
 /**
  * Shared pieces of the real-Envoy suites: the skip-or-fail rule (no Envoy binary: skipped on a
- * user's machine, a failure in CI; not root: skipped), the compose topology, and a policy
- * directory the tests copy the workshop's steps into.
+ * user's machine, a failure in CI; not root: skipped), the compose topology, a policy directory
+ * the tests copy the workshop's steps into, and a few pods of the compose mesh plus a file's own
+ * topology documents.
  */
 import { copyFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import type { EnvoyAdmin } from '../../src/envoy/admin.js';
 import { envoyMissingMessage, findEnvoy } from '../../src/envoy/binary.js';
 import { repoRoot } from '../../src/envoy/binary.js';
+import { startMeshSim, type MeshSim } from '../../src/meshsim/index.js';
+import type { Driver } from '../../src/netsim/index.js';
 
 const IS_ROOT = process.getuid?.() === 0;
 
@@ -56,4 +60,35 @@ export function policyDir(): { dir: string; apply(step: string, as?: string): vo
     remove: (step) => rmSync(path.join(dir, step), { force: true }),
     dispose: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** Sum of an Envoy's stats whose names match `re`. */
+export async function statSum(admin: EnvoyAdmin, re: RegExp): Promise<number> {
+  let n = 0;
+  for (const [k, v] of await admin.stats()) if (re.test(k)) n += v;
+  return n;
+}
+
+/**
+ * For a suite: before all, the compose topology plus `topology` (YAML documents written to a temp
+ * directory) runs with only `pods`, and a driver in `clientPod`; after all, everything is removed.
+ * The getters are valid inside the suite's tests.
+ */
+export function useTopologyMesh(topology: string, pods: ReadonlySet<string>, clientPod: string): { mesh(): MeshSim; client(): Driver } {
+  let mesh: MeshSim | undefined;
+  let client: Driver | undefined;
+  const policies = policyDir();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'crossmesh-topology-'));
+  beforeAll(async () => {
+    writeFileSync(path.join(dir, 'extra.yaml'), topology);
+    mesh = await startMeshSim({ topology: [COMPOSE_TOPOLOGY, dir], policyDir: policies.dir, only: (p) => pods.has(p.name) });
+    client = await mesh.sim.driver(clientPod);
+  }, 90_000);
+  afterAll(async () => {
+    await client?.close().catch(() => undefined);
+    await mesh?.close();
+    policies.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }, 30_000);
+  return { mesh: () => mesh!, client: () => client! };
 }

@@ -16,7 +16,7 @@ import type { EnvoyAdmin } from '../../src/envoy/admin.js';
 import { repoRoot } from '../../src/envoy/binary.js';
 import type { Driver } from '../../src/netsim/index.js';
 import { startMeshSim, type MeshSim } from '../../src/meshsim/index.js';
-import { COMPOSE_TOPOLOGY, envoySuite, policyDir } from './support.js';
+import { COMPOSE_TOPOLOGY, envoySuite, policyDir, statSum } from './support.js';
 
 const FIXTURE = join(repoRoot(), 'test', 'envoy', 'fixtures', 'traffic-paths');
 const PODS = new Set([
@@ -66,13 +66,6 @@ function writeSelfSigned(dir: string, cn: string): string {
 const DELTA = 'cluster1-sleep-v1-0';
 
 type Obj = Record<string, unknown>;
-
-/** Sum of the stats whose names match `re`. */
-async function statSum(admin: EnvoyAdmin, re: RegExp): Promise<number> {
-  let n = 0;
-  for (const [k, v] of await admin.stats()) if (re.test(k)) n += v;
-  return n;
-}
 
 /** What an Envoy holds, per xDS type and resource name, without versions and times (which differ by protocol and moment). */
 async function heldConfiguration(admin: EnvoyAdmin): Promise<Record<string, Record<string, unknown>>> {

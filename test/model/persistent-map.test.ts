@@ -2,7 +2,7 @@ import { expect, test } from 'vitest';
 import { PersistentMap } from '../../src/model/persistent-map.js';
 
 test('edits produce a new map and leave the old one untouched', () => {
-  const entries = Array.from({ length: 5000 }, (_, i) => [`k${i}`, i] as const);
+  const entries = Array.from({ length: 5000 }, (_, i): [string, number] => [`k${i}`, i]);
   const a = PersistentMap.from(entries);
   expect(a.size).toBe(5000);
   const d = a.edit();
@@ -22,7 +22,7 @@ test('edits produce a new map and leave the old one untouched', () => {
 });
 
 test('an edit that writes nothing returns the same map; a finished editor refuses writes', () => {
-  const a = PersistentMap.from([['x', 1] as const]);
+  const a = PersistentMap.from<string, number>([['x', 1]]);
   const d = a.edit();
   d.delete('y');
   expect(d.done()).toBe(a);

@@ -80,7 +80,7 @@ describe('MeshPublisher', () => {
     const a = groupsOf(cache, node('cluster3/default/reviews-v1-0'));
     expect(publisher.stats().computations).toEqual({ clusters: 1, endpoints: 1, listeners: 1, routes: 1 });
     const b = groupsOf(cache, node('cluster3/default/reviews-v1-1'));
-    for (const t of [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE]) expect(b.get(t)).toBe(a.get(t));
+    for (const t of [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE] as const) expect(b.get(t)).toBe(a.get(t));
     expect(a.get(SECRET_TYPE)).toBe('sds|spiffe://cluster3/ns/default/sa/bookinfo-reviews');
     expect(publisher.stats().computations).toEqual({ clusters: 1, endpoints: 1, listeners: 1, routes: 1 });
     expect(publisher.stats().shared).toEqual({ clusters: 1, endpoints: 1, listeners: 1, routes: 1 });

@@ -83,7 +83,7 @@ describe('through the publisher', () => {
     expect(key('kind2/default/reviews-v1-0', ROUTE_TYPE)).toBe(key('kind2/default/reviews-v2-0', ROUTE_TYPE));
     expect(key('kind2/default/productpage-v1-0', ROUTE_TYPE)).not.toBe(key('kind2/default/reviews-v1-0', ROUTE_TYPE));
     const counts = (id: string) => (publisher!.proxyStatus(id) as { resources: Record<string, number> }).resources;
-    expect(counts('kind2/default/reviews-v1-0').clusters).toBeLessThan(counts('kind2/default/productpage-v1-0').clusters);
+    expect(counts('kind2/default/reviews-v1-0').clusters).toBeLessThan(counts('kind2/default/productpage-v1-0').clusters!);
   });
 
   it('a TrafficPolicy change on ratings recomputes only the groups of the proxies that call ratings', async () => {
@@ -98,7 +98,7 @@ describe('through the publisher', () => {
     expect(after.listeners).toBe(before.listeners);
     expect(after.endpoints).toBe(before.endpoints);
     const computed = new Map(publisher!.status().groups.map((g) => [g.key, g.computations]));
-    for (const t of [CLUSTER_TYPE, ROUTE_TYPE]) {
+    for (const t of [CLUSTER_TYPE, ROUTE_TYPE] as const) {
       expect(computed.get(groups.get('kind2/default/productpage-v1-0')!.get(t)!)).toBe(1);
       expect(computed.get(groups.get('kind2/default/reviews-v1-0')!.get(t)!)).toBe(2);
     }

@@ -62,7 +62,7 @@ describe('NACK messages', () => {
     const o = await other.next();
     other.send({ typeUrl: CLUSTER_TYPE, nonce: o.nonce, error: 'cluster a: bad thing' });
     await until(() => nackLines(warn).length === 3, 3000, 'two more NACK log lines');
-    const nodes = nackLines(warn).map((c) => (c[0] as { node: string }).node);
+    const nodes = nackLines(warn).map((c: unknown[]) => (c[0] as { node: string }).node);
     expect(nodes).toEqual(['looping', 'looping', 'other']);
   });
 });

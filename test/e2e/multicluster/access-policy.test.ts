@@ -12,7 +12,7 @@ import { ACCESS_BASE, ACCESS_GRANTED, ACCESS_WORKLOADS } from './claims.js';
 process.env.GRPC_XDS_EXPERIMENTAL_RBAC = 'true';
 const h: typeof import('./harness.js') = await import('./harness.js');
 
-let sim: InstanceType<typeof h.Sim>;
+let sim: Awaited<ReturnType<typeof h.Sim.start>>;
 let allowed: grpc.Client;
 let limited: grpc.Client;
 let stranger: grpc.Client;
