@@ -293,7 +293,7 @@ export function register(program: Command, loadMesh: MeshLoader = meshLoader()):
     .option('--allow-unauthenticated-proxyless', 'admit role=proxyless nodes without credentials (grpc-js-xds bootstraps carry none); they get no secrets')
     .option('--debounce-ms <ms>', 'window in which changes are batched into one push', '100')
     .option('--max-connection-age <seconds>', 'end xDS connections at this age so proxies reconnect and are authenticated again (0 = never)', '1800')
-    .option('--policies-kubeconfig <file>', 'also read VirtualMesh, TrafficPolicy, AccessPolicy and FailoverService objects from this management cluster (CRDs: crossmesh crds); status is written by the replica holding the Lease crossmesh-policy-status in --namespace')
+    .option('--policies-kubeconfig <file|in-cluster>', 'also read VirtualMesh, TrafficPolicy, AccessPolicy and FailoverService objects from this management cluster (CRDs: crossmesh crds); status is written by the replica holding the Lease crossmesh-policy-status in --namespace')
     .option('--policies-context <name>', 'context of --policies-kubeconfig to use (default: its current-context)')
     .option('--remote-secrets', 'also register remote clusters from Secrets labelled crossmesh.io/remote-cluster=true in --namespace of the --policies-kubeconfig cluster (each data key a cluster name, its value that cluster\'s kubeconfig)')
     .option('--remote-secret-allow-exec <command>', 'let remote-cluster Secrets\' kubeconfigs run this exec-plugin command, as written in exec.command (repeatable; default: none)', (v: string, acc: string[]) => [...acc, v], [] as string[])

@@ -34,6 +34,9 @@ const SA_GROUPS = ['system:serviceaccounts', `system:serviceaccounts:${NS}`, 'sy
 const ROOT_SECRET = 'crossmesh-root-ca';
 /** The API group of each kind discovery watches (src/discovery/kubernetes/api-resources.ts). */
 const GROUP_OF: Record<string, string> = { services: '', pods: '', nodes: '', endpointslices: 'discovery.k8s.io' };
+/** The policy kinds read from the management cluster (deploy/crds) and their group. */
+const POLICY_GROUP = 'networking.smh.solo.io';
+const POLICY_KINDS = ['virtualmeshes', 'trafficpolicies', 'accesspolicies', 'failoverservices'];
 
 const objects = renderBase();
 const deployment = one(objects, 'Deployment', 'crossmesh');
@@ -41,20 +44,26 @@ const container = deployment.spec.template.spec.containers[0];
 const meshYaml = one(objects, 'ConfigMap', 'crossmesh-config').data['mesh.yaml'] as string;
 
 describe('deploy/base as crossmesh expects it', () => {
-  it('lists exactly the install objects, all in crossmesh-system, and no CRDs yet', () => {
+  it('lists exactly the install objects, the policy CRDs first, the rest in crossmesh-system', () => {
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+      'CustomResourceDefinition/accesspolicies.networking.smh.solo.io',
+      'CustomResourceDefinition/failoverservices.networking.smh.solo.io',
+      'CustomResourceDefinition/trafficpolicies.networking.smh.solo.io',
+      'CustomResourceDefinition/virtualmeshes.networking.smh.solo.io',
       'Namespace/crossmesh-system',
       'ServiceAccount/crossmesh',
       'ClusterRole/crossmesh',
       'ClusterRoleBinding/crossmesh',
       'Role/crossmesh-root-ca',
       'RoleBinding/crossmesh-root-ca',
+      'Role/crossmesh-leader-election',
+      'RoleBinding/crossmesh-leader-election',
       'ConfigMap/crossmesh-config',
       'Deployment/crossmesh',
       'PodDisruptionBudget/crossmesh',
       'Service/crossmesh',
     ]);
-    for (const o of objects) if (!['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind)) expect(o.metadata.namespace, `${o.kind} ${o.metadata.name}`).toBe(NS);
+    for (const o of objects) if (!['CustomResourceDefinition', 'Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind)) expect(o.metadata.namespace, `${o.kind} ${o.metadata.name}`).toBe(NS);
   });
 
   it('runs 2 replicas on ports 18000/18080 behind the Service, probed on /healthz and /readyz, with a PodDisruptionBudget', () => {
@@ -90,6 +99,7 @@ describe('deploy/base as crossmesh expects it', () => {
     expect(args[0]).toBe('serve');
     for (const a of args.slice(1)) expect(known.has(a.split('=')[0]), a).toBe(true);
     expect(args).toContain('--management-kubeconfig=in-cluster');
+    expect(args).toContain('--policies-kubeconfig=in-cluster');
     expect(args).toContain('--config=/etc/crossmesh/config/mesh.yaml');
 
     const dir = tempDir('crossmesh-deploy-');
@@ -105,11 +115,12 @@ describe('deploy/base as crossmesh expects it', () => {
     }
   });
 
-  it('grants list and watch on exactly the kinds discovery watches, plus tokenreviews create', () => {
+  it('grants list and watch on exactly the kinds discovery and the policy source watch, policy status writes, plus tokenreviews create', () => {
     const rules = one(objects, 'ClusterRole', 'crossmesh').rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[];
     const granted = new Set<string>();
     for (const r of rules) for (const g of r.apiGroups) for (const res of r.resources) for (const v of r.verbs) granted.add(`${v} ${g}/${res}`);
-    const needed = new Set([...RESOURCE_KINDS.flatMap((k) => [`list ${GROUP_OF[k]}/${k}`, `watch ${GROUP_OF[k]}/${k}`]), 'create authentication.k8s.io/tokenreviews']);
+    const policies = POLICY_KINDS.flatMap((k) => [`list ${POLICY_GROUP}/${k}`, `watch ${POLICY_GROUP}/${k}`, ...['get', 'patch', 'update'].map((v) => `${v} ${POLICY_GROUP}/${k}/status`)]);
+    const needed = new Set([...RESOURCE_KINDS.flatMap((k) => [`list ${GROUP_OF[k]}/${k}`, `watch ${GROUP_OF[k]}/${k}`]), ...policies, 'create authentication.k8s.io/tokenreviews']);
     expect([...granted].sort()).toEqual([...needed].sort());
   });
 });
@@ -162,6 +173,15 @@ kubeApiServerSuite('deploy/base on a real API server', () => {
       for (const verb of ['get', 'create', 'update', 'patch', 'delete']) expect(await can(verb, kind, { group: GROUP_OF[kind]!, namespace: 'default', name: 'x' }), `${verb} ${kind}`).toBe(false);
     }
     expect(await can('create', 'tokenreviews', { group: 'authentication.k8s.io' })).toBe(true);
+    // Policies: read everywhere, only their status written; the status Lease in crossmesh's namespace only.
+    for (const kind of POLICY_KINDS) {
+      for (const verb of ['list', 'watch']) expect(await can(verb, kind, { group: POLICY_GROUP }), `${verb} ${kind}`).toBe(true);
+      expect(await can('update', kind, { group: POLICY_GROUP, namespace: 'default', name: 'x', subresource: 'status' }), `update ${kind}/status`).toBe(true);
+      for (const verb of ['create', 'update', 'patch', 'delete']) expect(await can(verb, kind, { group: POLICY_GROUP, namespace: 'default', name: 'x' }), `${verb} ${kind}`).toBe(false);
+    }
+    for (const verb of ['get', 'create', 'update']) expect(await can(verb, 'leases', { group: 'coordination.k8s.io', namespace: NS, name: 'crossmesh-policy-status' }), `${verb} lease`).toBe(true);
+    expect(await can('delete', 'leases', { group: 'coordination.k8s.io', namespace: NS, name: 'crossmesh-policy-status' })).toBe(false);
+    expect(await can('update', 'leases', { group: 'coordination.k8s.io', namespace: 'kube-system', name: 'kube-controller-manager' })).toBe(false);
     // The root CA Secret: read by name, created in crossmesh's namespace, never changed or deleted.
     expect(await can('get', 'secrets', { namespace: NS, name: ROOT_SECRET })).toBe(true);
     expect(await can('create', 'secrets', { namespace: NS })).toBe(true);
@@ -179,7 +199,7 @@ kubeApiServerSuite('deploy/base on a real API server', () => {
     expect(await can('create', 'subjectaccessreviews', { group: 'authorization.k8s.io' })).toBe(false);
     expect(await can('create', 'serviceaccounts', { namespace: NS, name: 'crossmesh', subresource: 'token' })).toBe(false);
     expect(await can('create', 'pods', { namespace: 'default', name: 'x', subresource: 'exec' })).toBe(false);
-    expect(await can('create', 'leases', { group: 'coordination.k8s.io', namespace: NS })).toBe(false);
+    expect(await can('create', 'leases', { group: 'coordination.k8s.io', namespace: 'default' })).toBe(false);
     // And the real server agrees when the ServiceAccount itself asks.
     const token = await api().serviceAccountToken(NS, 'crossmesh');
     expect((await api().rawRequest('GET', '/api/v1/secrets', undefined, { token })).status).toBe(403);

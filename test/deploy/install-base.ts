@@ -1,10 +1,11 @@
 /**
  * Reads deploy/base as `kubectl apply -k` renders it. The base is kept to plain resources (every
- * file names its namespace), so the rendering is the listed files' documents in order; anything
+ * file names its namespace) and directories that are themselves such kustomizations (../crds), so
+ * the rendering is the listed files' documents in order; anything
  * in kustomization.yaml beyond `resources` (patches, namePrefix, generators...) is refused here,
  * so this reading cannot silently drift from what kustomize would produce.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 
@@ -23,6 +24,11 @@ export function renderBase(dir = BASE_DIR): KubeManifest[] {
   }
   const out: KubeManifest[] = [];
   for (const file of kustomization.resources as string[]) {
+    // A directory resource is another kustomization (deploy/crds), rendered the same way.
+    if (statSync(join(dir, file)).isDirectory()) {
+      out.push(...renderBase(join(dir, file)));
+      continue;
+    }
     for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
       if (doc.errors.length) throw new Error(`${dir}/${file}: ${doc.errors[0]!.message}`);
       const o = doc.toJS() as KubeManifest | null;
@@ -51,6 +57,7 @@ const COLLECTIONS: Record<string, { readonly prefix: string; readonly plural: st
   RoleBinding: { prefix: '/apis/rbac.authorization.k8s.io/v1', plural: 'rolebindings', namespaced: true },
   Deployment: { prefix: '/apis/apps/v1', plural: 'deployments', namespaced: true },
   PodDisruptionBudget: { prefix: '/apis/policy/v1', plural: 'poddisruptionbudgets', namespaced: true },
+  CustomResourceDefinition: { prefix: '/apis/apiextensions.k8s.io/v1', plural: 'customresourcedefinitions', namespaced: false },
 };
 
 /** The collection path an object is created in. */

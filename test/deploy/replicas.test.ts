@@ -141,7 +141,8 @@ kubeApiServerSuite('two crossmesh replicas sharing the root CA Secret', () => {
           .replaceAll('$(POD_NAMESPACE)', NS)
           .replace(/^--config=.*/, `--config=${config}`)
           .replace(/^--ca-dir=.*/, `--ca-dir=${join(dir, ca)}`)
-          .replace(/^--management-kubeconfig=in-cluster$/, `--management-kubeconfig=${saKubeconfig}`),
+          .replace(/^--management-kubeconfig=in-cluster$/, `--management-kubeconfig=${saKubeconfig}`)
+          .replace(/^--policies-kubeconfig=in-cluster$/, `--policies-kubeconfig=${saKubeconfig}`),
       ),
       '--xds-port=0',
       '--admin-port=0',

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { LeaderElector } from '../../discovery/kubernetes/lease.js';
 import { loadKubeConfig, type LoadedKubeConfig } from '../../discovery/kubernetes/kubeconfig.js';
+import { loadManagementCluster } from '../../ca/root-secret.js';
 import type { RemoteKubeconfigAllowList } from '../../discovery/kubernetes/remote-kubeconfig.js';
 import type { RemoteSecretsOptions } from '../../discovery/kubernetes/remote-secrets.js';
 import { log } from '../../log.js';
@@ -17,7 +18,7 @@ import { PolicyStatusWriter } from './status-writer.js';
 
 /** Where and how policies are read from a management cluster. */
 export interface PolicyClusterOptions {
-  /** Kubeconfig file of the management cluster (`--policies-kubeconfig`; `~` expanded). */
+  /** Kubeconfig file of the management cluster (`--policies-kubeconfig`; `~` expanded), or `in-cluster` (the pod's ServiceAccount). */
   readonly kubeconfig: string;
   /** Context in it (`--policies-context`; default its current-context). */
   readonly context?: string;
@@ -43,6 +44,14 @@ export interface PolicyClusterOptions {
 
 export const DEFAULT_LEASE_NAME = 'crossmesh-policy-status';
 
+/** `--policies-kubeconfig in-cluster`: the pod's ServiceAccount, as `--management-kubeconfig in-cluster` reads it. */
+const IN_CLUSTER = 'in-cluster';
+
+function inCluster(context: string | undefined): LoadedKubeConfig {
+  const m = loadManagementCluster(IN_CLUSTER, context, '--policies-kubeconfig');
+  return { kubeConfig: m.kubeConfig, source: m.source, context: m.kubeConfig.getCurrentContext(), server: m.server };
+}
+
 /** Policies from a management cluster, with status written by the Lease holder. */
 export class PolicyCluster {
   readonly source: KubernetesPolicySource;
@@ -52,7 +61,7 @@ export class PolicyCluster {
   private reload: (() => void) | undefined;
 
   private constructor(options: PolicyClusterOptions, extraProblems: ((config: MeshConfig) => readonly ObjectProblem[]) | undefined) {
-    this.kube = loadKubeConfig({ kubeconfig: options.kubeconfig, ...(options.context ? { context: options.context } : {}) }, 'policies', {
+    this.kube = options.kubeconfig === IN_CLUSTER ? inCluster(options.context) : loadKubeConfig({ kubeconfig: options.kubeconfig, ...(options.context ? { context: options.context } : {}) }, 'policies', {
       kubeconfig: '--policies-kubeconfig',
       context: '--policies-context',
     });

@@ -30,6 +30,16 @@ describe('serve --policies-kubeconfig mistakes', () => {
     await expect(start(missing)).rejects.toThrow(`policies: kubeconfig file ${missing} does not exist (--policies-kubeconfig: ${missing})`);
   });
 
+  it('in-cluster outside a pod says so, naming the flag', async () => {
+    const saved = process.env.KUBERNETES_SERVICE_HOST;
+    delete process.env.KUBERNETES_SERVICE_HOST;
+    try {
+      await expect(start('in-cluster')).rejects.toThrow('--policies-kubeconfig in-cluster: not running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is not set); give a kubeconfig file instead');
+    } finally {
+      if (saved !== undefined) process.env.KUBERNETES_SERVICE_HOST = saved;
+    }
+  });
+
   it('an unknown context lists the ones there are', async () => {
     const file = join(dir, 'kubeconfig');
     writeFileSync(file, KUBECONFIG);
