@@ -19,6 +19,7 @@ import { objectKey, type Gateway } from '../model/types.js';
 import { ingressTlsSecretName, tlsCertificateSecret } from '../translate/secrets.js';
 import { nodeWorkloadIdentity } from './auth/binding.js';
 import type { SecretPublisher } from './secret-publisher.js';
+import { CoalescedRun } from '../coalesced-run.js';
 
 export interface IngressTlsSecretsOptions {
   readonly mesh: () => MeshSnapshot | undefined;
@@ -91,8 +92,7 @@ export class IngressTlsSecrets {
   /** Identity key → (identity, the secrets last handed to the publisher, as a comparable string). */
   private readonly published = new Map<string, { identity: WorkloadIdentity; content: string }>();
   private readonly timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
+  private readonly refreshes = new CoalescedRun(() => this.once(), () => this.closed);
   private closed = false;
 
   constructor(private readonly o: IngressTlsSecretsOptions) {
@@ -105,19 +105,7 @@ export class IngressTlsSecrets {
 
   /** Re-reads changed files and republishes what changed; calls made while one runs are folded into one more run. */
   refresh(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        await this.once();
-      } while (this.again && !this.closed);
-    })().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.refreshes.run();
   }
 
   /** One line per Ingress gateway with TLS. */

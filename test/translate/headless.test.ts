@@ -8,14 +8,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/loader.js';
 import type { MeshSnapshot } from '../../src/model/snapshot.js';
-import { ModelStore } from '../../src/model/store.js';
-import { MeshView, resolveProxy, translateProxy, type ProxyResources } from '../../src/translate/index.js';
+import { MeshView, type ProxyResources } from '../../src/translate/index.js';
 import { guardResources } from '../../src/translate/semantics.js';
 import { clusterServiceAddresses, hostsEntries } from '../../src/translate/service-addresses.js';
 import { SnapshotCache } from '../../src/xds/cache.js';
 import { MeshPublisher } from '../../src/xds/mesh-publisher.js';
 import { ENDPOINT_TYPE, LISTENER_TYPE, type NodeInfo } from '../../src/xds/types.js';
 import { tempDir } from '../config/helpers.js';
+import { sidecarResources, yamlMeshStore } from './yaml-mesh.js';
 
 type Obj = Record<string, any>;
 
@@ -80,31 +80,12 @@ metadata: {name: api-0, namespace: shop, cluster: c1}
 spec: {address: 10.1.0.30, labels: {app: api}, serviceAccount: api}
 `;
 
-async function store(text: string): Promise<ModelStore> {
-  const dir = tempDir('crossmesh-headless-');
-  try {
-    const r = await loadConfig([dir.write('mesh.yaml', text)]);
-    if (!r.config) throw new Error(r.errors.map((e) => `${e.line}: ${e.message}`).join('\n'));
-    const s = new ModelStore();
-    s.update({ declarations: r.config, events: [...new Set(r.config.clusters.map((c) => c.name))].map((c) => ({ kind: 'replaceCluster' as const, cluster: c, services: r.config!.services.filter((x) => x.cluster === c), workloads: r.config!.workloads.filter((w) => w.cluster === c) })) });
-    return s;
-  } finally {
-    dir.remove();
-  }
-}
-
-function translate(snap: MeshSnapshot, node: string): ProxyResources {
-  const p = resolveProxy(snap, node, 'sidecar');
-  if (p instanceof Error) throw p;
-  return translateProxy(snap, p);
-}
-
 describe('headless services', () => {
   let snap: MeshSnapshot;
   let r: ProxyResources;
   beforeAll(async () => {
-    snap = (await store(MESH)).current;
-    r = translate(snap, 'c1/shop/api-0');
+    snap = (await yamlMeshStore(MESH)).current;
+    r = sidecarResources(snap, 'c1/shop/api-0');
   });
 
   it('`clusterIP: None` makes a headless service with no virtual address', () => {
@@ -168,8 +149,8 @@ describe('headless services', () => {
   });
 
   it('a service headless in one cluster only keeps its load-balanced host', async () => {
-    const mixed = (await store(MESH.replace('metadata: {name: db, namespace: shop, cluster: c2}\nspec: {clusterIP: None, ', 'metadata: {name: db, namespace: shop, cluster: c2}\nspec: {'))).current;
-    const m = translate(mixed, 'c1/shop/api-0');
+    const mixed = (await yamlMeshStore(MESH.replace('metadata: {name: db, namespace: shop, cluster: c2}\nspec: {clusterIP: None, ', 'metadata: {name: db, namespace: shop, cluster: c2}\nspec: {'))).current;
+    const m = sidecarResources(mixed, 'c1/shop/api-0');
     expect((m.clusters.get('outbound|5432||db.shop.svc.cluster.local') as Obj).type).toBe('EDS');
     expect(guardResources(m).rejected).toEqual([]);
   });
@@ -185,7 +166,7 @@ describe('headless services', () => {
   });
 
   it('a new workload of a headless TCP service gets its listener on every sidecar (the change is not EDS-only)', async () => {
-    const s = await store(MESH);
+    const s = await yamlMeshStore(MESH);
     const cache = new SnapshotCache({ debounceMs: 1 });
     const publisher = MeshPublisher.attach(s, cache);
     try {

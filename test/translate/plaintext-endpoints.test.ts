@@ -6,9 +6,7 @@
  * never trusted; a gateway never stands for it; no proxy may claim it; the guard accepts it all.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/loader.js';
 import type { MeshSnapshot } from '../../src/model/snapshot.js';
-import { ModelStore } from '../../src/model/store.js';
 import { renderExplanation } from '../../src/cli/explain.js';
 import { explainProxy } from '../../src/translate/explain.js';
 import { MeshView, resolveProxy, translateProxy, type ProxyResources } from '../../src/translate/index.js';
@@ -17,7 +15,7 @@ import { SnapshotCache } from '../../src/xds/cache.js';
 import { encodeResource, resourceToJson } from '../../src/xds/codec.js';
 import { MeshPublisher } from '../../src/xds/mesh-publisher.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, type NodeInfo } from '../../src/xds/types.js';
-import { tempDir } from '../config/helpers.js';
+import { sidecarResources, yamlMeshStore } from './yaml-mesh.js';
 
 type Obj = Record<string, any>;
 
@@ -92,25 +90,6 @@ metadata: {name: api-0, namespace: shop, cluster: c1}
 spec: {address: 10.1.0.30, labels: {app: api}, serviceAccount: api}
 `;
 
-async function store(text: string): Promise<ModelStore> {
-  const dir = tempDir('crossmesh-plaintext-');
-  try {
-    const r = await loadConfig([dir.write('mesh.yaml', text)]);
-    if (!r.config) throw new Error(r.errors.map((e) => `${e.line}: ${e.message}`).join('\n'));
-    const s = new ModelStore();
-    s.update({ declarations: r.config, events: [...new Set(r.config.clusters.map((c) => c.name))].map((c) => ({ kind: 'replaceCluster' as const, cluster: c, services: r.config!.services.filter((x) => x.cluster === c), workloads: r.config!.workloads.filter((w) => w.cluster === c) })) });
-    return s;
-  } finally {
-    dir.remove();
-  }
-}
-
-function translate(snap: MeshSnapshot, node: string): ProxyResources {
-  const p = resolveProxy(snap, node, 'sidecar');
-  if (p instanceof Error) throw p;
-  return translateProxy(snap, p);
-}
-
 /** `address health plaintext|mesh` of every endpoint of an assignment. */
 function lbEndpoints(cla: Obj): string[] {
   return cla.endpoints.flatMap((g: Obj) => g.lb_endpoints.map((e: Obj) => `${e.endpoint.address.socket_address.address} ${e.health_status} ${e.metadata ? JSON.stringify(e.metadata.filter_metadata) : 'mesh'}`)).sort();
@@ -120,8 +99,8 @@ describe('endpoints outside the mesh (mesh: false)', () => {
   let snap: MeshSnapshot;
   let r: ProxyResources;
   beforeAll(async () => {
-    snap = (await store(MESH)).current;
-    r = translate(snap, 'c1/shop/api-0');
+    snap = (await yamlMeshStore(MESH)).current;
+    r = sidecarResources(snap, 'c1/shop/api-0');
   });
 
   it('their endpoints carry the plaintext transport socket match; mesh endpoints carry no metadata', () => {
@@ -201,7 +180,7 @@ describe('endpoints outside the mesh (mesh: false)', () => {
   });
 
   it('a workload outside the mesh joining a mesh-only service (an endpoint change) adds the match to its cluster, and leaving removes it', async () => {
-    const s = await store(MESH);
+    const s = await yamlMeshStore(MESH);
     const cache = new SnapshotCache({ debounceMs: 1 });
     const publisher = MeshPublisher.attach(s, cache);
     try {

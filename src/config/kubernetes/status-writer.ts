@@ -11,6 +11,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { kubeRequest, kubeStatusMessage } from '../../discovery/kubernetes/kube-request.js';
 import { log } from '../../log.js';
+import { CoalescedRun } from '../../coalesced-run.js';
 import { policyStatusPath, type PolicyCondition, type PolicyStatus } from './policy-objects.js';
 import type { PolicyEntry } from './policy-source.js';
 
@@ -65,8 +66,7 @@ export function wantedStatus(entry: PolicyEntry, now: Date): PolicyStatus | unde
 
 /** Keeps the objects' status in line with their verdicts while allowed to write. */
 export class PolicyStatusWriter {
-  private running: Promise<void> | undefined;
-  private again = false;
+  private readonly passes = new CoalescedRun(() => this.pass(), () => this.closed);
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
   /** key → JSON of the last status written successfully (the watch event echoing it may not have arrived yet). */
@@ -92,26 +92,14 @@ export class PolicyStatusWriter {
   /** Brings every object's status up to date (coalesces calls made while a pass runs). */
   sync(): Promise<void> {
     if (this.closed) return Promise.resolve();
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        await this.pass();
-      } while (this.again && !this.closed);
-    })().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.passes.run();
   }
 
   /** Stops writing; waits for a write in flight. */
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retry);
-    await this.running;
+    await this.passes.inFlight;
   }
 
   private async pass(): Promise<void> {
