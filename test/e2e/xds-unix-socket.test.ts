@@ -149,7 +149,10 @@ describe.skipIf(!envoy && !process.env.CI)(`real Envoy over the unix socket${env
     const info = await adminGet(adminSocket, '/server_info');
     expect(info.status).toBe(200);
     expect(JSON.parse(info.body).command_line_options.config_path).toBe(file);
-    const clusters = await adminGet(adminSocket, '/clusters');
+    // A CDS ACK comes before the cluster is warm: Envoy lists an EDS cluster on /clusters only once
+    // its endpoints have arrived, which can be a moment after the ACK.
+    let clusters = await adminGet(adminSocket, '/clusters');
+    await until(async () => (clusters = await adminGet(adminSocket, '/clusters')).body.includes('outbound|9080||reviews.default.svc.cluster.local'), 10_000, 'the outbound cluster warm on /clusters').catch(() => undefined);
     expect(clusters.body).toContain('outbound|9080||reviews.default.svc.cluster.local');
   }, 40_000);
 });
