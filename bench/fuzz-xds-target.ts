@@ -44,6 +44,7 @@ import { messageType } from '../src/xds/protos.js';
 import { createAuthenticator } from '../src/xds/auth/authenticator.js';
 import { issueToken } from '../src/xds/auth/tokens.js';
 import { XdsServer } from '../src/xds/server.js';
+import { WireReadError } from '../src/xds/wire-reader.js';
 import { SotwStream } from '../src/xds/sotw-stream.js';
 import type { XdsStream } from '../src/xds/stream.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, type TypeUrl } from '../src/xds/types.js';
@@ -95,8 +96,12 @@ const ADMISSION_MS = 2000;
 
 const REFUSALS = new Set(['INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED', 'UNAUTHENTICATED', 'PERMISSION_DENIED']);
 
-/** Whether protobufjs itself threw `e` (its reader or a decoder it generated): the documented refusal of malformed bytes. */
-export function isProtobufRefusal(e: unknown): boolean {
+/**
+ * Whether `e` is a decoder's documented refusal of malformed bytes: a WireReadError from the
+ * request reader, or an error protobufjs itself threw (its reader or a decoder it generated).
+ */
+export function isDecodeRefusal(e: unknown): boolean {
+  if (e instanceof WireReadError) return true;
   if (!(e instanceof Error) || /Maximum call stack/i.test(e.message)) return false;
   const frame = (e.stack ?? '').split('\n').find((l) => l.trimStart().startsWith('at '));
   return frame !== undefined && /node_modules[\\/](protobufjs|@protobufjs)[\\/]/.test(frame);
@@ -152,10 +157,8 @@ class RecordingCall extends EventEmitter {
     return {};
   }
 
-  write(bytes: Buffer, done: () => void): boolean {
+  write(bytes: Buffer): boolean {
     this.written.push(bytes);
-    // grpc-js calls back once the message is out, never inside write().
-    queueMicrotask(done);
     return true;
   }
 
@@ -259,7 +262,7 @@ export class XdsRequestPath {
     try {
       decoded = mode === 'sotw' ? decodeDiscoveryRequest(bytes) : decodeDeltaDiscoveryRequest(bytes);
     } catch (e) {
-      return isProtobufRefusal(e) ? { refused: true } : { refused: true, crash: `decoder threw outside protobufjs: ${describe(e)}\n${(e as Error)?.stack ?? ''}` };
+      return isDecodeRefusal(e) ? { refused: true } : { refused: true, crash: `decoder threw something other than a refusal: ${describe(e)}\n${(e as Error)?.stack ?? ''}` };
     }
     const bad = shapeProblem(decoded);
     return bad ? { refused: false, crash: `decoded request malformed: ${bad}` } : { refused: false };

@@ -11,6 +11,7 @@ import type protobuf from 'protobufjs';
 import { messageType } from './protos.js';
 import { partMemo } from '../translate/shared-part.js';
 import { encodeObject, WireEncodeError } from './wire-encoder.js';
+import { WIRE_LEN, WIRE_VARINT, WireReadError, WireReader, fieldOf, wireOf } from './wire-reader.js';
 import { messageNameOf, type NodeInfo, type TypeUrl } from './types.js';
 
 /** One resource encoded once: its Any bytes are what every stream writes. */
@@ -31,7 +32,8 @@ function typeFor(typeUrl: TypeUrl): protobuf.Type {
 
 // ---- protobuf wire helpers (only what the xDS envelopes need) ----
 
-function varintSize(n: number): number {
+/** Bytes of `n` as a protobuf varint. */
+export function varintSize(n: number): number {
   let size = 1;
   while (n >= 0x80) {
     n = Math.floor(n / 128);
@@ -40,7 +42,8 @@ function varintSize(n: number): number {
   return size;
 }
 
-function writeVarint(buf: Buffer, offset: number, n: number): number {
+/** Writes `n` as a protobuf varint at `offset`; returns the offset after it. */
+export function writeVarint(buf: Buffer, offset: number, n: number): number {
   while (n >= 0x80) {
     buf[offset++] = (n & 0x7f) | 0x80;
     n = Math.floor(n / 128);
@@ -50,7 +53,7 @@ function writeVarint(buf: Buffer, offset: number, n: number): number {
 }
 
 /** A length-delimited field (wire type 2) to assemble into a message. */
-type Field = { readonly field: number; readonly bytes: Buffer };
+export type Field = { readonly field: number; readonly bytes: Buffer };
 
 function fieldSize(f: Field): number {
   return varintSize((f.field << 3) | 2) + varintSize(f.bytes.length) + f.bytes.length;
@@ -271,46 +274,158 @@ function toNode(raw: Record<string, unknown> | undefined): NodeInfo | undefined 
   };
 }
 
-function toErrorDetail(raw: unknown): ErrorDetail | undefined {
-  if (!raw || typeof raw !== 'object') return undefined;
-  const r = raw as { code?: number; message?: string };
-  return { code: r.code ?? 0, message: r.message ?? '' };
+let nodeType: protobuf.Type | undefined;
+
+/** Decodes a config.core.v3.Node from its slices (a field sent twice merges, as protobuf says). */
+function decodeNode(slices: readonly Uint8Array[]): NodeInfo | undefined {
+  if (slices.length === 0) return undefined;
+  nodeType ??= messageType('envoy.config.core.v3.Node');
+  const bytes = slices.length === 1 ? slices[0]! : Buffer.concat(slices);
+  let raw: Record<string, unknown>;
+  try {
+    raw = nodeType.toObject(nodeType.decode(bytes), TO_OBJECT) as Record<string, unknown>;
+  } catch (e) {
+    throw new WireReadError(`node: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  return toNode(raw);
 }
 
-let sotwType: protobuf.Type | undefined;
-let deltaType: protobuf.Type | undefined;
+/** Reads a google.rpc.Status (details are skipped: crossmesh keeps code and message). */
+function decodeStatus(slices: readonly Uint8Array[]): ErrorDetail | undefined {
+  if (slices.length === 0) return undefined;
+  let code = 0;
+  let message = '';
+  for (const slice of slices) {
+    const r = new WireReader(slice);
+    for (let tag = r.next(); tag !== 0; tag = r.next()) {
+      const field = fieldOf(tag);
+      const wire = wireOf(tag);
+      if (field === 1) {
+        r.expect(field, wire, WIRE_VARINT, 'error_detail.code');
+        code = r.int32();
+      } else if (field === 2) {
+        r.expect(field, wire, WIRE_LEN, 'error_detail.message');
+        message = r.string();
+      } else r.skip(wire, field);
+    }
+  }
+  return { code, message };
+}
 
-/** Decodes DiscoveryRequest bytes; throws on malformed protobuf. */
+/** Decodes DiscoveryRequest bytes; throws a WireReadError on malformed protobuf. */
 export function decodeDiscoveryRequest(bytes: Uint8Array): SotwRequest {
-  sotwType ??= messageType('envoy.service.discovery.v3.DiscoveryRequest');
-  const o = sotwType.toObject(sotwType.decode(bytes), TO_OBJECT) as Record<string, unknown>;
-  const node = toNode(o.node as Record<string, unknown> | undefined);
-  const errorDetail = toErrorDetail(o.error_detail);
-  return {
-    versionInfo: (o.version_info as string | undefined) ?? '',
-    ...(node ? { node } : {}),
-    resourceNames: (o.resource_names as string[] | undefined) ?? [],
-    typeUrl: (o.type_url as string | undefined) ?? '',
-    responseNonce: (o.response_nonce as string | undefined) ?? '',
-    ...(errorDetail ? { errorDetail } : {}),
-  };
+  let versionInfo = '';
+  let typeUrl = '';
+  let responseNonce = '';
+  const resourceNames: string[] = [];
+  const nodes: Uint8Array[] = [];
+  const errors: Uint8Array[] = [];
+  const r = new WireReader(bytes);
+  for (let tag = r.next(); tag !== 0; tag = r.next()) {
+    const field = fieldOf(tag);
+    const wire = wireOf(tag);
+    switch (field) {
+      case 1:
+        r.expect(field, wire, WIRE_LEN, 'version_info');
+        versionInfo = r.string();
+        break;
+      case 2:
+        r.expect(field, wire, WIRE_LEN, 'node');
+        nodes.push(r.bytes());
+        break;
+      case 3:
+        r.expect(field, wire, WIRE_LEN, 'resource_names');
+        resourceNames.push(r.string());
+        break;
+      case 4:
+        r.expect(field, wire, WIRE_LEN, 'type_url');
+        typeUrl = r.string();
+        break;
+      case 5:
+        r.expect(field, wire, WIRE_LEN, 'response_nonce');
+        responseNonce = r.string();
+        break;
+      case 6:
+        r.expect(field, wire, WIRE_LEN, 'error_detail');
+        errors.push(r.bytes());
+        break;
+      default:
+        r.skip(wire, field);
+    }
+  }
+  const node = decodeNode(nodes);
+  const errorDetail = decodeStatus(errors);
+  return { versionInfo, ...(node ? { node } : {}), resourceNames, typeUrl, responseNonce, ...(errorDetail ? { errorDetail } : {}) };
 }
 
-/** Decodes DeltaDiscoveryRequest bytes; throws on malformed protobuf. */
+/** Reads one map<string, string> entry (key 1, value 2). */
+function readMapEntry(r: WireReader): [string, string] {
+  const entry = new WireReader(r.bytes());
+  let key = '';
+  let value = '';
+  for (let tag = entry.next(); tag !== 0; tag = entry.next()) {
+    const field = fieldOf(tag);
+    const wire = wireOf(tag);
+    if (field === 1 || field === 2) {
+      entry.expect(field, wire, WIRE_LEN, field === 1 ? 'initial_resource_versions key' : 'initial_resource_versions value');
+      if (field === 1) key = entry.string();
+      else value = entry.string();
+    } else entry.skip(wire, field);
+  }
+  return [key, value];
+}
+
+/** Decodes DeltaDiscoveryRequest bytes; throws a WireReadError on malformed protobuf. */
 export function decodeDeltaDiscoveryRequest(bytes: Uint8Array): DeltaRequest {
-  deltaType ??= messageType('envoy.service.discovery.v3.DeltaDiscoveryRequest');
-  const o = deltaType.toObject(deltaType.decode(bytes), TO_OBJECT) as Record<string, unknown>;
-  const node = toNode(o.node as Record<string, unknown> | undefined);
-  const errorDetail = toErrorDetail(o.error_detail);
-  return {
-    ...(node ? { node } : {}),
-    typeUrl: (o.type_url as string | undefined) ?? '',
-    subscribe: (o.resource_names_subscribe as string[] | undefined) ?? [],
-    unsubscribe: (o.resource_names_unsubscribe as string[] | undefined) ?? [],
-    initialResourceVersions: new Map(Object.entries((o.initial_resource_versions as Record<string, string> | undefined) ?? {})),
-    responseNonce: (o.response_nonce as string | undefined) ?? '',
-    ...(errorDetail ? { errorDetail } : {}),
-  };
+  let typeUrl = '';
+  let responseNonce = '';
+  const subscribe: string[] = [];
+  const unsubscribe: string[] = [];
+  const initialResourceVersions = new Map<string, string>();
+  const nodes: Uint8Array[] = [];
+  const errors: Uint8Array[] = [];
+  const r = new WireReader(bytes);
+  for (let tag = r.next(); tag !== 0; tag = r.next()) {
+    const field = fieldOf(tag);
+    const wire = wireOf(tag);
+    switch (field) {
+      case 1:
+        r.expect(field, wire, WIRE_LEN, 'node');
+        nodes.push(r.bytes());
+        break;
+      case 2:
+        r.expect(field, wire, WIRE_LEN, 'type_url');
+        typeUrl = r.string();
+        break;
+      case 3:
+        r.expect(field, wire, WIRE_LEN, 'resource_names_subscribe');
+        subscribe.push(r.string());
+        break;
+      case 4:
+        r.expect(field, wire, WIRE_LEN, 'resource_names_unsubscribe');
+        unsubscribe.push(r.string());
+        break;
+      case 5: {
+        r.expect(field, wire, WIRE_LEN, 'initial_resource_versions');
+        const [k, v] = readMapEntry(r);
+        initialResourceVersions.set(k, v);
+        break;
+      }
+      case 6:
+        r.expect(field, wire, WIRE_LEN, 'response_nonce');
+        responseNonce = r.string();
+        break;
+      case 7:
+        r.expect(field, wire, WIRE_LEN, 'error_detail');
+        errors.push(r.bytes());
+        break;
+      default:
+        r.skip(wire, field);
+    }
+  }
+  const node = decodeNode(nodes);
+  const errorDetail = decodeStatus(errors);
+  return { ...(node ? { node } : {}), typeUrl, subscribe, unsubscribe, initialResourceVersions, responseNonce, ...(errorDetail ? { errorDetail } : {}) };
 }
 
 /** Decodes an encoded resource back into JSON (nested Any as `@type` objects, enums as names) for dumps. */

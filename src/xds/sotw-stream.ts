@@ -3,7 +3,8 @@
  * for LDS/CDS, subscribed sets for EDS/RDS/SDS, one version_info and nonce per response.
  */
 import * as grpc from '@grpc/grpc-js';
-import { buildDiscoveryResponse, decodeDiscoveryRequest, setVersion, type EncodedResource, type SotwRequest } from './codec.js';
+import { decodeDiscoveryRequest, type SotwRequest } from './codec.js';
+import { sotwBody, subscriptionKey } from './sotw-body.js';
 import { XdsStream, type DecodedRequest } from './stream.js';
 import { isFullStateType, type TypeUrl } from './types.js';
 import { log } from '../log.js';
@@ -46,24 +47,33 @@ export class SotwStream extends XdsStream {
         explicit = new Set();
       } else {
         st.everNonEmpty = true;
-        wildcard = names.includes('*');
-        explicit = new Set(names.filter((n) => n !== '*'));
+        explicit = new Set(names);
+        wildcard = explicit.delete('*');
       }
     } else {
       explicit = new Set(names);
     }
-    let changed = !st.requested || wildcard !== st.wildcard;
+    let added = false;
     for (const n of explicit) {
-      if (!st.subscribed.has(n)) changed = true;
-    }
-    for (const n of st.subscribed) {
-      if (!explicit.has(n)) {
-        // Unsubscribed: forget it was sent, so a later resubscription sends it again.
-        st.sent.delete(n);
-        st.forceResend.delete(n);
+      if (!st.subscribed.has(n)) {
+        added = true;
+        break;
       }
     }
-    st.subscribed = explicit;
+    const changed = added || !st.requested || wildcard !== st.wildcard;
+    // No name added and as many names as before: the same subscription (every ACK), nothing to redo.
+    if (added || explicit.size !== st.subscribed.size) {
+      // Unsubscribed names: forget they were sent, so a later resubscription sends them again.
+      let held: Map<string, string> | undefined;
+      for (const n of st.subscribed) {
+        if (explicit.has(n)) continue;
+        if (st.sent.has(n)) (held ??= new Map(st.sent)).delete(n);
+        st.forceResend.delete(n);
+      }
+      if (held) st.sent = held;
+      st.subscribed = explicit;
+      st.subscriptionKey = subscriptionKey(explicit);
+    }
     st.wildcard = wildcard;
     st.requested = true;
     if (changed) this.dirty.add(t);
@@ -78,19 +88,12 @@ export class SotwStream extends XdsStream {
     // Never answer LDS/CDS (whose absence means deletion) before the group's set was loaded.
     if (full && !set.ready) return null;
     if (!st.wildcard && st.subscribed.size === 0) {
-      st.sent.clear();
+      if (st.sent.size) st.sent = new Map();
       return null;
     }
-    const desired: EncodedResource[] = [];
-    if (st.wildcard) {
-      for (const r of set.resources.values()) desired.push(r);
-    } else {
-      for (const n of st.subscribed) {
-        const r = set.resources.get(n);
-        if (r) desired.push(r);
-      }
-    }
-    const version = setVersion(desired);
+    const body = sotwBody(set.resources, st.wildcard ? undefined : st.subscribed, st.subscriptionKey);
+    const desired = body.resources;
+    const version = body.version;
     // The hint is compared once there is something to compare: a named set not filled yet (an SDS
     // group whose certificate is still being issued, say) would be sent nothing anyway, and
     // dropping the hint then would re-send the proxy what it holds the moment the set fills.
@@ -98,14 +101,14 @@ export class SotwStream extends XdsStream {
       const hint = st.clientVersionHint;
       st.clientVersionHint = undefined;
       if (hint === version && desired.length > 0) {
-        st.sent = new Map(desired.map((r) => [r.name, r.version]));
+        st.sent = body.held;
         st.lastSentVersion = version;
         st.ackedVersion = version;
         st.forceResend.clear();
         return null;
       }
     }
-    const fresh = desired.filter((r) => st.sent.get(r.name) !== r.version || st.forceResend.has(r.name));
+    const fresh = st.forceResend.size === 0 ? body.freshAgainst(st.sent) : desired.filter((r) => st.sent.get(r.name) !== r.version || st.forceResend.has(r.name));
     let due = fresh.length > 0;
     if (full) {
       // Full-state types: a removal is a change too, and the first answer is due even if empty,
@@ -116,8 +119,8 @@ export class SotwStream extends XdsStream {
     if (!due) return null;
     this.noteClustersSent(t, fresh);
     const nonce = this.nextNonce();
-    const bytes = buildDiscoveryResponse(version, t, nonce, desired);
-    st.sent = new Map(desired.map((r) => [r.name, r.version]));
+    const bytes = body.response(t, nonce);
+    st.sent = body.held;
     st.lastSentVersion = version;
     st.lastSentNonce = nonce;
     st.lastSentAt = Date.now();

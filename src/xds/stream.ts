@@ -91,7 +91,7 @@ export interface TypeState {
   requested: boolean;
   wildcard: boolean;
   subscribed: Set<string>;
-  /** name → version the proxy holds, as far as the server knows (what was sent, or declared on reconnect). */
+  /** name → version the proxy holds, as far as the server knows (what was sent, or declared on reconnect). SotW streams share it (a HeldVersions): replace, never mutate. */
   sent: Map<string, string>;
   lastSentVersion: string;
   lastSentNonce: string;
@@ -105,6 +105,8 @@ export interface TypeState {
   forceResend: Set<string>;
   /** SotW: a non-empty resource_names list was sent once, so an empty list no longer means wildcard. */
   everNonEmpty: boolean;
+  /** SotW: `subscriptionKey(subscribed)`, under which streams with equal subscriptions share response bodies. */
+  subscriptionKey: string;
   /** SotW: version_info of the first request of a reconnecting proxy. */
   clientVersionHint: string | undefined;
   /** Delta: subscribed names already reported as not existing. */
@@ -147,7 +149,6 @@ export interface ProxyStatus {
 }
 
 const MAX_QUEUED_REQUESTS = 64;
-const MAX_INFLIGHT_WRITES = 4;
 const MAX_NAMES_PER_REQUEST = 20_000;
 const MAX_NAME_LENGTH = 2_048;
 
@@ -233,6 +234,7 @@ function newTypeState(): TypeState {
     pendingSince: undefined,
     forceResend: new Set(),
     everNonEmpty: false,
+    subscriptionKey: '',
     clientVersionHint: undefined,
     absentNotified: new Set(),
     answeredNonce: '',
@@ -256,7 +258,6 @@ export abstract class XdsStream {
   private closed = false;
   private admitted = false;
   private waitingForDrain = false;
-  private inflight = 0;
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
   private nonceCounter = 0;
@@ -487,7 +488,7 @@ export abstract class XdsStream {
   flush(): void {
     if (this.closed || !this.groups) return;
     for (const t of ADS_ORDER) {
-      if (this.waitingForDrain || this.inflight >= MAX_INFLIGHT_WRITES) return;
+      if (this.waitingForDrain) return;
       if (!this.dirty.has(t) || !this.answeredLatest(t)) continue;
       this.dirty.delete(t);
       const bytes = this.respond(t);
@@ -497,17 +498,15 @@ export abstract class XdsStream {
 
   private write(t: TypeUrl, bytes: Buffer): void {
     const st = this.state(t);
-    this.inflight++;
     this.responsesWritten++;
     pushCounter(t).inc();
     if (st.pendingSince !== undefined) {
       latencyHistogram(t).observe((performance.now() - st.pendingSince) / 1000);
       st.pendingSince = undefined;
     }
-    const ok = this.call.write(bytes, () => {
-      this.inflight--;
-      if (this.inflight === MAX_INFLIGHT_WRITES - 1 && this.dirty.size) this.flush();
-    });
+    // No per-write callback: at most one response per type is unanswered, so what a stream has
+    // queued is bounded by its types, and the writable's own signal covers a client not reading.
+    const ok = this.call.write(bytes);
     if (!ok) {
       this.waitingForDrain = true;
       this.call.once('drain', () => {
@@ -627,7 +626,7 @@ export abstract class XdsStream {
       identity: this.identity?.id ?? null,
       groups: this.groups ? Object.fromEntries([...this.groups].map(([t, g]) => [TYPE_SHORT_NAME[t], g])) : null,
       resolverError: this.resolveError ?? null,
-      blocked: this.waitingForDrain || this.inflight >= MAX_INFLIGHT_WRITES,
+      blocked: this.waitingForDrain,
       types,
     };
   }

@@ -1,8 +1,18 @@
 /** Issue 16: the fuzz corpus (bench/fuzz-corpus/xds) replayed through the real xDS request path, so every run checks what the fuzzer once found. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readXdsCorpus } from '../../bench/fuzz-corpus.js';
-import { isProtobufRefusal, XdsRequestPath } from '../../bench/fuzz-xds-target.js';
+import { isDecodeRefusal, XdsRequestPath } from '../../bench/fuzz-xds-target.js';
+import { decodeDiscoveryRequest } from '../../src/xds/codec.js';
 import { messageType } from '../../src/xds/protos.js';
+
+function catchError(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
 
 const corpus = readXdsCorpus(['seed', 'found', 'crashes']);
 let path: XdsRequestPath;
@@ -32,7 +42,7 @@ describe('xDS fuzz corpus', () => {
     }
   });
 
-  it('a refusal by protobufjs is expected, an error thrown anywhere else is a crash', () => {
+  it('a refusal by the request reader or protobufjs is expected, an error thrown anywhere else is a crash', () => {
     const type = messageType('envoy.service.discovery.v3.DiscoveryRequest');
     let refusal: unknown;
     try {
@@ -40,8 +50,10 @@ describe('xDS fuzz corpus', () => {
     } catch (e) {
       refusal = e;
     }
-    expect(isProtobufRefusal(refusal)).toBe(true);
-    expect(isProtobufRefusal(new TypeError("Cannot read properties of undefined (reading 'id')"))).toBe(false);
+    expect(isDecodeRefusal(refusal)).toBe(true);
+    expect(isDecodeRefusal(catchError(() => decodeDiscoveryRequest(Buffer.from([0x12, 0x05, 0x01]))))).toBe(true);
+    expect(isDecodeRefusal(catchError(() => decodeDiscoveryRequest(Buffer.from([0x12, 0x02, 0x08, 0x80]))))).toBe(true);
+    expect(isDecodeRefusal(new TypeError("Cannot read properties of undefined (reading 'id')"))).toBe(false);
   });
 
   it('a refusal the stream chooses (an empty node.id) is not counted as a crash', async () => {
