@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { decodeDiscoveryRequest, type SotwRequest } from './codec.js';
 import { sotwBody, subscriptionKey } from './sotw-body.js';
-import { XdsStream, type DecodedRequest } from './stream.js';
+import { XdsStream, type DecodedRequest, type TypeState } from './stream.js';
 import { isFullStateType, type TypeUrl } from './types.js';
 import { log } from '../log.js';
 
@@ -39,6 +39,7 @@ export class SotwStream extends XdsStream {
     }
 
     const names = req.resourceNames;
+    if (st.requested && this.repeats(t, st, names)) return;
     let wildcard = false;
     let explicit: Set<string>;
     if (isFullStateType(t)) {
@@ -77,6 +78,20 @@ export class SotwStream extends XdsStream {
     st.wildcard = wildcard;
     st.requested = true;
     if (changed) this.dirty.add(t);
+  }
+
+  /**
+   * Whether `names` is the subscription `st` already holds, for the lists decided without building
+   * a set (none, or one name): most requests are ACKs repeating such a subscription.
+   */
+  private repeats(t: TypeUrl, st: TypeState, names: readonly string[]): boolean {
+    if (names.length > 1) return false;
+    const full = isFullStateType(t);
+    if (names.length === 0) return st.subscribed.size === 0 && st.wildcard === (full && !st.everNonEmpty);
+    if (full && !st.everNonEmpty) return false;
+    const name = names[0]!;
+    if (full && name === '*') return st.wildcard && st.subscribed.size === 0;
+    return !st.wildcard && st.subscribed.size === 1 && st.subscribed.has(name);
   }
 
   protected respond(t: TypeUrl): Buffer | null {

@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { EncodedResource } from './codec.js';
 import type { SnapshotCache, StreamIdentity, GroupChange } from './cache.js';
-import { ADS_ORDER, CLUSTER_TYPE, ENDPOINT_TYPE, TYPE_SHORT_NAME, isKnownType, nodeRole, type NodeInfo, type TypeUrl } from './types.js';
+import { ADS_ORDER, CLUSTER_TYPE, ENDPOINT_TYPE, TYPE_SHORT_NAME, knownType, nodeRole, type NodeInfo, type TypeUrl } from './types.js';
 import { connectedStreams, latencyHistogram, nacksTotal, pushCounter, streamErrorsTotal } from './metrics.js';
 import { log, LogThrottle } from '../log.js';
 
@@ -261,6 +261,7 @@ export abstract class XdsStream {
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
   private nonceCounter = 0;
+  private noncePrefix: string | undefined;
   private readonly warnedTypes = new Set<string>();
   private readonly peer: string;
 
@@ -300,8 +301,8 @@ export abstract class XdsStream {
   }
 
   protected nextNonce(): string {
-    this.nonceCounter++;
-    return `${this.id.toString(36)}-${this.nonceCounter.toString(36)}`;
+    this.noncePrefix ??= `${this.id.toString(36)}-`;
+    return this.noncePrefix + (++this.nonceCounter).toString(36);
   }
 
   /** Validates subscription names; returns an error message or undefined. */
@@ -373,16 +374,15 @@ export abstract class XdsStream {
   }
 
   private dispatch(req: DecodedRequest): void {
-    let typeUrl: TypeUrl;
+    let typeUrl: TypeUrl | undefined;
     if (this.fixedType) {
       if (req.typeUrl !== '' && req.typeUrl !== this.fixedType) {
         this.fail(grpc.status.INVALID_ARGUMENT, `type_url ${req.typeUrl} sent on the ${this.service} service, which serves only ${this.fixedType}`);
         return;
       }
       typeUrl = this.fixedType;
-    } else if (isKnownType(req.typeUrl)) {
-      typeUrl = req.typeUrl;
-    } else {
+    } else typeUrl = knownType(req.typeUrl);
+    if (typeUrl === undefined) {
       // Envoy may ask an ADS server for types it does not serve; ending the stream would take its other types down.
       if (!this.warnedTypes.has(req.typeUrl) && this.warnedTypes.size < 16) {
         this.warnedTypes.add(req.typeUrl);

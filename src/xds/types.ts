@@ -33,9 +33,13 @@ export function isFullStateType(typeUrl: TypeUrl): boolean {
   return typeUrl === CLUSTER_TYPE || typeUrl === LISTENER_TYPE;
 }
 
-/** Whether `typeUrl` is one of the five types crossmesh serves. */
-export function isKnownType(typeUrl: string): typeUrl is TypeUrl {
-  return (ADS_ORDER as readonly string[]).includes(typeUrl);
+/**
+ * The served type equal to `typeUrl` as the module's own constant, or undefined. Streams key their
+ * per-type state by it: a constant compares by identity, a string just read off the wire by content.
+ */
+export function knownType(typeUrl: string): TypeUrl | undefined {
+  for (const t of ADS_ORDER) if (t === typeUrl) return t;
+  return undefined;
 }
 
 /** The protobuf message name behind a type URL, e.g. `envoy.config.cluster.v3.Cluster`. */
