@@ -1,6 +1,6 @@
 /**
- * Runs the capture rules of src/capture/iptables.ts against the kernel: reads the nat table
- * (`iptables -t nat -S`), then feeds one atomic `iptables-restore --noflush` per family. Every
+ * Runs the capture rules of src/capture/iptables.ts against the kernel: reads the nat and raw
+ * tables (`iptables -t nat -S`, `-t raw -S`), then feeds one atomic `iptables-restore --noflush` per family. Every
  * command is bounded; a failure names the command and carries its stderr, and the two causes
  * users hit first (no iptables installed, no NET_ADMIN) get their own message.
  */
@@ -32,15 +32,15 @@ export function run(command: string, args: readonly string[], input?: string): s
   return r.stdout ?? '';
 }
 
-/** The current nat table of one family, as `iptables -t nat -S` prints it. */
-function natTable(family: IpFamily): string {
-  return run(tools(family).save, ['-t', 'nat', '-S']);
+/** One table of one family, as `iptables -t <table> -S` prints it. */
+function table(family: IpFamily, name: 'nat' | 'raw'): string {
+  return run(tools(family).save, ['-t', name, '-S']);
 }
 
 /** Installs (or replaces) the capture rules for each family; returns what was fed to iptables-restore. */
 export function applyCapture(options: CaptureOptions, families: readonly IpFamily[]): string[] {
   return families.map((family) => {
-    const input = captureRules(options, family, natTable(family));
+    const input = captureRules(options, family, table(family, 'nat'), table(family, 'raw'));
     run(tools(family).restore, ['--noflush'], input);
     return input;
   });
@@ -49,7 +49,7 @@ export function applyCapture(options: CaptureOptions, families: readonly IpFamil
 /** Removes crossmesh's chains and the jumps into them for each family; returns the inputs run (empty: nothing there). */
 export function removeCapture(families: readonly IpFamily[]): string[] {
   return families.map((family) => {
-    const input = removalRules(natTable(family));
+    const input = removalRules(table(family, 'nat'), table(family, 'raw'));
     if (input !== '') run(tools(family).restore, ['--noflush'], input);
     return input;
   });

@@ -1,7 +1,7 @@
 /**
  * Transparent capture for a sidecar, as istio-iptables does it: the pod's outbound TCP is
  * redirected to Envoy's outbound listener (15001) and its inbound TCP to the inbound listener
- * (15006). Pure: options in, `iptables-restore` input out (table nat, chains CROSSMESH_*), so the
+ * (15006). Pure: options in, `iptables-restore` input out (tables nat and raw, chains CROSSMESH_*), so the
  * exact rules are unit-tested and printed by `crossmesh capture --print`; src/capture/apply.ts runs them.
  *
  * Why each outbound rule is there, in order:
@@ -14,6 +14,15 @@
  *  - excluded CIDRs and ports RETURN; everything else is redirected to the outbound port.
  * Inbound: excluded ports (Envoy admin 15000, health 15021, stats 15090, and the proxy's own
  * listener ports, which would loop) RETURN; everything else is redirected to the inbound port.
+ *
+ * Table raw: the proxy's own TCP leaving the pod is tracked in conntrack zone 1337 in its original
+ * direction (`CT --zone-orig`). Envoy passing a captured connection through to its original
+ * destination uses the app's 4-tuple space (same source address, same destination, and Linux picks
+ * connect() ports from one sequence per destination); an attempt nobody answers leaves an entry
+ * without NAT for 120 s (SYN_SENT), and an app SYN that later gets the same source port matched it,
+ * skipped table nat and left the pod un-redirected (docs/capture.md, "Conntrack zone"). In its own
+ * zone the proxy's entry cannot match the app's SYN; replies still match, their direction stays in
+ * the default zone.
  */
 import { isIP } from 'node:net';
 
@@ -57,6 +66,15 @@ export const CHAINS = {
 /** The jumps from built-in chains into crossmesh's, as `-A` rule bodies (without `-A`). */
 export const JUMPS: readonly string[] = [`OUTPUT -p tcp -j ${CHAINS.output}`, `PREROUTING -p tcp -j ${CHAINS.inbound}`];
 
+/** crossmesh's chain in table raw: puts the proxy's outgoing connections in their own conntrack zone. */
+export const RAW_CHAIN = 'CROSSMESH_RAW_OUTPUT';
+
+/** The jump into RAW_CHAIN from raw OUTPUT, as an `-A` rule body. */
+export const RAW_JUMP = `OUTPUT -p tcp -j ${RAW_CHAIN}`;
+
+/** Conntrack zone of the proxy's connections in their original direction (its uid, unused by Istio's DNS zones 1 and 2). */
+export const PROXY_CONNTRACK_ZONE = 1337;
+
 /** Checks a port number, throwing with the flag name. */
 export function checkPort(port: number, what: string): number {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${what} must be a port number (1-65535), got ${JSON.stringify(port)}`);
@@ -94,11 +112,12 @@ function jumpDeletions(natRules: string): string[] {
 }
 
 /**
- * The capture rules for one family as `iptables-restore --noflush` input. Declaring the chains
- * flushes them, and the jumps found in `existingNat` (`iptables -t nat -S`) are deleted before
- * they are added again, so applying twice leaves one set, in one atomic transaction.
+ * The capture rules for one family as `iptables-restore --noflush` input (tables nat and raw).
+ * Declaring the chains flushes them, and the jumps found in `existingNat` / `existingRaw`
+ * (`iptables -t nat -S`, `-t raw -S`) are deleted before they are added again, so applying twice
+ * leaves one set, in one atomic transaction.
  */
-export function captureRules(options: CaptureOptions, family: IpFamily = 'ipv4', existingNat = ''): string {
+export function captureRules(options: CaptureOptions, family: IpFamily = 'ipv4', existingNat = '', existingRaw = ''): string {
   const o = checkCaptureOptions(options);
   const loopback = family === 'ipv4' ? '127.0.0.1/32' : '::1/128';
   const passthroughSource = family === 'ipv4' ? '127.0.0.6/32' : '::6/128';
@@ -120,22 +139,35 @@ export function captureRules(options: CaptureOptions, family: IpFamily = 'ipv4',
     `-A ${CHAINS.output} -j ${CHAINS.redirect}`,
     ...JUMPS.map((j) => `-A ${j}`),
     'COMMIT',
+    '*raw',
+    `:${RAW_CHAIN} - [0:0]`,
+    ...jumpDeletions(existingRaw),
+    // Only connections leaving the pod: they share the app's destinations and can go unanswered.
+    `-A ${RAW_CHAIN} ! -o lo -m owner --uid-owner ${o.proxyUid} -j CT --zone-orig ${PROXY_CONNTRACK_ZONE}`,
+    `-A ${RAW_JUMP}`,
+    'COMMIT',
   ];
   return `${lines.join('\n')}\n`;
 }
 
-/**
- * What undoes crossmesh's rules, given the current nat table as `iptables -t nat -S` prints it:
- * every jump into a CROSSMESH_ chain deleted, then every CROSSMESH_ chain flushed and deleted.
- * Empty when there is nothing to remove (so the result can be fed to `iptables-restore --noflush`).
- */
-export function removalRules(natRules: string): string {
-  const jumps = jumpDeletions(natRules);
-  const chains = natRules
+/** The removal of one table's crossmesh jumps and chains (`iptables -t <table> -S` in), or nothing. */
+function tableRemoval(table: 'nat' | 'raw', rules: string): string[] {
+  const jumps = jumpDeletions(rules);
+  const chains = rules
     .split('\n')
     .map((l) => /^-N (CROSSMESH_\S+)\s*$/.exec(l)?.[1])
     .filter((c): c is string => c !== undefined);
-  if (jumps.length === 0 && chains.length === 0) return '';
-  const lines = ['*nat', ...jumps, ...chains.map((c) => `-F ${c}`), ...chains.map((c) => `-X ${c}`), 'COMMIT'];
-  return `${lines.join('\n')}\n`;
+  if (jumps.length === 0 && chains.length === 0) return [];
+  return [`*${table}`, ...jumps, ...chains.map((c) => `-F ${c}`), ...chains.map((c) => `-X ${c}`), 'COMMIT'];
+}
+
+/**
+ * What undoes crossmesh's rules, given the current nat and raw tables as `iptables -t nat -S` and
+ * `-t raw -S` print them: every jump into a CROSSMESH_ chain deleted, then every CROSSMESH_ chain
+ * flushed and deleted. Empty when there is nothing to remove (so the result can be fed to
+ * `iptables-restore --noflush`).
+ */
+export function removalRules(natRules: string, rawRules = ''): string {
+  const lines = [...tableRemoval('nat', natRules), ...tableRemoval('raw', rawRules)];
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }

@@ -76,7 +76,7 @@ export function runCapture(flags: CaptureFlags, io: CliOutput = stdio): number {
   const families: IpFamily[] = flags.ipv6 ? ['ipv4', 'ipv6'] : ['ipv4'];
   if (mode === 'remove') {
     const inputs = removeCapture(families);
-    families.forEach((f, i) => io.err(inputs[i] === '' ? `capture: no crossmesh rules in the ${f} nat table\n` : `capture: removed crossmesh's ${f} chains and jumps\n`));
+    families.forEach((f, i) => io.err(inputs[i] === '' ? `capture: no crossmesh rules in the ${f} nat and raw tables\n` : `capture: removed crossmesh's ${f} chains and jumps\n`));
     return 0;
   }
   const options = captureOptionsOf(flags);

@@ -31,6 +31,11 @@ describe('capture rules', () => {
         '-A OUTPUT -p tcp -j CROSSMESH_OUTPUT',
         '-A PREROUTING -p tcp -j CROSSMESH_INBOUND',
         'COMMIT',
+        '*raw',
+        ':CROSSMESH_RAW_OUTPUT - [0:0]',
+        '-A CROSSMESH_RAW_OUTPUT ! -o lo -m owner --uid-owner 1337 -j CT --zone-orig 1337',
+        '-A OUTPUT -p tcp -j CROSSMESH_RAW_OUTPUT',
+        'COMMIT',
         '',
       ].join('\n'),
     );
@@ -39,7 +44,8 @@ describe('capture rules', () => {
   it('applies the options: uid, ports, exclusions per family, and deletes existing jumps first', () => {
     const o = { proxyUid: 101, outboundPort: 16001, inboundPort: 16006, excludeInboundPorts: [22, 22], excludeOutboundPorts: [3306], excludeOutboundCidrs: ['10.96.0.0/12', 'fd00::/8'] };
     const existing = '-P OUTPUT ACCEPT\n-N CROSSMESH_OUTPUT\n-A OUTPUT -p tcp -j CROSSMESH_OUTPUT\n-A OUTPUT -j KUBE\n';
-    const v4 = captureRules(o, 'ipv4', existing).split('\n');
+    const existingRaw = '-P OUTPUT ACCEPT\n-N CROSSMESH_RAW_OUTPUT\n-A OUTPUT -p tcp -j CROSSMESH_RAW_OUTPUT\n';
+    const v4 = captureRules(o, 'ipv4', existing, existingRaw).split('\n');
     expect(v4.slice(5, 7)).toEqual(['-D OUTPUT -p tcp -j CROSSMESH_OUTPUT', '-A CROSSMESH_REDIRECT -p tcp -j REDIRECT --to-ports 16001']);
     expect(v4.filter((l) => l.startsWith('-A CROSSMESH_INBOUND'))).toEqual([
       '-A CROSSMESH_INBOUND -p tcp -m tcp --dport 22 -j RETURN',
@@ -51,6 +57,7 @@ describe('capture rules', () => {
     expect(v4).toContain('-A CROSSMESH_OUTPUT -d 10.96.0.0/12 -j RETURN');
     expect(v4).not.toContain('-A CROSSMESH_OUTPUT -d fd00::/8 -j RETURN');
     expect(v4).toContain('-A CROSSMESH_OUTPUT -p tcp -m tcp --dport 3306 -j RETURN');
+    expect(v4.slice(v4.indexOf('*raw'))).toEqual(['*raw', ':CROSSMESH_RAW_OUTPUT - [0:0]', '-D OUTPUT -p tcp -j CROSSMESH_RAW_OUTPUT', '-A CROSSMESH_RAW_OUTPUT ! -o lo -m owner --uid-owner 101 -j CT --zone-orig 1337', '-A OUTPUT -p tcp -j CROSSMESH_RAW_OUTPUT', 'COMMIT', '']);
     const v6 = captureRules(o, 'ipv6').split('\n');
     expect(v6).toContain('-A CROSSMESH_OUTPUT -s ::6/128 -o lo -j RETURN');
     expect(v6).toContain('-A CROSSMESH_OUTPUT -d ::1/128 -j RETURN');
@@ -62,6 +69,9 @@ describe('capture rules', () => {
     const nat = ['-P OUTPUT ACCEPT', '-N CROSSMESH_OUTPUT', '-N KUBE', '-A OUTPUT -p tcp -j CROSSMESH_OUTPUT', '-A OUTPUT -j KUBE', '-A CROSSMESH_OUTPUT -j RETURN', ''].join('\n');
     expect(removalRules(nat)).toBe('*nat\n-D OUTPUT -p tcp -j CROSSMESH_OUTPUT\n-F CROSSMESH_OUTPUT\n-X CROSSMESH_OUTPUT\nCOMMIT\n');
     expect(removalRules('-P OUTPUT ACCEPT\n-N KUBE\n')).toBe('');
+    const raw = ['-P OUTPUT ACCEPT', '-N CROSSMESH_RAW_OUTPUT', '-A OUTPUT -p tcp -j CROSSMESH_RAW_OUTPUT', ''].join('\n');
+    expect(removalRules(nat, raw)).toBe('*nat\n-D OUTPUT -p tcp -j CROSSMESH_OUTPUT\n-F CROSSMESH_OUTPUT\n-X CROSSMESH_OUTPUT\nCOMMIT\n*raw\n-D OUTPUT -p tcp -j CROSSMESH_RAW_OUTPUT\n-F CROSSMESH_RAW_OUTPUT\n-X CROSSMESH_RAW_OUTPUT\nCOMMIT\n');
+    expect(removalRules('-P OUTPUT ACCEPT\n', raw)).toBe('*raw\n-D OUTPUT -p tcp -j CROSSMESH_RAW_OUTPUT\n-F CROSSMESH_RAW_OUTPUT\n-X CROSSMESH_RAW_OUTPUT\nCOMMIT\n');
   });
 
   it('names the flag in every error', () => {
