@@ -278,7 +278,6 @@ let nodeType: protobuf.Type | undefined;
 
 /** Decodes a config.core.v3.Node from its slices (a field sent twice merges, as protobuf says). */
 function decodeNode(slices: readonly Uint8Array[]): NodeInfo | undefined {
-  if (slices.length === 0) return undefined;
   nodeType ??= messageType('envoy.config.core.v3.Node');
   const bytes = slices.length === 1 ? slices[0]! : Buffer.concat(slices);
   let raw: Record<string, unknown>;
@@ -291,8 +290,7 @@ function decodeNode(slices: readonly Uint8Array[]): NodeInfo | undefined {
 }
 
 /** Reads a google.rpc.Status (details are skipped: crossmesh keeps code and message). */
-function decodeStatus(slices: readonly Uint8Array[]): ErrorDetail | undefined {
-  if (slices.length === 0) return undefined;
+function decodeStatus(slices: readonly Uint8Array[]): ErrorDetail {
   let code = 0;
   let message = '';
   for (const slice of slices) {
@@ -318,8 +316,8 @@ export function decodeDiscoveryRequest(bytes: Uint8Array): SotwRequest {
   let typeUrl = '';
   let responseNonce = '';
   const resourceNames: string[] = [];
-  const nodes: Uint8Array[] = [];
-  const errors: Uint8Array[] = [];
+  let nodes: Uint8Array[] | undefined;
+  let errors: Uint8Array[] | undefined;
   const r = new WireReader(bytes);
   for (let tag = r.next(); tag !== 0; tag = r.next()) {
     const field = fieldOf(tag);
@@ -331,7 +329,7 @@ export function decodeDiscoveryRequest(bytes: Uint8Array): SotwRequest {
         break;
       case 2:
         r.expect(field, wire, WIRE_LEN, 'node');
-        nodes.push(r.bytes());
+        (nodes ??= []).push(r.bytes());
         break;
       case 3:
         r.expect(field, wire, WIRE_LEN, 'resource_names');
@@ -347,15 +345,16 @@ export function decodeDiscoveryRequest(bytes: Uint8Array): SotwRequest {
         break;
       case 6:
         r.expect(field, wire, WIRE_LEN, 'error_detail');
-        errors.push(r.bytes());
+        (errors ??= []).push(r.bytes());
         break;
       default:
         r.skip(wire, field);
     }
   }
-  const node = decodeNode(nodes);
-  const errorDetail = decodeStatus(errors);
-  return { versionInfo, ...(node ? { node } : {}), resourceNames, typeUrl, responseNonce, ...(errorDetail ? { errorDetail } : {}) };
+  const request: { -readonly [K in keyof SotwRequest]: SotwRequest[K] } = { versionInfo, resourceNames, typeUrl, responseNonce };
+  if (nodes) request.node = decodeNode(nodes);
+  if (errors) request.errorDetail = decodeStatus(errors);
+  return request;
 }
 
 /** Reads one map<string, string> entry (key 1, value 2). */
@@ -382,8 +381,8 @@ export function decodeDeltaDiscoveryRequest(bytes: Uint8Array): DeltaRequest {
   const subscribe: string[] = [];
   const unsubscribe: string[] = [];
   const initialResourceVersions = new Map<string, string>();
-  const nodes: Uint8Array[] = [];
-  const errors: Uint8Array[] = [];
+  let nodes: Uint8Array[] | undefined;
+  let errors: Uint8Array[] | undefined;
   const r = new WireReader(bytes);
   for (let tag = r.next(); tag !== 0; tag = r.next()) {
     const field = fieldOf(tag);
@@ -391,7 +390,7 @@ export function decodeDeltaDiscoveryRequest(bytes: Uint8Array): DeltaRequest {
     switch (field) {
       case 1:
         r.expect(field, wire, WIRE_LEN, 'node');
-        nodes.push(r.bytes());
+        (nodes ??= []).push(r.bytes());
         break;
       case 2:
         r.expect(field, wire, WIRE_LEN, 'type_url');
@@ -417,15 +416,16 @@ export function decodeDeltaDiscoveryRequest(bytes: Uint8Array): DeltaRequest {
         break;
       case 7:
         r.expect(field, wire, WIRE_LEN, 'error_detail');
-        errors.push(r.bytes());
+        (errors ??= []).push(r.bytes());
         break;
       default:
         r.skip(wire, field);
     }
   }
-  const node = decodeNode(nodes);
-  const errorDetail = decodeStatus(errors);
-  return { ...(node ? { node } : {}), typeUrl, subscribe, unsubscribe, initialResourceVersions, responseNonce, ...(errorDetail ? { errorDetail } : {}) };
+  const request: { -readonly [K in keyof DeltaRequest]: DeltaRequest[K] } = { typeUrl, subscribe, unsubscribe, initialResourceVersions, responseNonce };
+  if (nodes) request.node = decodeNode(nodes);
+  if (errors) request.errorDetail = decodeStatus(errors);
+  return request;
 }
 
 /** Decodes an encoded resource back into JSON (nested Any as `@type` objects, enums as names) for dumps. */

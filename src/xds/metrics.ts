@@ -1,5 +1,6 @@
 /** Prometheus metrics of the xDS server, registered once in prom-client's default registry. */
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
+import { TypeHistogram } from './type-histogram.js';
 import { TYPE_SHORT_NAME, type TypeUrl } from './types.js';
 
 /** Streams currently open, by mode (sotw/delta). */
@@ -9,11 +10,18 @@ export const connectedStreams = new Gauge({
   labelNames: ['mode'] as const,
 });
 
+/** Pushes counted on the push path, handed to pushesTotal when it is read (a labelled inc hashes its label set). */
+const unreportedPushes = new Map<TypeUrl, number>();
+
 /** Responses written, by resource type. */
 export const pushesTotal = new Counter({
   name: 'crossmesh_xds_pushes_total',
   help: 'xDS responses written to streams',
   labelNames: ['type'] as const,
+  collect() {
+    for (const [t, n] of unreportedPushes) this.inc({ type: TYPE_SHORT_NAME[t] }, n);
+    unreportedPushes.clear();
+  },
 });
 
 /** NACKs received, by resource type. */
@@ -24,12 +32,7 @@ export const nacksTotal = new Counter({
 });
 
 /** Time from a resource change in the cache (start of the debounce window) to the response being written. */
-export const pushLatency = new Histogram({
-  name: 'crossmesh_xds_push_latency_seconds',
-  help: 'Time from a cache change to the response carrying it being written to a stream',
-  labelNames: ['type'] as const,
-  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-});
+export const pushLatency = new TypeHistogram('crossmesh_xds_push_latency_seconds', 'Time from a cache change to the response carrying it being written to a stream', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
 
 /** Unary Fetch* requests answered, by resource type and gRPC status (`OK` or the error code's name). */
 export const fetchesTotal = new Counter({
@@ -45,26 +48,7 @@ export const streamErrorsTotal = new Counter({
   labelNames: ['reason'] as const,
 });
 
-// Label children bound once per type: the push path runs once per stream per change.
-const pushChildren = new Map<TypeUrl, ReturnType<typeof pushesTotal.labels>>();
-const latencyChildren = new Map<TypeUrl, ReturnType<typeof pushLatency.labels>>();
-
-/** pushesTotal bound to one type. */
-export function pushCounter(t: TypeUrl): ReturnType<typeof pushesTotal.labels> {
-  let c = pushChildren.get(t);
-  if (!c) {
-    c = pushesTotal.labels({ type: TYPE_SHORT_NAME[t] });
-    pushChildren.set(t, c);
-  }
-  return c;
-}
-
-/** pushLatency bound to one type. */
-export function latencyHistogram(t: TypeUrl): ReturnType<typeof pushLatency.labels> {
-  let h = latencyChildren.get(t);
-  if (!h) {
-    h = pushLatency.labels({ type: TYPE_SHORT_NAME[t] });
-    latencyChildren.set(t, h);
-  }
-  return h;
+/** Counts one response of type `t` written. */
+export function countPush(t: TypeUrl): void {
+  unreportedPushes.set(t, (unreportedPushes.get(t) ?? 0) + 1);
 }

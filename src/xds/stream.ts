@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { EncodedResource } from './codec.js';
 import type { SnapshotCache, StreamIdentity, GroupChange } from './cache.js';
 import { ADS_ORDER, CLUSTER_TYPE, ENDPOINT_TYPE, TYPE_SHORT_NAME, knownType, nodeRole, type NodeInfo, type TypeUrl } from './types.js';
-import { connectedStreams, latencyHistogram, nacksTotal, pushCounter, streamErrorsTotal } from './metrics.js';
+import { connectedStreams, countPush, nacksTotal, pushLatency, streamErrorsTotal } from './metrics.js';
 import { log, LogThrottle } from '../log.js';
 
 /** What the authentication hook sees of a call. */
@@ -499,9 +499,9 @@ export abstract class XdsStream {
   private write(t: TypeUrl, bytes: Buffer): void {
     const st = this.state(t);
     this.responsesWritten++;
-    pushCounter(t).inc();
+    countPush(t);
     if (st.pendingSince !== undefined) {
-      latencyHistogram(t).observe((performance.now() - st.pendingSince) / 1000);
+      pushLatency.observe(t, (performance.now() - st.pendingSince) / 1000);
       st.pendingSince = undefined;
     }
     // No per-write callback: at most one response per type is unanswered, so what a stream has
