@@ -219,16 +219,14 @@ export class XdsServer implements StreamHost {
   }
 
   private onCacheChange(batch: readonly GroupChange[]): void {
-    const touched = new Set<XdsStream>();
+    // Marking every stream first and flushing after lets one batch go out in ADS order on each.
     for (const change of batch) {
       const streams = this.byGroup.get(change.group);
       if (!streams) continue;
       for (const s of streams) {
-        if (s.groups?.get(change.typeUrl) === change.group && s.onCacheChange(change)) touched.add(s);
+        if (s.groups?.get(change.typeUrl) === change.group && s.onCacheChange(change)) this.toFlush.add(s);
       }
     }
-    // Marking first and flushing after lets one batch go out in ADS order on every stream.
-    for (const s of touched) this.toFlush.add(s);
     if (!this.draining) this.drain();
   }
 
