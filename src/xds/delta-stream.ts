@@ -3,7 +3,7 @@
  * versions, subscribe/unsubscribe, initial_resource_versions on reconnect, removed_resources.
  */
 import * as grpc from '@grpc/grpc-js';
-import { buildDeltaResponse, decodeDeltaDiscoveryRequest, setVersion, type DeltaRequest, type EncodedResource } from './codec.js';
+import { buildDeltaResponse, decodeDeltaDiscoveryRequest, type DeltaRequest, type EncodedResource } from './codec.js';
 import { XdsStream, type DecodedRequest, type TypeState } from './stream.js';
 import { isFullStateType, type TypeUrl } from './types.js';
 import { log } from '../log.js';
@@ -156,7 +156,7 @@ export class DeltaStream extends XdsStream {
     if (toSend.length === 0 && removed.length === 0 && !firstWildcardAnswer) return null;
     this.noteClustersSent(t, toSend);
     for (const r of toSend) st.sent.set(r.name, r.version);
-    const version = setVersion([...st.sent].map(([name, v]) => ({ name, version: v })));
+    const version = st.sent.digest();
     const nonce = this.nextNonce();
     const bytes = buildDeltaResponse(version, t, nonce, toSend, removed);
     st.lastSentVersion = version;

@@ -5,12 +5,13 @@
  * a push to N streams costs one selection, one hash and one encoding, plus N nonces (issue 18).
  */
 import { assembleMessage, setVersion, varintSize, writeVarint, type EncodedResource } from './codec.js';
+import { VersionMap } from './version-map.js';
 
 /**
  * name → version of what a stream holds once it was sent a body. Shared by every stream sent the
  * same body, so it refuses mutation: a stream that needs a different one makes a copy.
  */
-export class HeldVersions extends Map<string, string> {
+export class HeldVersions extends VersionMap {
   private sealed = false;
 
   constructor(entries: Iterable<readonly [string, string]>) {
@@ -18,9 +19,9 @@ export class HeldVersions extends Map<string, string> {
     this.sealed = true;
   }
 
-  override set(key: string, value: string): this {
+  override set(name: string, version: string): this {
     if (this.sealed) throw new Error('HeldVersions is shared between streams and cannot be changed');
-    return super.set(key, value);
+    return super.set(name, version);
   }
 
   override delete(): boolean {

@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { decodeDiscoveryRequest, type SotwRequest } from './codec.js';
 import { sotwBody, subscriptionKey } from './sotw-body.js';
 import { XdsStream, type DecodedRequest, type TypeState } from './stream.js';
+import { VersionMap } from './version-map.js';
 import { isFullStateType, type TypeUrl } from './types.js';
 import { log } from '../log.js';
 
@@ -65,10 +66,10 @@ export class SotwStream extends XdsStream {
     // No name added and as many names as before: the same subscription (every ACK), nothing to redo.
     if (added || explicit.size !== st.subscribed.size) {
       // Unsubscribed names: forget they were sent, so a later resubscription sends them again.
-      let held: Map<string, string> | undefined;
+      let held: VersionMap | undefined;
       for (const n of st.subscribed) {
         if (explicit.has(n)) continue;
-        if (st.sent.has(n)) (held ??= new Map(st.sent)).delete(n);
+        if (st.sent.has(n)) (held ??= new VersionMap(st.sent)).delete(n);
         st.forceResend.delete(n);
       }
       if (held) st.sent = held;
@@ -103,7 +104,7 @@ export class SotwStream extends XdsStream {
     // Never answer LDS/CDS (whose absence means deletion) before the group's set was loaded.
     if (full && !set.ready) return null;
     if (!st.wildcard && st.subscribed.size === 0) {
-      if (st.sent.size) st.sent = new Map();
+      if (st.sent.size) st.sent = new VersionMap();
       return null;
     }
     const body = sotwBody(set.resources, st.wildcard ? undefined : st.subscribed, st.subscriptionKey);

@@ -6,6 +6,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { EncodedResource } from './codec.js';
+import { VersionMap } from './version-map.js';
 import type { SnapshotCache, StreamIdentity, GroupChange } from './cache.js';
 import { ADS_ORDER, CLUSTER_TYPE, ENDPOINT_TYPE, TYPE_SHORT_NAME, knownType, nodeRole, type NodeInfo, type TypeUrl } from './types.js';
 import { connectedStreams, countPush, nacksTotal, pushLatency, streamErrorsTotal } from './metrics.js';
@@ -92,7 +93,7 @@ export interface TypeState {
   wildcard: boolean;
   subscribed: Set<string>;
   /** name → version the proxy holds, as far as the server knows (what was sent, or declared on reconnect). SotW streams share it (a HeldVersions): replace, never mutate. */
-  sent: Map<string, string>;
+  sent: VersionMap;
   lastSentVersion: string;
   lastSentNonce: string;
   lastSentAt: number;
@@ -224,7 +225,7 @@ function newTypeState(): TypeState {
     requested: false,
     wildcard: false,
     subscribed: new Set(),
-    sent: new Map(),
+    sent: new VersionMap(),
     lastSentVersion: '',
     lastSentNonce: '',
     lastSentAt: 0,
