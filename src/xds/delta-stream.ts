@@ -95,11 +95,15 @@ export class DeltaStream extends XdsStream {
     // Subscription changes apply even when the nonce is stale.
     for (const n of req.subscribe) {
       if (n === '*') {
-        if (!st.wildcard) changed = true;
+        if (!st.wildcard) {
+          changed = true;
+          st.pendingNames = undefined;
+        }
         st.wildcard = true;
       } else if (!st.subscribed.has(n)) {
         st.subscribed.add(n);
         st.absentNotified.delete(n);
+        st.pendingNames?.add(n);
         changed = true;
       }
     }
@@ -145,7 +149,13 @@ export class DeltaStream extends XdsStream {
         st.absentNotified.add(n);
       }
     };
-    if (st.wildcard) {
+    const pending = st.pendingNames;
+    st.pendingNames = new Set();
+    if (pending) {
+      // Only what changed since the last response: a push costs the change, not the subscription.
+      for (const n of pending) if (st.wildcard || st.subscribed.has(n)) consider(n, st.subscribed.has(n));
+      for (const n of st.forceResend) if (!pending.has(n) && (st.wildcard || st.subscribed.has(n))) consider(n, st.subscribed.has(n));
+    } else if (st.wildcard) {
       for (const n of set.resources.keys()) consider(n, st.subscribed.has(n));
       for (const n of [...st.sent.keys()]) if (!set.resources.has(n)) consider(n, st.subscribed.has(n));
       for (const n of st.subscribed) if (!set.resources.has(n)) consider(n, true);

@@ -112,6 +112,12 @@ export interface TypeState {
   clientVersionHint: string | undefined;
   /** Delta: subscribed names already reported as not existing. */
   absentNotified: Set<string>;
+  /**
+   * Delta: the names whose state may have changed since the last response (cache changes, new
+   * subscriptions); undefined when everything is to be looked at again (first response, wildcard
+   * subscribed, group changed, the set became ready).
+   */
+  pendingNames: Set<string> | undefined;
   /** Nonce of the latest response the proxy answered (ACK or NACK). */
   answeredNonce: string;
 }
@@ -238,6 +244,7 @@ function newTypeState(): TypeState {
     subscriptionKey: '',
     clientVersionHint: undefined,
     absentNotified: new Set(),
+    pendingNames: undefined,
     answeredNonce: '',
   };
 }
@@ -456,7 +463,11 @@ export abstract class XdsStream {
     if (!this.admitted || this.closed) return;
     if (!this.resolveGroups()) return;
     this.host.attach(this);
-    for (const [t, st] of this.types) if (st.requested) this.dirty.add(t);
+    for (const [t, st] of this.types) {
+      if (!st.requested) continue;
+      this.dirty.add(t);
+      st.pendingNames = undefined;
+    }
     this.flush();
   }
 
@@ -474,6 +485,8 @@ export abstract class XdsStream {
       }
     }
     if (!relevant) return false;
+    if (change.becameReady) st.pendingNames = undefined;
+    else if (st.pendingNames) for (const n of change.names) st.pendingNames.add(n);
     this.dirty.add(change.typeUrl);
     if (st.pendingSince === undefined || change.since < st.pendingSince) st.pendingSince = change.since;
     return true;

@@ -31,6 +31,32 @@ describe('delta ADS', () => {
     expect(r2.removed).toEqual([]);
   });
 
+  it('changes made while a response is unanswered arrive together after the ACK, with a version naming the held set', async () => {
+    h.cache.setResources('default', CLUSTER_TYPE, { a: edsCluster('a'), b: edsCluster('b'), c: edsCluster('c') });
+    const s = open();
+    s.send({ typeUrl: CLUSTER_TYPE, node: testNode('n1') });
+    const r1 = await s.next();
+    // Unanswered: the three changes below only accumulate.
+    h.cache.setResources('default', CLUSTER_TYPE, { a: edsCluster('a', 7), b: edsCluster('b'), c: edsCluster('c') });
+    await new Promise((r) => setTimeout(r, 150));
+    h.cache.deleteResources('default', CLUSTER_TYPE, ['c']);
+    await new Promise((r) => setTimeout(r, 150));
+    h.cache.upsertResources('default', CLUSTER_TYPE, { d: edsCluster('d') });
+    await new Promise((r) => setTimeout(r, 150));
+    s.ack(r1);
+    const r2 = await s.next();
+    expect(r2.names).toEqual(['a', 'd']);
+    expect(r2.removed).toEqual(['c']);
+    // The same held set reached from scratch has the same version.
+    s.ack(r2);
+    const fresh = open();
+    fresh.send({ typeUrl: CLUSTER_TYPE, node: testNode('n2') });
+    const all = await fresh.next();
+    expect(all.names).toEqual(['a', 'b', 'd']);
+    expect(all.system_version_info).toBe(r2.system_version_info);
+    expect(r2.system_version_info).not.toBe(r1.system_version_info);
+  });
+
   it('deletion: a removed resource is listed in removed_resources', async () => {
     h.cache.setResources('default', CLUSTER_TYPE, { a: edsCluster('a'), b: edsCluster('b') });
     const s = open();
