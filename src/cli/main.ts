@@ -12,7 +12,7 @@ program
   .showHelpAfterError()
   .enablePositionalOptions();
 
-registerCommands(program);
+await registerCommands(program, process.argv[2]);
 // Every command logs the same way: readable lines on a terminal, JSON for collectors.
 for (const c of program.commands) c.option('--log-format <format>', `log lines as ${LOG_FORMATS.join(' | ')} (default auto: text on a terminal, else JSON; env CROSSMESH_LOG_FORMAT)`);
 program.hook('preAction', (_program, action) => {

@@ -91,7 +91,7 @@ describe('deploy/base as crossmesh expects it', () => {
 
   it('passes `serve` only flags it has, and a mesh `validate` accepts whose root CA is the Secret the Role names', async () => {
     const program = new Command();
-    registerCommands(program);
+    await registerCommands(program);
     const serve = program.commands.find((c) => c.name() === 'serve')!;
     const known = new Set(serve.options.map((o) => o.long));
     known.add('--log-format'); // added to every command by main.ts
