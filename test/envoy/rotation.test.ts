@@ -12,10 +12,12 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { MeshSim } from '../../src/meshsim/index.js';
 import type { Driver } from '../../src/netsim/index.js';
 import { COMPOSE_TOPOLOGY, envoySuite, policyDir } from './support.js';
-import { leafSerials, nacks, normSerial, secretVersion, sleep, startIngressMesh, steadyTraffic } from './steady.js';
+import { leafSerials, nacks, normSerial, secretVersion, sleep, startIngressMesh, steadyTraffic, waitFor } from './steady.js';
 
 /** The leaf lifetime: the CA takes ≥ 1 s, but notAfter is cut to the second and Envoy must get the new leaf before the old one ends; 6 s leaves 2 s for the push. */
 const LEAF_TTL_S = 6;
+/** How long a reissued leaf may take to reach Envoy: the 2 s between renewal (at 4 s) and the end of the old leaf. */
+const PUSH_MS = (LEAF_TTL_S * 1000) / 3;
 /** The step's VirtualMesh with short-lived leaves (read by `crossmesh serve` at start). */
 const VIRTUAL_MESH = `apiVersion: networking.smh.solo.io/v1alpha2
 kind: VirtualMesh
@@ -91,12 +93,16 @@ envoySuite(`workload certificates rotate every ${(LEAF_TTL_S * 2) / 3} s without
       expect(seen.get(name)!.length, `${name}: ${report}`).toBeGreaterThanOrEqual(3);
       expect(versions.get(name)!.size, `${name}: SDS versions, ${report}`).toBeGreaterThanOrEqual(3);
     }
-    // What Envoy holds now is a certificate crossmesh issued (it lists its current leaves).
-    const issued = await m.controlPlane.adminJson<{ issued: { serial: string }[] }>('/debug/certs');
-    const current = new Set(issued.issued.map((c) => normSerial(c.serial)));
+    // What Envoy holds is a certificate crossmesh currently lists (/debug/certs). A leaf reissued just
+    // before the check is still on its way over SDS: each Envoy gets PUSH_MS, the margin a 6 s leaf
+    // renewed at 4 s leaves before the one it replaces ends.
     for (const name of WATCHED) {
-      const now = [...(await leafSerials(m.pod(name).envoy.admin))].map(normSerial);
-      expect(now.some((s) => current.has(s)), `${name} holds ${now.join(',')}; crossmesh's current leaves: ${[...current].join(',')}`).toBe(true);
+      await waitFor(`${name} holding one of crossmesh's current leaves`, PUSH_MS, async () => {
+        const issued = await m.controlPlane.adminJson<{ issued: { serial: string }[] }>('/debug/certs');
+        const current = new Set(issued.issued.map((c) => normSerial(c.serial)));
+        const now = [...(await leafSerials(m.pod(name).envoy.admin))].map(normSerial);
+        return now.some((s) => current.has(s)) || `${name} holds ${now.join(',')}; crossmesh's current leaves: ${[...current].join(',')}`;
+      });
     }
     // Traffic went on through every rotation, and it crossed to cluster2 (both sides of that mTLS rotated).
     expect(t.total, report).toBeGreaterThan(50);

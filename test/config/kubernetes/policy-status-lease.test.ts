@@ -83,9 +83,14 @@ kubeApiServerSuite('policy status: one writer, elected by a Lease', () => {
       const [good, bad] = [await getPolicy(api, 'TrafficPolicy', 'default', 'lease-good'), await getPolicy(api, 'TrafficPolicy', 'default', 'lease-bad')];
       return acceptedOf(good)?.status === 'True' && acceptedOf(bad)?.status === 'False';
     });
-    // Every replica reached the same verdicts; only the leader wrote them.
+    // Every replica reached the same verdicts; only the leader wrote them. The follower judges from
+    // its own watch, which may deliver the objects after the leader's status writes: wait until
+    // each replica has judged both (accepted not null), then compare the verdicts exactly.
     for (const p of [a, b]) {
-      const d = await debug(p);
+      const d = await waitFor('both objects judged', async () => {
+        const k = await debug(p);
+        return k.objects.filter((o) => o.key.includes('lease-') && o.accepted !== null).length === 2 ? k : undefined;
+      });
       expect(d.objects.filter((o) => o.key.includes('lease-')).map((o) => [o.key, o.accepted])).toEqual([
         ['TrafficPolicy/default/lease-bad', false],
         ['TrafficPolicy/default/lease-good', true],
