@@ -289,143 +289,93 @@ function decodeNode(slices: readonly Uint8Array[]): NodeInfo | undefined {
   return toNode(raw);
 }
 
-/** Reads a google.rpc.Status (details are skipped: crossmesh keeps code and message). */
-function decodeStatus(slices: readonly Uint8Array[]): ErrorDetail {
-  let code = 0;
-  let message = '';
-  for (const slice of slices) {
-    const r = new WireReader(slice);
-    for (let tag = r.next(); tag !== 0; tag = r.next()) {
-      const field = fieldOf(tag);
-      const wire = wireOf(tag);
-      if (field === 1) {
-        r.expect(field, wire, WIRE_VARINT, 'error_detail.code');
-        code = r.int32();
-      } else if (field === 2) {
-        r.expect(field, wire, WIRE_LEN, 'error_detail.message');
-        message = r.string();
-      } else r.skip(wire, field);
+/** How one field of a request message is read: its name (for errors), its wire type, and where it goes. */
+type FieldReader<D> = readonly [name: string, wire: number, read: (r: WireReader, draft: D) => void];
+
+/** Reads a message's fields into `draft` by `table` (field number → reader); other fields are skipped. */
+function readMessage<D>(bytes: Uint8Array, table: Readonly<Record<number, FieldReader<D>>>, draft: D): D {
+  const r = new WireReader(bytes);
+  for (let tag = r.next(); tag !== 0; tag = r.next()) {
+    const field = fieldOf(tag);
+    const reader = table[field];
+    if (reader === undefined) {
+      r.skip(wireOf(tag), field);
+      continue;
     }
+    r.expect(field, wireOf(tag), reader[1], reader[0]);
+    reader[2](r, draft);
   }
-  return { code, message };
+  return draft;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** google.rpc.Status: code and message (details are skipped: crossmesh keeps code and message). */
+const STATUS_FIELDS: Readonly<Record<number, FieldReader<Mutable<ErrorDetail>>>> = {
+  1: ['error_detail.code', WIRE_VARINT, (r, d) => void (d.code = r.int32())],
+  2: ['error_detail.message', WIRE_LEN, (r, d) => void (d.message = r.string())],
+};
+
+/** Reads a google.rpc.Status from its slices (a field sent twice merges, as protobuf says). */
+function decodeStatus(slices: readonly Uint8Array[]): ErrorDetail {
+  const status: Mutable<ErrorDetail> = { code: 0, message: '' };
+  for (const slice of slices) readMessage(slice, STATUS_FIELDS, status);
+  return status;
+}
+
+/** A request being read: the decoded fields, plus node and error_detail as raw slices. */
+type Draft<T> = Mutable<Omit<T, 'node' | 'errorDetail'>> & { nodes?: Uint8Array[]; errors?: Uint8Array[] };
+
+const SOTW_FIELDS: Readonly<Record<number, FieldReader<Draft<SotwRequest>>>> = {
+  1: ['version_info', WIRE_LEN, (r, d) => void (d.versionInfo = r.string())],
+  2: ['node', WIRE_LEN, (r, d) => void (d.nodes ??= []).push(r.bytes())],
+  3: ['resource_names', WIRE_LEN, (r, d) => void (d.resourceNames as string[]).push(r.string())],
+  4: ['type_url', WIRE_LEN, (r, d) => void (d.typeUrl = r.string())],
+  5: ['response_nonce', WIRE_LEN, (r, d) => void (d.responseNonce = r.string())],
+  6: ['error_detail', WIRE_LEN, (r, d) => void (d.errors ??= []).push(r.bytes())],
+};
+
+const MAP_ENTRY_FIELDS: Readonly<Record<number, FieldReader<[string, string]>>> = {
+  1: ['initial_resource_versions key', WIRE_LEN, (r, e) => void (e[0] = r.string())],
+  2: ['initial_resource_versions value', WIRE_LEN, (r, e) => void (e[1] = r.string())],
+};
+
+const DELTA_FIELDS: Readonly<Record<number, FieldReader<Draft<DeltaRequest>>>> = {
+  1: ['node', WIRE_LEN, (r, d) => void (d.nodes ??= []).push(r.bytes())],
+  2: ['type_url', WIRE_LEN, (r, d) => void (d.typeUrl = r.string())],
+  3: ['resource_names_subscribe', WIRE_LEN, (r, d) => void (d.subscribe as string[]).push(r.string())],
+  4: ['resource_names_unsubscribe', WIRE_LEN, (r, d) => void (d.unsubscribe as string[]).push(r.string())],
+  5: [
+    'initial_resource_versions',
+    WIRE_LEN,
+    (r, d) => {
+      const [name, version] = readMessage(r.bytes(), MAP_ENTRY_FIELDS, ['', '']);
+      (d.initialResourceVersions as Map<string, string>).set(name, version);
+    },
+  ],
+  6: ['response_nonce', WIRE_LEN, (r, d) => void (d.responseNonce = r.string())],
+  7: ['error_detail', WIRE_LEN, (r, d) => void (d.errors ??= []).push(r.bytes())],
+};
+
+/** The request of `draft`, with node and error_detail decoded from their slices. */
+function finish<T extends { node?: NodeInfo; errorDetail?: ErrorDetail }>(draft: Draft<T>): T {
+  // An ACK (the common request) has neither: the draft is the request.
+  if (draft.nodes === undefined && draft.errors === undefined) return draft as unknown as T;
+  const { nodes, errors, ...fields } = draft;
+  const request = fields as unknown as Mutable<T>;
+  if (nodes) request.node = decodeNode(nodes);
+  if (errors) request.errorDetail = decodeStatus(errors);
+  return request;
 }
 
 /** Decodes DiscoveryRequest bytes; throws a WireReadError on malformed protobuf. */
 export function decodeDiscoveryRequest(bytes: Uint8Array): SotwRequest {
-  let versionInfo = '';
-  let typeUrl = '';
-  let responseNonce = '';
-  const resourceNames: string[] = [];
-  let nodes: Uint8Array[] | undefined;
-  let errors: Uint8Array[] | undefined;
-  const r = new WireReader(bytes);
-  for (let tag = r.next(); tag !== 0; tag = r.next()) {
-    const field = fieldOf(tag);
-    const wire = wireOf(tag);
-    switch (field) {
-      case 1:
-        r.expect(field, wire, WIRE_LEN, 'version_info');
-        versionInfo = r.string();
-        break;
-      case 2:
-        r.expect(field, wire, WIRE_LEN, 'node');
-        (nodes ??= []).push(r.bytes());
-        break;
-      case 3:
-        r.expect(field, wire, WIRE_LEN, 'resource_names');
-        resourceNames.push(r.string());
-        break;
-      case 4:
-        r.expect(field, wire, WIRE_LEN, 'type_url');
-        typeUrl = r.string();
-        break;
-      case 5:
-        r.expect(field, wire, WIRE_LEN, 'response_nonce');
-        responseNonce = r.string();
-        break;
-      case 6:
-        r.expect(field, wire, WIRE_LEN, 'error_detail');
-        (errors ??= []).push(r.bytes());
-        break;
-      default:
-        r.skip(wire, field);
-    }
-  }
-  const request: { -readonly [K in keyof SotwRequest]: SotwRequest[K] } = { versionInfo, resourceNames, typeUrl, responseNonce };
-  if (nodes) request.node = decodeNode(nodes);
-  if (errors) request.errorDetail = decodeStatus(errors);
-  return request;
-}
-
-/** Reads one map<string, string> entry (key 1, value 2). */
-function readMapEntry(r: WireReader): [string, string] {
-  const entry = new WireReader(r.bytes());
-  let key = '';
-  let value = '';
-  for (let tag = entry.next(); tag !== 0; tag = entry.next()) {
-    const field = fieldOf(tag);
-    const wire = wireOf(tag);
-    if (field === 1 || field === 2) {
-      entry.expect(field, wire, WIRE_LEN, field === 1 ? 'initial_resource_versions key' : 'initial_resource_versions value');
-      if (field === 1) key = entry.string();
-      else value = entry.string();
-    } else entry.skip(wire, field);
-  }
-  return [key, value];
+  return finish<SotwRequest>(readMessage(bytes, SOTW_FIELDS, { versionInfo: '', resourceNames: [], typeUrl: '', responseNonce: '' }));
 }
 
 /** Decodes DeltaDiscoveryRequest bytes; throws a WireReadError on malformed protobuf. */
 export function decodeDeltaDiscoveryRequest(bytes: Uint8Array): DeltaRequest {
-  let typeUrl = '';
-  let responseNonce = '';
-  const subscribe: string[] = [];
-  const unsubscribe: string[] = [];
-  const initialResourceVersions = new Map<string, string>();
-  let nodes: Uint8Array[] | undefined;
-  let errors: Uint8Array[] | undefined;
-  const r = new WireReader(bytes);
-  for (let tag = r.next(); tag !== 0; tag = r.next()) {
-    const field = fieldOf(tag);
-    const wire = wireOf(tag);
-    switch (field) {
-      case 1:
-        r.expect(field, wire, WIRE_LEN, 'node');
-        (nodes ??= []).push(r.bytes());
-        break;
-      case 2:
-        r.expect(field, wire, WIRE_LEN, 'type_url');
-        typeUrl = r.string();
-        break;
-      case 3:
-        r.expect(field, wire, WIRE_LEN, 'resource_names_subscribe');
-        subscribe.push(r.string());
-        break;
-      case 4:
-        r.expect(field, wire, WIRE_LEN, 'resource_names_unsubscribe');
-        unsubscribe.push(r.string());
-        break;
-      case 5: {
-        r.expect(field, wire, WIRE_LEN, 'initial_resource_versions');
-        const [k, v] = readMapEntry(r);
-        initialResourceVersions.set(k, v);
-        break;
-      }
-      case 6:
-        r.expect(field, wire, WIRE_LEN, 'response_nonce');
-        responseNonce = r.string();
-        break;
-      case 7:
-        r.expect(field, wire, WIRE_LEN, 'error_detail');
-        (errors ??= []).push(r.bytes());
-        break;
-      default:
-        r.skip(wire, field);
-    }
-  }
-  const request: { -readonly [K in keyof DeltaRequest]: DeltaRequest[K] } = { typeUrl, subscribe, unsubscribe, initialResourceVersions, responseNonce };
-  if (nodes) request.node = decodeNode(nodes);
-  if (errors) request.errorDetail = decodeStatus(errors);
-  return request;
+  return finish<DeltaRequest>(readMessage(bytes, DELTA_FIELDS, { typeUrl: '', subscribe: [], unsubscribe: [], initialResourceVersions: new Map(), responseNonce: '' }));
 }
 
 /** Decodes an encoded resource back into JSON (nested Any as `@type` objects, enums as names) for dumps. */
