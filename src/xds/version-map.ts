@@ -2,11 +2,14 @@
  * name → version of the resources a stream holds, with an order-free digest kept up to date on
  * every change. A delta response's system_version_info names the whole held state; hashing the
  * sorted pairs on every response cost 3.3 ms per stream at 10,000 held resources, so each pair's
- * 64-bit hash is XORed in and out as it is set and deleted instead.
+ * 64-bit hash is XORed in and out as it is set and deleted instead, from the first digest() on (a
+ * map never asked, as SotW's are, never hashes).
  */
 export class VersionMap extends Map<string, string> {
   private hi = 0;
   private lo = 0;
+  /** Whether hi/lo are kept up to date (from the first digest() on). */
+  private tracking = false;
 
   constructor(entries?: Iterable<readonly [string, string]>) {
     super();
@@ -14,14 +17,16 @@ export class VersionMap extends Map<string, string> {
   }
 
   override set(name: string, version: string): this {
-    if (super.has(name)) this.toggle(name, super.get(name)!);
-    this.toggle(name, version);
+    if (this.tracking) {
+      if (super.has(name)) this.toggle(name, super.get(name)!);
+      this.toggle(name, version);
+    }
     return super.set(name, version);
   }
 
   override delete(name: string): boolean {
     if (!super.has(name)) return false;
-    this.toggle(name, super.get(name)!);
+    if (this.tracking) this.toggle(name, super.get(name)!);
     return super.delete(name);
   }
 
@@ -33,6 +38,10 @@ export class VersionMap extends Map<string, string> {
 
   /** 16 hex digits naming the set of pairs (equal sets, equal digests; the order they were set in does not matter). */
   digest(): string {
+    if (!this.tracking) {
+      this.tracking = true;
+      for (const [name, version] of this) this.toggle(name, version);
+    }
     return (this.hi >>> 0).toString(16).padStart(8, '0') + (this.lo >>> 0).toString(16).padStart(8, '0');
   }
 
