@@ -5,7 +5,8 @@
  * resolved exactly like a stream's first request; nothing is remembered about it afterwards.
  */
 import * as grpc from '@grpc/grpc-js';
-import { buildDiscoveryResponse, decodeDiscoveryRequest, setVersion, type EncodedResource, type SotwRequest } from './codec.js';
+import { decodeDiscoveryRequest, type SotwRequest } from './codec.js';
+import { sotwBody, subscriptionKey } from './sotw-body.js';
 import { fetchesTotal } from './metrics.js';
 import { namesProblem, nodeProblem, type Authenticator, type StreamRefusal } from './stream.js';
 import type { SnapshotCache, StreamIdentity } from './cache.js';
@@ -79,16 +80,9 @@ async function answer(host: FetchHost, typeUrl: TypeUrl, call: grpc.ServerUnaryC
   const set = host.cache.get(group, typeUrl);
   if (!set.ready) return { code: grpc.status.UNAVAILABLE, details: `the ${TYPE_SHORT_NAME[typeUrl].toUpperCase()} resources of node ${JSON.stringify(node.id)} are not computed yet; retry` };
 
-  const all = req.resourceNames.length === 0 || req.resourceNames.includes('*');
-  const resources: EncodedResource[] = [];
-  if (all) for (const r of set.resources.values()) resources.push(r);
-  else {
-    for (const n of new Set(req.resourceNames)) {
-      const r = set.resources.get(n);
-      if (r) resources.push(r);
-    }
-  }
-  resources.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  log.debug({ node: node.id, type: TYPE_SHORT_NAME[typeUrl], resources: resources.length }, 'xds fetch answered');
-  return { response: buildDiscoveryResponse(setVersion(resources), typeUrl, '', resources) };
+  // The same selection, version and bytes a stream with this subscription is sent (no nonce: nothing answers a fetch).
+  const names = new Set(req.resourceNames);
+  const body = sotwBody(set.resources, names.size === 0 || names.has('*') ? undefined : names, subscriptionKey(names));
+  log.debug({ node: node.id, type: TYPE_SHORT_NAME[typeUrl], resources: body.resources.length }, 'xds fetch answered');
+  return { response: body.response(typeUrl, '') };
 }

@@ -57,15 +57,16 @@ export class SotwBody {
     return this.freshList;
   }
 
-  /** The whole DiscoveryResponse: the shared version_info and resources, then type_url and `nonce`. */
+  /** The whole DiscoveryResponse: the shared version_info and resources, then type_url and `nonce` (none when empty). */
   response(typeUrl: string, nonce: string): Buffer {
     this.head ??= encodeHead(this.version, this.resources);
     const type = typeUrlField(typeUrl);
     const nonceLength = Buffer.byteLength(nonce);
-    const out = Buffer.allocUnsafe(this.head.length + type.length + 1 + varintSize(nonceLength) + nonceLength);
+    const out = Buffer.allocUnsafe(this.head.length + type.length + (nonceLength === 0 ? 0 : 1 + varintSize(nonceLength) + nonceLength));
     // TypedArray#set: Buffer#copy's argument handling costs more than these few bytes.
     out.set(this.head, 0);
     out.set(type, this.head.length);
+    if (nonceLength === 0) return out;
     let off = this.head.length + type.length;
     out[off++] = (5 << 3) | 2;
     off = writeVarint(out, off, nonceLength);
