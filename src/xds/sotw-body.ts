@@ -35,6 +35,7 @@ export class HeldVersions extends VersionMap {
 
 /** What one (resource set, subscription) pair sends. */
 export class SotwBody {
+  readonly resources: readonly EncodedResource[];
   readonly version: string;
   readonly held: HeldVersions;
   private head: Buffer | undefined;
@@ -42,7 +43,9 @@ export class SotwBody {
   private freshFrom: ReadonlyMap<string, string> | undefined;
   private freshList: readonly EncodedResource[] = [];
 
-  constructor(readonly resources: readonly EncodedResource[]) {
+  /** Sorts `resources` by name in place: the same set gives the same bytes on every replica. */
+  constructor(resources: EncodedResource[]) {
+    this.resources = resources.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     this.version = setVersion(resources);
     this.held = new HeldVersions(resources.map((r) => [r.name, r.version] as const));
   }
