@@ -7,7 +7,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { SnapshotCache } from '../src/xds/cache.js';
 import { XdsServer } from '../src/xds/server.js';
-import { buildDiscoveryResponse, decodeDiscoveryRequest, encodeResource, setVersion } from '../src/xds/codec.js';
+import { decodeDiscoveryRequest, encodeResource, setVersion } from '../src/xds/codec.js';
+import { SotwBody } from '../src/xds/sotw-body.js';
 import { ENDPOINT_TYPE } from '../src/xds/types.js';
 import { FANOUT_RESOURCE, fanoutAssignment as assignment, type FanoutServerMode, type RunnerToServer, type ServerToRunner } from './fanout-protocol.js';
 
@@ -69,7 +70,7 @@ async function baseline(): Promise<Target> {
   const build = (): { bytes: Buffer; nonce: string } => {
     const r = encodeResource(ENDPOINT_TYPE, FANOUT_RESOURCE, assignment(generation));
     const nonce = `n${generation}`;
-    return { bytes: buildDiscoveryResponse(setVersion([r]), ENDPOINT_TYPE, nonce, [r]), nonce };
+    return { bytes: new SotwBody([r]).response(ENDPOINT_TYPE, nonce), nonce };
   };
   let current = build();
   const calls = new Set<grpc.ServerDuplexStream<Buffer, Buffer>>();

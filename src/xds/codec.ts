@@ -6,7 +6,7 @@
  * `{'@type': 'type.googleapis.com/...', ...fields}`. google.protobuf.Struct values are the one
  * exception to keepCase (protobufjs defines them): `{fields: {k: {stringValue: 'v'}}}`.
  */
-import { createHash, hash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type protobuf from 'protobufjs';
 import { messageType } from './protos.js';
 import { partMemo } from '../translate/shared-part.js';
@@ -149,38 +149,8 @@ export function setVersion(resources: Iterable<{ readonly name: string; readonly
   const parts: string[] = [];
   for (const r of resources) parts.push(`${r.name}\u0000${r.version}`);
   parts.sort();
-  const key = parts.join('\u0001');
-  // Streams of one group mostly ask for the same sets: hash each distinct set once.
-  if (key.length > 4096) return createHash('sha256').update(key).digest('hex').slice(0, 16);
-  let v = setVersionMemo.get(key);
-  if (v === undefined) {
-    v = createHash('sha256').update(key).digest('hex').slice(0, 16);
-    if (setVersionMemoChars + key.length > SET_VERSION_MEMO_CHARS) {
-      setVersionMemo.clear();
-      setVersionMemoChars = 0;
-    }
-    setVersionMemo.set(key, v);
-    setVersionMemoChars += key.length;
-  }
-  return v;
-}
-
-/**
- * The memo holds keys of up to this many characters in all. Bounded by count (4,096 keys) it held
- * up to ~10 MiB of keys of 40-resource sets, filled by a steady stream of endpoint changes over
- * minutes and then dropped: the soak benchmark read that as heap growth (issue 16). The streams
- * of one batch ask for a few sets, so a small memo still hashes each of them once.
- */
-const SET_VERSION_MEMO_CHARS = 512 * 1024;
-const setVersionMemo = new Map<string, string>();
-let setVersionMemoChars = 0;
-
-/** Wire bytes of a DiscoveryResponse assembled from cached Any bytes. */
-export function buildDiscoveryResponse(versionInfo: string, typeUrl: string, nonce: string, resources: readonly EncodedResource[]): Buffer {
-  const fields: Field[] = [...str(1, versionInfo)];
-  for (const r of resources) fields.push({ field: 2, bytes: r.any });
-  fields.push(...str(4, typeUrl), ...str(5, nonce));
-  return assembleMessage(fields);
+  // Hashed once per set: a shared SotW body (sotw-body.ts) is built once per set and subscription.
+  return hash('sha256', parts.join('\u0001'), 'hex').slice(0, 16);
 }
 
 const deltaResourceCache = new WeakMap<EncodedResource, Buffer>();
